@@ -1,0 +1,300 @@
+//! The Attio REST client: assert (create-or-update) records, with retries for answers that
+//! are safe to retry (429, 409 concurrent write, 5xx, connection failures).
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_secretsmanager::primitives::{DateTime, DateTimeFormat};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use thiserror::Error;
+
+use crate::domain::redact_emails;
+use crate::secrets::Secret;
+
+/// An Attio record id (a UUID).
+pub type RecordId = String;
+
+/// How long one call to Attio may take before it counts as failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// When to try a failed call again.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Most attempts for one call, the first included.
+    pub max_attempts: u32,
+    /// Most time spent on one call, retries and waits included.
+    pub max_elapsed: Duration,
+    /// First backoff; doubled each retry, with jitter.
+    pub base_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            max_elapsed: Duration::from_secs(10),
+            base_delay: Duration::from_millis(100),
+        }
+    }
+}
+
+/// What went wrong talking to Attio. Messages are Attio's own, with email addresses redacted.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum AttioError {
+    /// 401: the token is invalid, revoked or rotated.
+    #[error("Attio refused the access token: {message}")]
+    Unauthorized {
+        /// Attio's message.
+        message: String,
+    },
+    /// 403: the token lacks a scope.
+    #[error(
+        "Attio refused the request for lack of permission ({message}); the token needs the record_permission:read-write and object_configuration:read scopes"
+    )]
+    Forbidden {
+        /// Attio's message.
+        message: String,
+    },
+    /// The object is not activated in the workspace.
+    #[error(
+        "the Attio \"{object}\" object is not activated in this workspace: a workspace admin must activate it under Settings > Objects"
+    )]
+    ObjectNotActivated {
+        /// The object slug.
+        object: String,
+    },
+    /// A unique value sent is held by another record.
+    #[error(
+        "Attio refused to write {object}: a unique value is held by another record ({message})"
+    )]
+    UniquenessConflict {
+        /// The object slug.
+        object: String,
+        /// Attio's message.
+        message: String,
+    },
+    /// Attio rejected a value or the request as invalid; retrying cannot help.
+    #[error("Attio rejected the {object} record as invalid ({code}): {message}")]
+    Invalid {
+        /// The object slug.
+        object: String,
+        /// Attio's error code, e.g. `validation_type`.
+        code: String,
+        /// Attio's message.
+        message: String,
+    },
+    /// 429 still after the retries the budget allowed.
+    #[error("Attio is rate-limiting this workspace")]
+    RateLimited {
+        /// When Attio said to come back, if it said.
+        retry_after: Option<Duration>,
+    },
+    /// 5xx still after retries.
+    #[error("Attio answered {status} after {attempts} attempts")]
+    ServerError {
+        /// The last status.
+        status: u16,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// No answer: connection refused, reset or timed out.
+    #[error("Attio could not be reached after {attempts} attempts: {reason}")]
+    Unreachable {
+        /// The transport error.
+        reason: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A 2xx whose body is not what Attio documents.
+    #[error("Attio's answer was not understood: {0}")]
+    UnexpectedResponse(String),
+}
+
+/// Attio's error body: `{"status_code","type","code","message"}`.
+#[derive(Debug, Default, Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// A client for one Attio API base URL; cheap to share, keeps connections alive.
+#[derive(Debug, Clone)]
+pub struct AttioClient {
+    http: reqwest::Client,
+    base_url: String,
+    retry: RetryPolicy,
+}
+
+impl AttioClient {
+    /// Builds the HTTP client once; call during init.
+    pub fn new(base_url: &str, retry: RetryPolicy) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(50))
+            .user_agent(concat!("attio-user-sync/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            retry,
+        })
+    }
+
+    /// `PUT /v2/objects/{object}/records?matching_attribute={slug}` with `{"data":{"values":…}}`.
+    /// Returns the asserted record's id.
+    pub async fn assert_record(
+        &self,
+        token: &Secret,
+        object: &str,
+        matching_attribute: &str,
+        values: Value,
+    ) -> Result<RecordId, AttioError> {
+        // Object and attribute slugs are fixed identifiers chosen by this crate: no escaping needed.
+        let url = format!(
+            "{}/v2/objects/{object}/records?matching_attribute={matching_attribute}",
+            self.base_url
+        );
+        let body = json!({ "data": { "values": values } });
+        let started = tokio::time::Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = self
+                .http
+                .put(&url)
+                .bearer_auth(token.expose())
+                .json(&body)
+                .send()
+                .await;
+            let failure = match sent {
+                Ok(response) if response.status().is_success() => {
+                    return record_id_of(response).await;
+                }
+                Ok(response) => classify(object, response, attempt).await,
+                Err(e) => AttioError::Unreachable {
+                    reason: describe_transport_error(&e),
+                    attempts: attempt,
+                },
+            };
+            let wait = match (&failure, self.retry_delay(&failure, attempt)) {
+                (_, Some(wait)) if started.elapsed() + wait < self.retry.max_elapsed => wait,
+                _ => return Err(failure),
+            };
+            tracing::debug!(object, attempt, wait_ms = wait.as_millis() as u64, error = %failure, "retrying Attio call");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// How long to wait before the next attempt, or `None` when the failure is final.
+    fn retry_delay(&self, failure: &AttioError, attempt: u32) -> Option<Duration> {
+        if attempt >= self.retry.max_attempts {
+            return None;
+        }
+        let backoff = || {
+            let exp = self.retry.base_delay * 2u32.saturating_pow(attempt - 1);
+            // Full jitter keeps concurrent containers from retrying in step.
+            exp / 2 + exp.mul_f64(fastrand::f64() / 2.0)
+        };
+        match failure {
+            AttioError::RateLimited { retry_after } => Some(retry_after.unwrap_or_else(backoff)),
+            AttioError::ServerError { .. } | AttioError::Unreachable { .. } => Some(backoff()),
+            AttioError::Invalid { code, .. } if code == "concurrent_write_conflict" => {
+                Some(backoff())
+            }
+            _ => None,
+        }
+    }
+}
+
+async fn record_id_of(response: reqwest::Response) -> Result<RecordId, AttioError> {
+    let body: Value = response
+        .json()
+        .await
+        .map_err(|e| AttioError::UnexpectedResponse(format!("body is not JSON: {e}")))?;
+    body.pointer("/data/id/record_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| AttioError::UnexpectedResponse("no data.id.record_id in the answer".into()))
+}
+
+async fn classify(object: &str, response: reqwest::Response, attempts: u32) -> AttioError {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let body: ErrorBody = response.json().await.unwrap_or_default();
+    let message = redact_emails(&body.message);
+    let object = object.to_owned();
+    match (status, body.code.as_str()) {
+        (StatusCode::TOO_MANY_REQUESTS, _) => AttioError::RateLimited { retry_after },
+        (StatusCode::UNAUTHORIZED, _) => AttioError::Unauthorized { message },
+        (StatusCode::FORBIDDEN, _) => AttioError::Forbidden { message },
+        (_, "standard_object_disabled") => AttioError::ObjectNotActivated { object },
+        // Asserts name only the object in their path, so "not found" means the object.
+        (StatusCode::NOT_FOUND, "not_found") => AttioError::ObjectNotActivated { object },
+        (_, "uniqueness_conflict") => AttioError::UniquenessConflict { object, message },
+        (s, _) if s.is_server_error() => AttioError::ServerError {
+            status: s.as_u16(),
+            attempts,
+        },
+        (s, code) => AttioError::Invalid {
+            object,
+            code: if code.is_empty() {
+                s.as_u16().to_string()
+            } else {
+                code.to_owned()
+            },
+            message,
+        },
+    }
+}
+
+/// `Retry-After` as Attio sends it (an HTTP date) or as seconds; a date in the past means now.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = DateTime::from_str(value, DateTimeFormat::HttpDate).ok()?;
+    let at = SystemTime::try_from(at).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+fn describe_transport_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        // reqwest's Display includes the URL, which holds no secret.
+        e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn retry_after_accepts_http_dates_and_seconds() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480); // Wed, 21 Oct 2015 07:28:00 GMT
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:01 GMT", now),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}

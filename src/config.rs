@@ -1,0 +1,184 @@
+//! Configuration read from the environment once, at cold start, and validated there.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// Which unique attribute of Attio's `users` object identifies a user on assert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserMatchingAttribute {
+    /// `user_id`: the identity provider's user id; stable when the email changes.
+    UserId,
+    /// `primary_email_address`.
+    PrimaryEmailAddress,
+}
+
+impl UserMatchingAttribute {
+    /// The Attio attribute slug.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::UserId => "user_id",
+            Self::PrimaryEmailAddress => "primary_email_address",
+        }
+    }
+}
+
+/// Everything the function needs to know about its deployment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Name or ARN of the Secrets Manager secret (`ATTIO_SYNC_SECRET_ID`).
+    pub secret_id: String,
+    /// Base URL of the Attio API, without a trailing slash (`ATTIO_API_URL`).
+    pub attio_api_url: String,
+    /// `ATTIO_USER_MATCHING_ATTRIBUTE`.
+    pub user_matching_attribute: UserMatchingAttribute,
+    /// How far a webhook timestamp may be from now, in either direction (`WEBHOOK_TOLERANCE_SECONDS`).
+    pub webhook_tolerance: Duration,
+    /// How long a fetched secret is used before it is fetched again (`SECRET_CACHE_TTL_SECONDS`).
+    pub secret_cache_ttl: Duration,
+}
+
+/// A variable that is missing or holds a value the function cannot use.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("environment variable {variable} {problem}")]
+pub struct ConfigError {
+    /// The variable's name.
+    pub variable: &'static str,
+    /// What is wrong with it, as the end of a sentence.
+    pub problem: String,
+}
+
+const DEFAULT_ATTIO_API_URL: &str = "https://api.attio.com";
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+
+        let secret_id = get("ATTIO_SYNC_SECRET_ID").ok_or_else(|| ConfigError {
+            variable: "ATTIO_SYNC_SECRET_ID",
+            problem: "is not set: give the name or ARN of the Secrets Manager secret".into(),
+        })?;
+
+        let attio_api_url = get("ATTIO_API_URL").unwrap_or_else(|| DEFAULT_ATTIO_API_URL.into());
+        if !(attio_api_url.starts_with("https://") || attio_api_url.starts_with("http://")) {
+            return Err(ConfigError {
+                variable: "ATTIO_API_URL",
+                problem: format!("must be an http(s) URL, got {attio_api_url:?}"),
+            });
+        }
+        let attio_api_url = attio_api_url.trim_end_matches('/').to_owned();
+
+        let user_matching_attribute = match get("ATTIO_USER_MATCHING_ATTRIBUTE").as_deref() {
+            None | Some("user_id") => UserMatchingAttribute::UserId,
+            Some("primary_email_address") => UserMatchingAttribute::PrimaryEmailAddress,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "ATTIO_USER_MATCHING_ATTRIBUTE",
+                    problem: format!("must be user_id or primary_email_address, got {other:?}"),
+                });
+            }
+        };
+
+        let webhook_tolerance = seconds(&get, "WEBHOOK_TOLERANCE_SECONDS", 300, 1..=86_400)?;
+        let secret_cache_ttl = seconds(&get, "SECRET_CACHE_TTL_SECONDS", 300, 0..=86_400)?;
+
+        Ok(Self {
+            secret_id,
+            attio_api_url,
+            user_matching_attribute,
+            webhook_tolerance,
+            secret_cache_ttl,
+        })
+    }
+}
+
+fn seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, ConfigError> {
+    let Some(raw) = get(variable) else {
+        return Ok(Duration::from_secs(default));
+    };
+    match raw.parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(Duration::from_secs(n)),
+        _ => Err(ConfigError {
+            variable,
+            problem: format!(
+                "must be a whole number of seconds from {} to {}, got {raw:?}",
+                range.start(),
+                range.end()
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_secret_id_is_set() {
+        let c = config(&[("ATTIO_SYNC_SECRET_ID", "attio-user-sync")]).unwrap();
+        assert_eq!(c.attio_api_url, "https://api.attio.com");
+        assert_eq!(c.user_matching_attribute, UserMatchingAttribute::UserId);
+        assert_eq!(c.webhook_tolerance, Duration::from_secs(300));
+        assert_eq!(c.secret_cache_ttl, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn missing_secret_id_names_the_variable() {
+        let err = config(&[]).unwrap_err();
+        assert_eq!(err.variable, "ATTIO_SYNC_SECRET_ID");
+        assert!(err.to_string().contains("ATTIO_SYNC_SECRET_ID"));
+    }
+
+    #[test]
+    fn bad_values_fail_naming_their_variable() {
+        for (variable, value) in [
+            ("ATTIO_USER_MATCHING_ATTRIBUTE", "email"),
+            ("WEBHOOK_TOLERANCE_SECONDS", "five"),
+            ("WEBHOOK_TOLERANCE_SECONDS", "0"),
+            ("SECRET_CACHE_TTL_SECONDS", "-1"),
+            ("ATTIO_API_URL", "api.attio.com"),
+        ] {
+            let err = config(&[("ATTIO_SYNC_SECRET_ID", "s"), (variable, value)]).unwrap_err();
+            assert_eq!(err.variable, variable, "{value}");
+            assert!(err.to_string().contains(value), "{err}");
+        }
+    }
+
+    #[test]
+    fn accepts_primary_email_matching_and_strips_trailing_slash() {
+        let c = config(&[
+            ("ATTIO_SYNC_SECRET_ID", "s"),
+            ("ATTIO_USER_MATCHING_ATTRIBUTE", "primary_email_address"),
+            ("ATTIO_API_URL", "http://127.0.0.1:4010/"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.user_matching_attribute,
+            UserMatchingAttribute::PrimaryEmailAddress
+        );
+        assert_eq!(c.attio_api_url, "http://127.0.0.1:4010");
+    }
+}

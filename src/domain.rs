@@ -1,0 +1,203 @@
+//! Neutral domain types: what every provider's payload is turned into, and what sync consumes.
+
+use std::fmt;
+
+use thiserror::Error;
+
+/// An email address that has passed a basic shape check. Attio validates strictly; this
+/// catches what can never be valid before a call is made. `Debug` and `Display` redact it,
+/// so an address cannot reach the logs by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+/// Why a string is not an email address. Never holds the address itself.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("not a valid email address: {0}")]
+pub struct InvalidEmail(&'static str);
+
+impl EmailAddress {
+    /// Accepts `local@domain` with no whitespace, a dotted domain and at most 254 characters.
+    pub fn parse(raw: &str) -> Result<Self, InvalidEmail> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(InvalidEmail("it is empty"));
+        }
+        if s.len() > 254 {
+            return Err(InvalidEmail("it is longer than 254 characters"));
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(InvalidEmail("it contains whitespace"));
+        }
+        let Some((local, domain)) = s.rsplit_once('@') else {
+            return Err(InvalidEmail("it has no @"));
+        };
+        if local.is_empty() || local.contains('@') {
+            return Err(InvalidEmail(
+                "the part before @ is empty or holds another @",
+            ));
+        }
+        if domain.is_empty()
+            || !domain.contains('.')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+            || domain.contains("..")
+        {
+            return Err(InvalidEmail("the domain is not a dotted host name"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The address itself, for sending to Attio. Never log it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A form safe for logs: first character of the local part and the domain, `j***@example.com`.
+    pub fn redacted(&self) -> String {
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or(("", &self.0));
+        let first = local.chars().next().unwrap_or('*');
+        format!("{first}***@{domain}")
+    }
+}
+
+impl fmt::Debug for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EmailAddress({})", self.redacted())
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// What happened to the user at the identity provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserChange {
+    /// A new user signed up.
+    Created,
+    /// An existing user's profile changed.
+    Updated,
+}
+
+/// A user as the identity provider describes it, reduced to what Attio stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserProfile {
+    /// The provider's stable id for the user (`user_…`, a UUID, …).
+    pub user_id: String,
+    /// The user's primary email address.
+    pub email: EmailAddress,
+    /// Given name, when known.
+    pub first_name: Option<String>,
+    /// Family name, when known.
+    pub last_name: Option<String>,
+}
+
+impl UserProfile {
+    /// `First Last`, or whichever part is known; `None` when neither is.
+    pub fn full_name(&self) -> Option<String> {
+        match (self.first_name.as_deref(), self.last_name.as_deref()) {
+            (Some(f), Some(l)) => Some(format!("{f} {l}")),
+            (Some(n), None) | (None, Some(n)) => Some(n.to_owned()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// One user change to apply to Attio, whatever provider it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserEvent {
+    /// Created or updated.
+    pub change: UserChange,
+    /// The user after the change.
+    pub user: UserProfile,
+}
+
+/// Cleans an optional name part: trims it and drops it when empty.
+pub fn name_part(raw: Option<&str>) -> Option<String> {
+    raw.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// Replaces every email-looking word in `text` (e.g. an Attio error message) with its redacted
+/// form, so the text can be logged.
+pub fn redact_emails(text: &str) -> String {
+    text.split_inclusive(char::is_whitespace)
+        .map(|word| {
+            let core = word.trim_matches(|c: char| {
+                c.is_whitespace()
+                    || matches!(c, '"' | '\'' | ',' | '(' | ')' | '<' | '>' | '[' | ']')
+            });
+            match core.rsplit_once('@') {
+                Some((local, _)) if !local.is_empty() => {
+                    let redacted = EmailAddress(core.to_owned()).redacted();
+                    word.replacen(core, &redacted, 1)
+                }
+                _ => word.to_owned(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_emails_hides_addresses_inside_messages() {
+        let msg = "Invalid value \"jane.doe@example.com\" for primary_email_address, see x@y.";
+        let out = redact_emails(msg);
+        assert!(!out.contains("jane.doe"), "{out}");
+        assert!(out.contains("j***@example.com"), "{out}");
+        assert!(out.starts_with("Invalid value"));
+    }
+
+    #[test]
+    fn accepts_ordinary_addresses_and_trims_them() {
+        let e = EmailAddress::parse("  jane.doe+crm@example.co.uk ").unwrap();
+        assert_eq!(e.as_str(), "jane.doe+crm@example.co.uk");
+    }
+
+    #[test]
+    fn rejects_addresses_that_can_never_be_valid() {
+        for bad in [
+            "",
+            "jane",
+            "@example.com",
+            "jane@",
+            "jane@localhost",
+            "jane@exa mple.com",
+            "jane@.example.com",
+            "jane@example..com",
+            "a@b@example.com",
+        ] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(EmailAddress::parse(&long).is_err());
+    }
+
+    #[test]
+    fn debug_and_display_never_show_the_full_address() {
+        let e = EmailAddress::parse("jane.doe@example.com").unwrap();
+        assert_eq!(format!("{e}"), "j***@example.com");
+        assert!(!format!("{e:?}").contains("jane.doe"));
+    }
+
+    #[test]
+    fn full_name_uses_the_parts_that_are_known() {
+        let mut u = UserProfile {
+            user_id: "u1".into(),
+            email: EmailAddress::parse("a@example.com").unwrap(),
+            first_name: Some("Ada".into()),
+            last_name: Some("Lovelace".into()),
+        };
+        assert_eq!(u.full_name().as_deref(), Some("Ada Lovelace"));
+        u.last_name = None;
+        assert_eq!(u.full_name().as_deref(), Some("Ada"));
+        u.first_name = None;
+        assert_eq!(u.full_name(), None);
+    }
+}

@@ -1,0 +1,121 @@
+//! Every way a request can fail, and the one mapping from failure to HTTP status and code.
+
+use std::time::Duration;
+
+use lambda_http::http::StatusCode;
+use thiserror::Error;
+
+use crate::attio::AttioError;
+use crate::providers::PayloadError;
+use crate::secrets::SecretsError;
+use crate::signature::SignatureError;
+
+/// Largest body accepted; identity provider user events are a few KiB.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// A request that did not end in a synced or ignored event.
+#[derive(Debug, Error)]
+pub enum AppError {
+    /// The path is not `…/webhooks/<known route>`.
+    #[error("no webhook route at this path; use POST /webhooks/<provider>")]
+    UnknownRoute,
+    /// A known route called with another method than POST.
+    #[error("webhook routes accept POST only")]
+    MethodNotAllowed,
+    /// The body is over [`MAX_BODY_BYTES`].
+    #[error("the body is {0} bytes, over the {MAX_BODY_BYTES}-byte limit")]
+    BodyTooLarge(usize),
+    /// The Secrets Manager secret could not be fetched or read.
+    #[error("configuration problem: {0}")]
+    Secrets(#[from] SecretsError),
+    /// The secret has no signing secret for this route.
+    #[error("configuration problem: the secret has no webhook_secrets.{0} entry")]
+    NoSigningSecret(&'static str),
+    /// The request is not authentic (or the signing secret is unusable).
+    #[error("{0}")]
+    Signature(#[from] SignatureError),
+    /// The body is not a usable payload.
+    #[error("{0}")]
+    Payload(#[from] PayloadError),
+    /// Attio did not confirm the write.
+    #[error("{0}")]
+    Attio(#[from] AttioError),
+}
+
+impl AppError {
+    /// The HTTP status the sender sees. 2xx is never here: only a confirmed write earns one.
+    /// 4xx tells the sender to stop retrying; 5xx asks it to retry later.
+    pub fn status(&self) -> StatusCode {
+        use AttioError as A;
+        match self {
+            Self::UnknownRoute => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Secrets(_) | Self::NoSigningSecret(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Signature(SignatureError::UnusableSecret) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Signature(_) => StatusCode::UNAUTHORIZED,
+            Self::Payload(PayloadError::Malformed { .. }) => StatusCode::BAD_REQUEST,
+            Self::Payload(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Attio(e) => match e {
+                A::Unauthorized { .. } | A::Forbidden { .. } | A::ObjectNotActivated { .. } => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+                A::UniquenessConflict { .. } => StatusCode::CONFLICT,
+                A::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                A::RateLimited { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                A::ServerError { .. } | A::Unreachable { .. } | A::UnexpectedResponse(_) => {
+                    StatusCode::BAD_GATEWAY
+                }
+            },
+        }
+    }
+
+    /// The stable snake_case code in the error body.
+    pub fn code(&self) -> &'static str {
+        use AttioError as A;
+        match self {
+            Self::UnknownRoute => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::BodyTooLarge(_) => "payload_too_large",
+            Self::Secrets(SecretsError::Fetch(_)) => "secret_unavailable",
+            Self::Secrets(_) => "secret_malformed",
+            Self::NoSigningSecret(_) => "signing_secret_missing",
+            Self::Signature(e) => match e {
+                SignatureError::MissingHeader(_) => "missing_signature",
+                SignatureError::InvalidTimestamp | SignatureError::TimestampOutOfTolerance(_) => {
+                    "invalid_timestamp"
+                }
+                SignatureError::TooManySignatures | SignatureError::NoMatch => "invalid_signature",
+                SignatureError::UnusableSecret => "signing_secret_invalid",
+            },
+            Self::Payload(e) => match e {
+                PayloadError::Malformed { .. } => "invalid_payload",
+                PayloadError::NoEmail => "missing_email",
+                PayloadError::InvalidEmail(_) => "invalid_email",
+            },
+            Self::Attio(e) => match e {
+                A::Unauthorized { .. } => "attio_unauthorized",
+                A::Forbidden { .. } => "attio_forbidden",
+                A::ObjectNotActivated { .. } => "attio_object_not_activated",
+                A::UniquenessConflict { .. } => "attio_uniqueness_conflict",
+                A::Invalid { .. } => "attio_rejected",
+                A::RateLimited { .. } => "attio_rate_limited",
+                A::ServerError { .. } => "attio_unavailable",
+                A::Unreachable { .. } => "attio_unreachable",
+                A::UnexpectedResponse(_) => "attio_bad_response",
+            },
+        }
+    }
+
+    /// `Retry-After` for the sender, when Attio is rate-limiting.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Attio(AttioError::RateLimited { retry_after }) => Some(
+                retry_after
+                    .unwrap_or(Duration::from_secs(1))
+                    .max(Duration::from_secs(1)),
+            ),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! The HTTP side: route, authenticate, parse, sync, answer. Built once per container.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+use crate::attio::{AttioClient, AttioError, RetryPolicy};
+use crate::config::Config;
+use crate::error::{AppError, MAX_BODY_BYTES};
+use crate::providers::{Delivery, Provider, WebhookRequest, provider_for_route};
+use crate::secrets::{SecretCache, SyncSecrets};
+use crate::sync::{SyncOutcome, UserSync};
+
+/// Everything a request needs, built during init and borrowed by each invocation.
+pub struct App {
+    config: Config,
+    secrets: SecretCache,
+    sync: UserSync,
+}
+
+/// What a successfully handled delivery produced.
+enum Handled {
+    Synced(Vec<SyncOutcome>),
+    Ignored,
+}
+
+impl App {
+    /// Builds the Secrets Manager and Attio clients from the configuration and AWS's
+    /// standard environment (region, credentials, `AWS_ENDPOINT_URL_SECRETS_MANAGER`).
+    pub async fn from_config(config: Config) -> Result<Self, lambda_http::Error> {
+        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let client = aws_sdk_secretsmanager::Client::new(&aws);
+        let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default())?;
+        Ok(Self::new(config, client, attio))
+    }
+
+    /// Assembles an app from clients built elsewhere.
+    pub fn new(
+        config: Config,
+        secrets_client: aws_sdk_secretsmanager::Client,
+        attio: AttioClient,
+    ) -> Self {
+        let secrets = SecretCache::new(
+            secrets_client,
+            config.secret_id.clone(),
+            config.secret_cache_ttl,
+        );
+        let sync = UserSync::new(attio, config.user_matching_attribute);
+        Self {
+            config,
+            secrets,
+            sync,
+        }
+    }
+
+    /// Fetches the secret ahead of the first request (init has full CPU); a failure is
+    /// logged and retried on the first request.
+    pub async fn prefetch_secret(&self) {
+        if let Err(e) = self.secrets.get().await {
+            tracing::warn!(error = %e, "could not fetch the secret during init; will retry per request");
+        }
+    }
+
+    /// Handles one webhook request. Never fails: every outcome is an HTTP answer.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let started = Instant::now();
+        let provider = route(request.uri().path()).and_then(provider_for_route);
+        let delivery_id = provider.and_then(|p| p.delivery_id(request.headers()));
+        let result = match provider {
+            None => Err((None, AppError::UnknownRoute)),
+            Some(p) => self.handle_provider(p, &request).await,
+        };
+        let provider_name = provider.map_or("none", |p| p.route());
+        let (response, event_type) = match result {
+            Ok((delivery, handled)) => (
+                success(provider_name, &delivery, &handled),
+                delivery.event_type,
+            ),
+            Err((event_type, error)) => (failure(&error), event_type.unwrap_or_default()),
+        };
+        tracing::info!(
+            provider = provider_name,
+            event_type,
+            webhook_id = delivery_id.unwrap_or(""),
+            status = response.status().as_u16(),
+            duration_ms = started.elapsed().as_millis() as u64,
+            "webhook handled"
+        );
+        response
+    }
+
+    async fn handle_provider(
+        &self,
+        provider: &dyn Provider,
+        request: &Request,
+    ) -> Result<(Delivery, Handled), (Option<String>, AppError)> {
+        let no_event = |e: AppError| (None, e);
+        if request.method() != Method::POST {
+            return Err(no_event(AppError::MethodNotAllowed));
+        }
+        let body: &[u8] = request.body().as_ref();
+        if body.len() > MAX_BODY_BYTES {
+            return Err(no_event(AppError::BodyTooLarge(body.len())));
+        }
+        let secrets = self.secrets.get().await.map_err(|e| no_event(e.into()))?;
+        let secrets = self
+            .verify(provider, request, secrets)
+            .await
+            .map_err(no_event)?;
+
+        let delivery = provider.parse(body).map_err(|e| no_event(e.into()))?;
+        if delivery.events.is_empty() {
+            return Ok((delivery, Handled::Ignored));
+        }
+        let mut outcomes = Vec::with_capacity(delivery.events.len());
+        let mut secrets = secrets;
+        for event in &delivery.events {
+            let outcome = match self.sync.sync(&secrets.attio_access_token, event).await {
+                Err(AttioError::Unauthorized { message }) => {
+                    // The token may have been rotated: refetch once, retry once with the new one.
+                    match self.secrets.refresh_after_rejection().await {
+                        Some(fresh) => {
+                            secrets = fresh;
+                            self.sync.sync(&secrets.attio_access_token, event).await
+                        }
+                        None => Err(AttioError::Unauthorized { message }),
+                    }
+                }
+                other => other,
+            };
+            outcomes.push(outcome.map_err(|e| (Some(delivery.event_type.clone()), e.into()))?);
+        }
+        Ok((delivery, Handled::Synced(outcomes)))
+    }
+
+    /// Verifies the request against the route's secrets; when none matches, refetches the
+    /// secret (bounded) in case the signing secret was rotated, and tries once more.
+    async fn verify(
+        &self,
+        provider: &dyn Provider,
+        request: &Request,
+        secrets: Arc<SyncSecrets>,
+    ) -> Result<Arc<SyncSecrets>, AppError> {
+        let webhook_request = WebhookRequest {
+            headers: request.headers(),
+            body: request.body().as_ref(),
+            now: SystemTime::now(),
+            tolerance: self.config.webhook_tolerance,
+        };
+        let check = |s: &SyncSecrets| {
+            let route_secrets = s.webhook_secrets_for(provider.route());
+            if route_secrets.is_empty() {
+                return Err(AppError::NoSigningSecret(provider.route()));
+            }
+            Ok(provider.verify(&webhook_request, route_secrets)?)
+        };
+        match check(&secrets) {
+            Ok(()) => Ok(secrets),
+            Err(AppError::Signature(crate::signature::SignatureError::NoMatch))
+            | Err(AppError::NoSigningSecret(_)) => {
+                match self.secrets.refresh_after_rejection().await {
+                    Some(fresh) => check(&fresh).map(|()| fresh),
+                    None => check(&secrets).map(|()| secrets),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The route name from a path ending in `/webhooks/<route>`, whatever comes before it
+/// (an API Gateway stage, a custom domain's base path).
+fn route(path: &str) -> Option<&str> {
+    let mut segments = path.trim_end_matches('/').rsplit('/');
+    let name = segments.next()?;
+    (segments.next()? == "webhooks" && !name.is_empty()).then_some(name)
+}
+
+fn success(provider: &str, delivery: &Delivery, handled: &Handled) -> Response<Body> {
+    let body = match handled {
+        Handled::Ignored => json!({
+            "status": "ignored",
+            "provider": provider,
+            "event_type": delivery.event_type,
+        }),
+        Handled::Synced(outcomes) => {
+            let mut body = json!({
+                "status": "synced",
+                "provider": provider,
+                "event_type": delivery.event_type,
+            });
+            if let [only] = outcomes.as_slice() {
+                body["record_id"] = json!(only.record_id);
+                body["person_record_id"] = json!(only.person_record_id);
+            } else {
+                body["records"] = outcomes
+                    .iter()
+                    .map(|o| json!({"record_id": o.record_id, "person_record_id": o.person_record_id}))
+                    .collect();
+            }
+            body
+        }
+    };
+    json_response(StatusCode::OK, &body)
+}
+
+fn failure(error: &AppError) -> Response<Body> {
+    let body = json!({ "error": { "code": error.code(), "message": error.to_string() } });
+    let mut response = json_response(error.status(), &body);
+    let headers = response.headers_mut();
+    if let Some(wait) = error.retry_after() {
+        headers.insert(header::RETRY_AFTER, wait.as_secs().into());
+    }
+    if matches!(error, AppError::MethodNotAllowed) {
+        headers.insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    }
+    response
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route;
+
+    #[test]
+    fn routes_by_the_last_two_segments_whatever_the_prefix() {
+        assert_eq!(route("/webhooks/clerk"), Some("clerk"));
+        assert_eq!(route("/prod/webhooks/clerk"), Some("clerk"));
+        assert_eq!(route("/webhooks/standard/"), Some("standard"));
+        assert_eq!(route("/webhooks/"), None);
+        assert_eq!(route("/clerk"), None);
+        assert_eq!(route("/"), None);
+        assert_eq!(route(""), None);
+    }
+}

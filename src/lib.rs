@@ -1,0 +1,19 @@
+//! attio-user-sync: identity provider webhooks in, Attio `users` and `people` records out.
+//!
+//! Data flows one way: [`handler`] routes a request to a [`providers`] module, which verifies
+//! it and turns it into [`domain::UserEvent`]s; [`sync`] applies those through the [`attio`]
+//! client; [`error`] maps every failure to one HTTP status. [`secrets`] caches the Secrets
+//! Manager secret, [`config`] validates the environment once.
+
+pub mod attio;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod handler;
+pub mod providers;
+pub mod secrets;
+pub mod signature;
+pub mod sync;
+
+pub use config::Config;
+pub use handler::App;

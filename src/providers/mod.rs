@@ -1,0 +1,161 @@
+//! Identity providers: one file each, behind [`Provider`]. Adding one is a new file here plus
+//! a line in [`PROVIDERS`]; nothing else in the function needs to change.
+
+mod clerk;
+mod standard;
+
+use std::time::{Duration, SystemTime};
+
+use lambda_http::http::HeaderMap;
+use thiserror::Error;
+
+use crate::domain::{InvalidEmail, UserEvent};
+use crate::secrets::Secret;
+use crate::signature::{SignatureError, SignedMessage, verify_standard_webhook};
+
+/// Every provider the function serves, found by the last segment of `/webhooks/<route>`.
+pub static PROVIDERS: &[&dyn Provider] = &[&clerk::Clerk, &standard::StandardWebhooks];
+
+/// The provider serving `route`, if any.
+pub fn provider_for_route(route: &str) -> Option<&'static dyn Provider> {
+    PROVIDERS.iter().copied().find(|p| p.route() == route)
+}
+
+/// A webhook request as it arrived, with what verification needs to know.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookRequest<'a> {
+    /// The request headers.
+    pub headers: &'a HeaderMap,
+    /// The raw body bytes, exactly as signed.
+    pub body: &'a [u8],
+    /// The current time.
+    pub now: SystemTime,
+    /// How far the sender's timestamp may be from `now`.
+    pub tolerance: Duration,
+}
+
+/// What a provider found in a delivery's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The provider's event type, e.g. `user.created`.
+    pub event_type: String,
+    /// The user changes to apply; empty when the event is not one this function syncs.
+    pub events: Vec<UserEvent>,
+}
+
+/// Why a body could not be turned into user events.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum PayloadError {
+    /// Not JSON, or not the provider's documented shape (400).
+    #[error("the body is not a {provider} webhook payload: {reason}")]
+    Malformed {
+        /// The provider's display name.
+        provider: &'static str,
+        /// What is wrong, without quoting the body.
+        reason: String,
+    },
+    /// The user has no email address, which Attio requires (422).
+    #[error("the user has no email address, and Attio requires one for a user record")]
+    NoEmail,
+    /// The user's email address can never be valid (422).
+    #[error("the user's {0}")]
+    InvalidEmail(#[from] InvalidEmail),
+}
+
+impl PayloadError {
+    /// A `Malformed` error from serde_json's, which says where but never quotes the input.
+    pub fn malformed(provider: &'static str, e: &serde_json::Error) -> Self {
+        let reason = match e.classify() {
+            serde_json::error::Category::Data => e.to_string(),
+            _ => format!("not valid JSON (line {}, column {})", e.line(), e.column()),
+        };
+        Self::Malformed { provider, reason }
+    }
+}
+
+/// One identity provider: how its requests are authenticated and how its payloads read.
+pub trait Provider: Sync {
+    /// The route name: the request path ends in `/webhooks/<route>`; also the key of its
+    /// signing secrets under `webhook_secrets` in the Secrets Manager secret.
+    fn route(&self) -> &'static str;
+
+    /// Checks the request came from the provider. `secrets` are the route's configured secrets.
+    /// Runs before anything reads the body.
+    fn verify(
+        &self,
+        request: &WebhookRequest<'_>,
+        secrets: &[Secret],
+    ) -> Result<(), SignatureError>;
+
+    /// The sender's delivery id, for logs; stable across retries.
+    fn delivery_id<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str>;
+
+    /// Turns a verified body into user events.
+    fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError>;
+}
+
+/// Header names of a Standard Webhooks-style scheme (`webhook-*`, or Svix's `svix-*`).
+#[derive(Debug, Clone, Copy)]
+pub struct StandardHeaders {
+    id: &'static str,
+    timestamp: &'static str,
+    signature: &'static str,
+}
+
+/// Standard Webhooks 1.0 header names.
+pub const WEBHOOK_HEADERS: StandardHeaders = StandardHeaders {
+    id: "webhook-id",
+    timestamp: "webhook-timestamp",
+    signature: "webhook-signature",
+};
+
+/// Svix's header names (Clerk, Stytch).
+pub const SVIX_HEADERS: StandardHeaders = StandardHeaders {
+    id: "svix-id",
+    timestamp: "svix-timestamp",
+    signature: "svix-signature",
+};
+
+impl StandardHeaders {
+    /// Verifies a request signed the Standard Webhooks way with these header names.
+    pub fn verify(
+        &self,
+        request: &WebhookRequest<'_>,
+        secrets: &[Secret],
+    ) -> Result<(), SignatureError> {
+        let header = |name: &'static str| {
+            request
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .ok_or(SignatureError::MissingHeader(name))
+        };
+        let message = SignedMessage {
+            id: header(self.id)?,
+            timestamp: header(self.timestamp)?,
+            signatures: header(self.signature)?,
+            body: request.body,
+        };
+        verify_standard_webhook(&message, secrets, request.now, request.tolerance)
+    }
+
+    /// The delivery id header's value.
+    pub fn delivery_id<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        headers.get(self.id).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_served_by_exactly_one_provider() {
+        for p in PROVIDERS {
+            let serving = PROVIDERS.iter().filter(|q| q.route() == p.route()).count();
+            assert_eq!(serving, 1, "{}", p.route());
+            assert!(provider_for_route(p.route()).is_some());
+        }
+        assert!(provider_for_route("nope").is_none());
+    }
+}

@@ -1,0 +1,237 @@
+//! Any Standard Webhooks 1.0 sender: `POST /webhooks/standard` with `webhook-id`,
+//! `webhook-timestamp`, `webhook-signature`. Reads two payloads:
+//! - the neutral one: `{"type":"user.created"|"user.updated","data":{"id","email","first_name","last_name"}}`;
+//! - Supabase Auth's `before-user-created` hook: `{"metadata":{"name":…},"user":{"id","email","user_metadata"}}`.
+
+use lambda_http::http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{Delivery, PayloadError, Provider, WEBHOOK_HEADERS, WebhookRequest};
+use crate::domain::{EmailAddress, UserChange, UserEvent, UserProfile, name_part};
+use crate::secrets::Secret;
+use crate::signature::SignatureError;
+
+/// Standard Webhooks senders, Supabase Auth hooks among them.
+pub struct StandardWebhooks;
+
+const NAME: &str = "Standard Webhooks";
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Payload {
+    SupabaseHook {
+        metadata: HookMetadata,
+        user: SupabaseUser,
+    },
+    Neutral {
+        #[serde(rename = "type")]
+        event_type: String,
+        data: Value,
+    },
+}
+
+#[derive(Deserialize)]
+struct HookMetadata {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct SupabaseUser {
+    id: String,
+    email: Option<String>,
+    #[serde(default)]
+    user_metadata: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct NeutralUser {
+    id: String,
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+}
+
+impl Provider for StandardWebhooks {
+    fn route(&self) -> &'static str {
+        "standard"
+    }
+
+    fn verify(
+        &self,
+        request: &WebhookRequest<'_>,
+        secrets: &[Secret],
+    ) -> Result<(), SignatureError> {
+        WEBHOOK_HEADERS.verify(request, secrets)
+    }
+
+    fn delivery_id<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        WEBHOOK_HEADERS.delivery_id(headers)
+    }
+
+    fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError> {
+        // Parse to a Value first so a wrong shape is told apart from bad JSON.
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| PayloadError::malformed(NAME, &e))?;
+        let payload: Payload =
+            serde_json::from_value(value).map_err(|_| PayloadError::Malformed {
+                provider: NAME,
+                reason: "expected {\"type\",\"data\"} or a Supabase hook {\"metadata\",\"user\"}"
+                    .into(),
+            })?;
+        match payload {
+            Payload::Neutral { event_type, data } => {
+                let change = match event_type.as_str() {
+                    "user.created" => UserChange::Created,
+                    "user.updated" => UserChange::Updated,
+                    _ => return Ok(ignored(event_type)),
+                };
+                let user: NeutralUser =
+                    serde_json::from_value(data).map_err(|e| PayloadError::Malformed {
+                        provider: NAME,
+                        reason: format!("data: {e}"),
+                    })?;
+                let profile = UserProfile {
+                    user_id: user.id,
+                    email: required_email(user.email.as_deref())?,
+                    first_name: name_part(user.first_name.as_deref()),
+                    last_name: name_part(user.last_name.as_deref()),
+                };
+                Ok(single(event_type, change, profile))
+            }
+            Payload::SupabaseHook { metadata, user } => {
+                if metadata.name != "before-user-created" {
+                    return Ok(ignored(metadata.name));
+                }
+                let (first_name, last_name) = supabase_names(&user.user_metadata);
+                let profile = UserProfile {
+                    user_id: user.id,
+                    email: required_email(user.email.as_deref())?,
+                    first_name,
+                    last_name,
+                };
+                Ok(single(metadata.name, UserChange::Created, profile))
+            }
+        }
+    }
+}
+
+fn required_email(raw: Option<&str>) -> Result<EmailAddress, PayloadError> {
+    match raw.map(str::trim) {
+        None | Some("") => Err(PayloadError::NoEmail),
+        Some(s) => Ok(EmailAddress::parse(s)?),
+    }
+}
+
+fn ignored(event_type: String) -> Delivery {
+    Delivery {
+        event_type,
+        events: Vec::new(),
+    }
+}
+
+fn single(event_type: String, change: UserChange, user: UserProfile) -> Delivery {
+    Delivery {
+        event_type,
+        events: vec![UserEvent { change, user }],
+    }
+}
+
+/// Supabase sign-up forms and OAuth providers put names under different keys: try the
+/// common ones, and split a single full name at its first space.
+fn supabase_names(meta: &Map<String, Value>) -> (Option<String>, Option<String>) {
+    let get = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| name_part(meta.get(*k).and_then(Value::as_str)))
+    };
+    let first = get(&["first_name", "given_name"]);
+    let last = get(&["last_name", "family_name"]);
+    if first.is_some() || last.is_some() {
+        return (first, last);
+    }
+    match get(&["full_name", "name"]) {
+        Some(full) => match full.split_once(' ') {
+            Some((f, l)) => (name_part(Some(f)), name_part(Some(l))),
+            None => (Some(full), None),
+        },
+        None => (None, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shaped like Supabase's documented before-user-created hook payload.
+    const SUPABASE_HOOK: &str = r#"{
+      "metadata": {"uuid": "8b34dcdd-9df1-4c10-850a-b3277c653040", "time": "2025-04-29T13:13:24.755552-07:00",
+                   "name": "before-user-created", "ip_address": "127.0.0.1"},
+      "user": {"id": "ff7fc9ae-3b1b-4642-9241-64adb9848a03", "aud": "authenticated", "role": "",
+               "email": "valid.email@supabase.com", "phone": "",
+               "app_metadata": {"provider": "email", "providers": ["email"]},
+               "user_metadata": {"full_name": "Valid Email"}, "identities": [],
+               "created_at": "0001-01-01T00:00:00Z", "updated_at": "0001-01-01T00:00:00Z", "is_anonymous": false}
+    }"#;
+
+    #[test]
+    fn neutral_user_updated_is_read() {
+        let d = StandardWebhooks
+            .parse(br#"{"type":"user.updated","data":{"id":"u_1","email":"a@example.com","first_name":"Ada","last_name":""}}"#)
+            .unwrap();
+        let [e] = d.events.as_slice() else {
+            panic!("{d:?}")
+        };
+        assert_eq!(e.change, UserChange::Updated);
+        assert_eq!(e.user.email.as_str(), "a@example.com");
+        assert_eq!(e.user.first_name.as_deref(), Some("Ada"));
+        assert_eq!(e.user.last_name, None);
+    }
+
+    #[test]
+    fn supabase_before_user_created_is_a_creation_with_split_full_name() {
+        let d = StandardWebhooks.parse(SUPABASE_HOOK.as_bytes()).unwrap();
+        assert_eq!(d.event_type, "before-user-created");
+        let [e] = d.events.as_slice() else {
+            panic!("{d:?}")
+        };
+        assert_eq!(e.change, UserChange::Created);
+        assert_eq!(e.user.user_id, "ff7fc9ae-3b1b-4642-9241-64adb9848a03");
+        assert_eq!(e.user.first_name.as_deref(), Some("Valid"));
+        assert_eq!(e.user.last_name.as_deref(), Some("Email"));
+    }
+
+    #[test]
+    fn phone_only_supabase_user_has_no_email() {
+        let body = SUPABASE_HOOK.replace("valid.email@supabase.com", "");
+        assert_eq!(
+            StandardWebhooks.parse(body.as_bytes()),
+            Err(PayloadError::NoEmail)
+        );
+    }
+
+    #[test]
+    fn other_event_types_are_ignored() {
+        let d = StandardWebhooks
+            .parse(br#"{"type":"invoice.paid","data":{"id":"in_1"}}"#)
+            .unwrap();
+        assert!(d.events.is_empty());
+        assert_eq!(d.event_type, "invoice.paid");
+    }
+
+    #[test]
+    fn bodies_of_another_shape_are_malformed_without_quoting_them() {
+        for body in [&b"not json"[..], b"[1,2]", br#"{"secret":"s3cr3t"}"#] {
+            let err = StandardWebhooks.parse(body).unwrap_err();
+            assert!(matches!(err, PayloadError::Malformed { .. }));
+            assert!(!err.to_string().contains("s3cr3t"));
+        }
+    }
+
+    #[test]
+    fn invalid_email_is_refused() {
+        let err = StandardWebhooks
+            .parse(br#"{"type":"user.created","data":{"id":"u_1","email":"not-an-email"}}"#)
+            .unwrap_err();
+        assert!(matches!(err, PayloadError::InvalidEmail(_)));
+    }
+}
