@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Re-sign a Lambda event file from events/ with the current time, so it passes verification.
+
+Usage: scripts/sign-event.py EVENT_FILE --secret whsec_... [--timestamp UNIX_SECONDS] [-o OUT]
+
+Reads a Lambda Function URL (or API Gateway) event whose headers carry Standard Webhooks
+(`webhook-*`) or Svix (`svix-*`) headers, sets the timestamp header to now and the signature
+header to HMAC-SHA256 over "{id}.{timestamp}.{body}" keyed with the base64-decoded secret,
+and prints the event (or writes it to OUT). Standard library only.
+"""
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import sys
+import time
+
+SCHEMES = [("svix-id", "svix-timestamp", "svix-signature"),
+           ("webhook-id", "webhook-timestamp", "webhook-signature")]
+
+
+def decode_secret(secret: str) -> bytes:
+    s = secret.strip()
+    s = s[3:] if s.startswith("v1,") else s
+    s = s[6:] if s.startswith("whsec_") else s
+    return base64.b64decode(s)
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(decode_secret(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("event")
+    p.add_argument("--secret", required=True, help="the provider's signing secret, whsec_...")
+    p.add_argument("--timestamp", type=int, default=None, help="Unix seconds (default: now)")
+    p.add_argument("-o", "--output", help="write here instead of stdout")
+    a = p.parse_args()
+
+    with open(a.event, encoding="utf-8") as f:
+        event = json.load(f)
+    headers = event.get("headers") or {}
+    lower = {k.lower(): k for k in headers}
+    scheme = next((s for s in SCHEMES if s[0] in lower), None)
+    if scheme is None:
+        print(f"error: {a.event} has neither svix-id nor webhook-id header", file=sys.stderr)
+        return 2
+    body = event.get("body") or ""
+    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+    ts = a.timestamp if a.timestamp is not None else int(time.time())
+    id_h, ts_h, sig_h = scheme
+    headers[lower.get(ts_h, ts_h)] = str(ts)
+    headers[lower.get(sig_h, sig_h)] = sign(a.secret, headers[lower[id_h]], ts, raw)
+    out = json.dumps(event, indent=2) + "\n"
+    if a.output:
+        with open(a.output, "w", encoding="utf-8") as f:
+            f.write(out)
+    else:
+        sys.stdout.write(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

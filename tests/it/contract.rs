@@ -1,0 +1,606 @@
+//! The HTTP contract: every status the function can answer, and what Attio received.
+
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn clerk_user_created_asserts_person_then_user_and_returns_both_ids() {
+    let t = TestApp::spawn().await;
+
+    let answer = t
+        .send(&resign(event_file("clerk-user-created.json"), CLERK_SECRET))
+        .await;
+
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["status"], "synced");
+    assert_eq!(answer.body["provider"], "clerk");
+    assert_eq!(answer.body["event_type"], "user.created");
+    let requests = t.attio.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        (
+            requests[0].object.as_str(),
+            requests[0].matching_attribute.as_deref()
+        ),
+        ("people", Some("email_addresses"))
+    );
+    assert_eq!(
+        (
+            requests[1].object.as_str(),
+            requests[1].matching_attribute.as_deref()
+        ),
+        ("users", Some("user_id"))
+    );
+
+    let [person] = t.attio.records("people").try_into().expect("one person");
+    let [user] = t.attio.records("users").try_into().expect("one user");
+    assert_eq!(answer.body["record_id"], user.id);
+    assert_eq!(answer.body["person_record_id"], person.id);
+    assert_eq!(
+        person.text("email_addresses"),
+        Some("ada.lovelace@example.com")
+    );
+    assert_eq!(
+        person.first("name"),
+        Some(&json!({"first_name": "Ada", "last_name": "Lovelace", "full_name": "Ada Lovelace"}))
+    );
+    assert_eq!(user.text("user_id"), Some("user_2adaLovelace0001"));
+    assert_eq!(
+        user.text("primary_email_address"),
+        Some("ada.lovelace@example.com")
+    );
+    assert_eq!(user.text("person"), Some(person.id.as_str()));
+}
+
+#[tokio::test]
+async fn clerk_user_updated_updates_the_same_records() {
+    let t = TestApp::spawn().await;
+    let created = t
+        .send(&resign(event_file("clerk-user-created.json"), CLERK_SECRET))
+        .await;
+
+    let updated = t
+        .send(&resign(event_file("clerk-user-updated.json"), CLERK_SECRET))
+        .await;
+
+    assert_eq!(updated.status, 200, "{:?}", updated.body);
+    assert_eq!(updated.body["event_type"], "user.updated");
+    assert_eq!(updated.body["record_id"], created.body["record_id"]);
+    assert_eq!(
+        updated.body["person_record_id"],
+        created.body["person_record_id"]
+    );
+    let [person] = t
+        .attio
+        .records("people")
+        .try_into()
+        .expect("still one person");
+    assert_eq!(person.first("name").unwrap()["last_name"], "King-Lovelace");
+    assert_eq!(t.attio.records("users").len(), 1);
+}
+
+#[tokio::test]
+async fn events_other_than_user_changes_are_ignored_without_calling_attio() {
+    let t = TestApp::spawn().await;
+
+    let answer = t
+        .send(&resign(
+            event_file("clerk-session-created.json"),
+            CLERK_SECRET,
+        ))
+        .await;
+
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        answer.body,
+        json!({"status": "ignored", "provider": "clerk", "event_type": "session.created"})
+    );
+    assert!(t.attio.requests().is_empty());
+}
+
+#[tokio::test]
+async fn standard_webhooks_accepts_either_secret_during_rotation() {
+    let t = TestApp::spawn().await;
+
+    let old = t
+        .send(&resign(
+            event_file("standard-user-created.json"),
+            STANDARD_OLD,
+        ))
+        .await;
+    let new = t
+        .send(&resign(
+            event_file("standard-user-created.json"),
+            STANDARD_NEW,
+        ))
+        .await;
+
+    assert_eq!(
+        (old.status, new.status),
+        (200, 200),
+        "{:?} {:?}",
+        old.body,
+        new.body
+    );
+    assert_eq!(old.body["record_id"], new.body["record_id"]);
+    let [user] = t.attio.records("users").try_into().expect("one user");
+    assert_eq!(user.text("user_id"), Some("usr_grace_hopper"));
+    assert_eq!(
+        user.text("primary_email_address"),
+        Some("grace.hopper@example.com")
+    );
+}
+
+#[tokio::test]
+async fn supabase_before_user_created_hook_creates_the_user() {
+    let t = TestApp::spawn().await;
+
+    let answer = t
+        .send(&resign(
+            event_file("supabase-before-user-created.json"),
+            STANDARD_NEW,
+        ))
+        .await;
+
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["event_type"], "before-user-created");
+    let [person] = t.attio.records("people").try_into().expect("one person");
+    assert_eq!(
+        person.first("name").unwrap()["full_name"],
+        "Katherine Johnson"
+    );
+    let [user] = t.attio.records("users").try_into().expect("one user");
+    assert_eq!(
+        user.text("user_id"),
+        Some("ff7fc9ae-3b1b-4642-9241-64adb9848a03")
+    );
+}
+
+#[tokio::test]
+async fn matching_on_primary_email_address_is_configurable() {
+    let t = TestApp::spawn_with(
+        &default_secret(),
+        &[("ATTIO_USER_MATCHING_ATTRIBUTE", "primary_email_address")],
+    )
+    .await;
+
+    let answer = t
+        .send(&clerk_event(
+            "user.created",
+            "user_1",
+            "lin@example.com",
+            "Lin",
+            "Ma",
+        ))
+        .await;
+
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(
+        t.attio.requests()[1].matching_attribute.as_deref(),
+        Some("primary_email_address")
+    );
+}
+
+#[tokio::test]
+async fn bad_signature_is_401_and_attio_is_not_called() {
+    let t = TestApp::spawn().await;
+
+    let answer = t
+        .send(&resign(
+            event_file("clerk-bad-signature.json"),
+            STANDARD_OLD,
+        ))
+        .await;
+
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.code(), "invalid_signature");
+    assert!(t.attio.requests().is_empty());
+}
+
+#[tokio::test]
+async fn missing_signature_headers_are_401() {
+    let t = TestApp::spawn().await;
+    for header in ["svix-id", "svix-timestamp", "svix-signature"] {
+        let mut event = resign(event_file("clerk-user-created.json"), CLERK_SECRET);
+        event["headers"].as_object_mut().unwrap().remove(header);
+
+        let answer = t.send(&event).await;
+
+        assert_eq!(
+            (answer.status, answer.code()),
+            (401, "missing_signature"),
+            "{header}"
+        );
+        assert!(
+            answer.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(header)
+        );
+    }
+    assert!(t.attio.requests().is_empty());
+}
+
+#[tokio::test]
+async fn timestamps_outside_tolerance_are_401_in_both_directions() {
+    let t = TestApp::spawn_with(&default_secret(), &[("WEBHOOK_TOLERANCE_SECONDS", "60")]).await;
+    for offset in [-61, 61] {
+        let event = resign_at(
+            event_file("clerk-user-created.json"),
+            CLERK_SECRET,
+            now() + offset,
+        );
+
+        let answer = t.send(&event).await;
+
+        assert_eq!(
+            (answer.status, answer.code()),
+            (401, "invalid_timestamp"),
+            "offset {offset}"
+        );
+    }
+    assert!(t.attio.requests().is_empty());
+}
+
+#[tokio::test]
+async fn body_that_is_not_json_is_400() {
+    let t = TestApp::spawn().await;
+    let mut event = event_file("clerk-user-created.json");
+    event["body"] = json!("this is not json");
+
+    let answer = t.send(&resign(event, CLERK_SECRET)).await;
+
+    assert_eq!((answer.status, answer.code()), (400, "invalid_payload"));
+    assert!(t.attio.requests().is_empty());
+}
+
+#[tokio::test]
+async fn user_event_missing_required_fields_is_400() {
+    let t = TestApp::spawn().await;
+    let body = json!({"type": "user.created", "data": {"email": "a@example.com"}});
+
+    let answer = t
+        .send(&with_body(
+            "standard-user-created.json",
+            &body,
+            STANDARD_NEW,
+        ))
+        .await;
+
+    assert_eq!((answer.status, answer.code()), (400, "invalid_payload"));
+    assert!(
+        answer.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("id")
+    );
+}
+
+#[tokio::test]
+async fn unknown_route_is_404() {
+    let t = TestApp::spawn().await;
+
+    let answer = t
+        .send(&request_to("POST", "/webhooks/unknown-provider"))
+        .await;
+
+    assert_eq!((answer.status, answer.code()), (404, "not_found"));
+}
+
+#[tokio::test]
+async fn other_methods_are_405_with_allow_header() {
+    let t = TestApp::spawn().await;
+
+    let answer = t.send(&request_to("GET", "/webhooks/clerk")).await;
+
+    assert_eq!((answer.status, answer.code()), (405, "method_not_allowed"));
+    assert_eq!(answer.headers["allow"], "POST");
+}
+
+#[tokio::test]
+async fn body_over_256_kib_is_413_before_anything_else() {
+    let t = TestApp::spawn().await;
+    let mut event = event_file("clerk-user-created.json");
+    event["body"] = json!("x".repeat(256 * 1024 + 1));
+
+    let answer = t.send(&event).await;
+
+    assert_eq!((answer.status, answer.code()), (413, "payload_too_large"));
+}
+
+#[tokio::test]
+async fn user_without_email_is_422() {
+    let t = TestApp::spawn().await;
+    let body = json!({"type": "user.created", "data": {"id": "u_1", "email": null}});
+
+    let answer = t
+        .send(&with_body(
+            "standard-user-created.json",
+            &body,
+            STANDARD_NEW,
+        ))
+        .await;
+
+    assert_eq!((answer.status, answer.code()), (422, "missing_email"));
+    assert!(t.attio.requests().is_empty());
+}
+
+#[tokio::test]
+async fn value_attio_rejects_as_invalid_is_422_with_attio_reason() {
+    let t = TestApp::spawn().await;
+
+    // Plausible to a shape check, refused by Attio's strict validation.
+    let answer = t
+        .send(&clerk_event(
+            "user.created",
+            "user_1",
+            "ada@exa_mple.com",
+            "Ada",
+            "L",
+        ))
+        .await;
+
+    assert_eq!(
+        (answer.status, answer.code()),
+        (422, "attio_rejected"),
+        "{:?}",
+        answer.body
+    );
+    let message = answer.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("validation_type"), "{message}");
+    assert!(t.attio.records("users").is_empty());
+}
+
+#[tokio::test]
+async fn email_already_held_by_another_user_is_409_and_nothing_is_overwritten() {
+    let t = TestApp::spawn().await;
+    let first = t
+        .send(&clerk_event(
+            "user.created",
+            "user_a",
+            "shared@example.com",
+            "A",
+            "A",
+        ))
+        .await;
+    assert_eq!(first.status, 200);
+
+    let second = t
+        .send(&clerk_event(
+            "user.created",
+            "user_b",
+            "shared@example.com",
+            "B",
+            "B",
+        ))
+        .await;
+
+    assert_eq!(
+        (second.status, second.code()),
+        (409, "attio_uniqueness_conflict"),
+        "{:?}",
+        second.body
+    );
+    let [user] = t.attio.records("users").try_into().expect("still one user");
+    assert_eq!(user.text("user_id"), Some("user_a"));
+}
+
+#[tokio::test]
+async fn attio_server_errors_are_retried_then_502() {
+    let t = TestApp::spawn().await;
+    for _ in 0..4 {
+        t.attio.inject(Fault::Status {
+            status: 500,
+            code: "internal_error",
+            retry_after: None,
+        });
+    }
+
+    let answer = t
+        .send(&clerk_event(
+            "user.created",
+            "user_1",
+            "a@example.com",
+            "A",
+            "B",
+        ))
+        .await;
+
+    assert_eq!((answer.status, answer.code()), (502, "attio_unavailable"));
+    assert_eq!(t.attio.requests().len(), 4, "one call and three retries");
+    assert!(t.attio.records("users").is_empty());
+}
+
+#[tokio::test]
+async fn a_short_attio_outage_is_ridden_out() {
+    let t = TestApp::spawn().await;
+    t.attio.inject(Fault::Status {
+        status: 503,
+        code: "service_unavailable",
+        retry_after: None,
+    });
+
+    let answer = t
+        .send(&clerk_event(
+            "user.created",
+            "user_1",
+            "a@example.com",
+            "A",
+            "B",
+        ))
+        .await;
+
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(t.attio.requests().len(), 3);
+    assert_eq!(t.attio.records("users").len(), 1);
+}
+
+#[tokio::test]
+async fn unreachable_attio_is_502() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let t = TestApp::spawn_with(&default_secret(), &[("ATTIO_API_URL", &url)]).await;
+
+    let answer = t
+        .send(&clerk_event(
+            "user.created",
+            "user_1",
+            "a@example.com",
+            "A",
+            "B",
+        ))
+        .await;
+
+    assert_eq!(
+        (answer.status, answer.code()),
+        (502, "attio_unreachable"),
+        "{:?}",
+        answer.body
+    );
+}
+
+#[tokio::test]
+async fn attio_still_rate_limiting_is_503_with_retry_after() {
+    let t = TestApp::spawn().await;
+    for _ in 0..4 {
+        t.attio.inject(Fault::Status {
+            status: 429,
+            code: "rate_limit_exceeded",
+            retry_after: Some("0".into()),
+        });
+    }
+
+    let answer = t
+        .send(&clerk_event(
+            "user.created",
+            "user_1",
+            "a@example.com",
+            "A",
+            "B",
+        ))
+        .await;
+
+    assert_eq!((answer.status, answer.code()), (503, "attio_rate_limited"));
+    let retry_after: u64 = answer.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+}
+
+#[tokio::test]
+async fn users_object_not_activated_is_500_saying_so() {
+    let t = TestApp::spawn().await;
+    t.attio.disable_object("users");
+
+    let answer = t
+        .send(&clerk_event(
+            "user.created",
+            "user_1",
+            "a@example.com",
+            "A",
+            "B",
+        ))
+        .await;
+
+    assert_eq!(
+        (answer.status, answer.code()),
+        (500, "attio_object_not_activated")
+    );
+    let message = answer.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"users\"") && message.contains("activate"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn secret_without_attio_token_is_500_naming_the_key() {
+    let t = TestApp::spawn_with(&json!({"webhook_secrets": {"clerk": CLERK_SECRET}}), &[]).await;
+
+    let answer = t
+        .send(&resign(event_file("clerk-user-created.json"), CLERK_SECRET))
+        .await;
+
+    assert_eq!((answer.status, answer.code()), (500, "secret_malformed"));
+    assert!(
+        answer.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("attio_access_token")
+    );
+    assert!(t.attio.requests().is_empty());
+}
+
+#[tokio::test]
+async fn route_without_signing_secret_is_500() {
+    let t = TestApp::spawn_with(
+        &json!({"attio_access_token": TOKEN, "webhook_secrets": {}}),
+        &[],
+    )
+    .await;
+
+    let answer = t
+        .send(&resign(event_file("clerk-user-created.json"), CLERK_SECRET))
+        .await;
+
+    assert_eq!(
+        (answer.status, answer.code()),
+        (500, "signing_secret_missing")
+    );
+    assert!(
+        answer.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("webhook_secrets.clerk")
+    );
+}
+
+#[tokio::test]
+async fn api_gateway_rest_stage_prefix_does_not_break_routing() {
+    let t = TestApp::spawn().await;
+    let signed = resign(event_file("clerk-user-created.json"), CLERK_SECRET);
+    let event = json!({
+        "resource": "/webhooks/{provider}",
+        "path": "/prod/webhooks/clerk",
+        "httpMethod": "POST",
+        "headers": signed["headers"],
+        "multiValueHeaders": {},
+        "queryStringParameters": null,
+        "multiValueQueryStringParameters": null,
+        "pathParameters": {"provider": "clerk"},
+        "stageVariables": null,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "1234567890", "httpMethod": "POST",
+            "path": "/prod/webhooks/clerk", "stage": "prod", "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "resourcePath": "/webhooks/{provider}", "identity": {"sourceIp": "203.0.113.10"}
+        },
+        "body": signed["body"],
+        "isBase64Encoded": false
+    });
+
+    let answer = t.send(&event).await;
+
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["status"], "synced");
+}
+
+#[tokio::test]
+async fn http_api_stage_prefix_and_base64_body_are_handled() {
+    use base64::Engine as _;
+    let t = TestApp::spawn().await;
+    let mut event = resign(event_file("clerk-user-created.json"), CLERK_SECRET);
+    let body = event["body"].as_str().unwrap().to_owned();
+    event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+    event["isBase64Encoded"] = json!(true);
+    event["rawPath"] = json!("/v1/webhooks/clerk");
+    event["requestContext"]["http"]["path"] = json!("/v1/webhooks/clerk");
+    event["requestContext"]["stage"] = json!("v1");
+
+    let answer = t.send(&event).await;
+
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+}

@@ -1,0 +1,7 @@
+//! Integration tests, one binary: the real handler behind lambda_http's event parsing, moto's
+//! Secrets Manager and the local Attio stand-in.
+
+mod support;
+
+mod contract;
+mod secrets;

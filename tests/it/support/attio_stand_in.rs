@@ -1,0 +1,638 @@
+//! A local, in-memory stand-in for Attio's REST API, strict about the request and error
+//! shapes Attio documents (see ../shared/reference/attio.md): bearer auth, the assert
+//! endpoint's `matching_attribute` and `{"data":{"values":…}}` body, attribute types, required
+//! and unique attributes, record references. Tests also use it to inject faults.
+//!
+//! Used by the integration tests (`tests/it`) and, through `examples/attio_stand_in.rs`, by
+//! the demo.
+
+#![allow(dead_code)] // Each user of this module calls a different part of it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use serde_json::{Map, Value, json};
+
+const WORKSPACE_ID: &str = "14beef7a-99f7-4534-a87e-70b564330a4c";
+
+/// The kind of value an attribute holds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum AttributeType {
+    Text,
+    EmailAddress,
+    PersonalName,
+    RecordReference(&'static [&'static str]),
+}
+
+struct Attribute {
+    slug: &'static str,
+    kind: AttributeType,
+    multi: bool,
+    unique: bool,
+    required: bool,
+}
+
+const fn attr(
+    slug: &'static str,
+    kind: AttributeType,
+    multi: bool,
+    unique: bool,
+    required: bool,
+) -> Attribute {
+    Attribute {
+        slug,
+        kind,
+        multi,
+        unique,
+        required,
+    }
+}
+
+use AttributeType::*;
+
+/// The standard objects' attributes this project writes, as Attio defines them.
+fn schema(object: &str) -> Option<&'static [Attribute]> {
+    static PEOPLE: &[Attribute] = &[
+        attr("email_addresses", EmailAddress, true, true, false),
+        attr("name", PersonalName, false, false, false),
+        attr("job_title", Text, false, false, false),
+    ];
+    static USERS: &[Attribute] = &[
+        attr("user_id", Text, false, true, true),
+        attr("primary_email_address", EmailAddress, false, true, true),
+        attr("person", RecordReference(&["people"]), false, false, false),
+        attr(
+            "workspace",
+            RecordReference(&["workspaces"]),
+            true,
+            false,
+            false,
+        ),
+    ];
+    static WORKSPACES: &[Attribute] = &[
+        attr("workspace_id", Text, false, true, true),
+        attr("name", Text, false, false, false),
+        attr("users", RecordReference(&["users"]), true, false, false),
+        attr(
+            "company",
+            RecordReference(&["companies"]),
+            false,
+            false,
+            false,
+        ),
+    ];
+    match object {
+        "people" => Some(PEOPLE),
+        "users" => Some(USERS),
+        "workspaces" => Some(WORKSPACES),
+        _ => None,
+    }
+}
+
+/// A request the stand-in received, as Attio would have seen it.
+#[derive(Debug, Clone)]
+pub struct ReceivedRequest {
+    /// HTTP method.
+    pub method: String,
+    /// The object slug from the path.
+    pub object: String,
+    /// `matching_attribute` from the query, if any.
+    pub matching_attribute: Option<String>,
+    /// The JSON body (Null when not JSON).
+    pub body: Value,
+    /// The status the stand-in answered.
+    pub status: u16,
+}
+
+/// A stored record: id plus values, each a list of normalised values.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Record id (UUID).
+    pub id: String,
+    /// Attribute slug to values, normalised (`"a@b.com"`, `"text"`, a name object, a record id).
+    pub values: Map<String, Value>,
+}
+
+impl Record {
+    /// The first value of an attribute, as a string where it is one.
+    pub fn first(&self, slug: &str) -> Option<&Value> {
+        self.values
+            .get(slug)
+            .and_then(|v| v.as_array())
+            .and_then(|a| a.first())
+    }
+
+    /// The first value of an attribute as a string.
+    pub fn text(&self, slug: &str) -> Option<&str> {
+        self.first(slug).and_then(Value::as_str)
+    }
+}
+
+/// A scripted answer for the next assert, instead of the real one.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer this status with Attio's error body, and `Retry-After` if given.
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// Attio's error code.
+        code: &'static str,
+        /// `Retry-After` header value.
+        retry_after: Option<String>,
+    },
+}
+
+#[derive(Default)]
+struct Inner {
+    tokens: HashSet<String>,
+    disabled: HashSet<String>,
+    records: HashMap<String, Vec<Record>>,
+    requests: Vec<ReceivedRequest>,
+    faults: VecDeque<Fault>,
+}
+
+/// A running stand-in. Dropping it stops the server.
+pub struct AttioStandIn {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    state: Arc<Mutex<Inner>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for AttioStandIn {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl AttioStandIn {
+    /// Starts on a free loopback port, accepting `token`.
+    pub async fn start(token: &str) -> Self {
+        Self::start_on("127.0.0.1:0".parse().expect("literal address"), token).await
+    }
+
+    /// Starts on `addr`, accepting `token`.
+    pub async fn start_on(addr: SocketAddr, token: &str) -> Self {
+        let state = Arc::new(Mutex::new(Inner::default()));
+        lock(&state).tokens.insert(token.to_owned());
+        let app = Router::new()
+            .route("/v2/objects/{object}/records", put(assert_record))
+            .route("/__stand-in/records/{object}", get(list_records))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .expect("bind stand-in");
+        let addr = listener.local_addr().expect("local addr");
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("stand-in server");
+        });
+        Self {
+            addr,
+            state,
+            server,
+        }
+    }
+
+    /// The base URL to give the function as `ATTIO_API_URL`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<ReceivedRequest> {
+        lock(&self.state).requests.clone()
+    }
+
+    /// The records of one object.
+    pub fn records(&self, object: &str) -> Vec<Record> {
+        lock(&self.state)
+            .records
+            .get(object)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Accept only `token` from now on (a rotation in Attio).
+    pub fn rotate_token(&self, token: &str) {
+        let mut s = lock(&self.state);
+        s.tokens.clear();
+        s.tokens.insert(token.to_owned());
+    }
+
+    /// Deactivate an object, as a workspace that never activated it.
+    pub fn disable_object(&self, object: &str) {
+        lock(&self.state).disabled.insert(object.to_owned());
+    }
+
+    /// Answer the next assert with `fault` instead.
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.state).faults.push_back(fault);
+    }
+}
+
+fn lock(state: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn error(status: StatusCode, kind: &str, code: &str, message: &str) -> Response {
+    let body =
+        json!({"status_code": status.as_u16(), "type": kind, "code": code, "message": message});
+    (status, axum::Json(body)).into_response()
+}
+
+fn invalid(code: &str, message: &str) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        code,
+        message,
+    )
+}
+
+async fn list_records(
+    State(state): State<Arc<Mutex<Inner>>>,
+    Path(object): Path<String>,
+) -> Response {
+    let s = lock(&state);
+    let records: Vec<Value> = s
+        .records
+        .get(&object)
+        .map(|rs| {
+            rs.iter()
+                .map(|r| json!({"id": r.id, "values": r.values}))
+                .collect()
+        })
+        .unwrap_or_default();
+    axum::Json(json!({ "data": records })).into_response()
+}
+
+async fn assert_record(
+    State(state): State<Arc<Mutex<Inner>>>,
+    Path(object): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut s = lock(&state);
+    let response = answer_assert(
+        &mut s,
+        &object,
+        query.get("matching_attribute"),
+        &headers,
+        &parsed,
+    );
+    s.requests.push(ReceivedRequest {
+        method: "PUT".into(),
+        object,
+        matching_attribute: query.get("matching_attribute").cloned(),
+        body: parsed,
+        status: response.status().as_u16(),
+    });
+    response
+}
+
+fn answer_assert(
+    s: &mut Inner,
+    object: &str,
+    matching_attribute: Option<&String>,
+    headers: &HeaderMap,
+    body: &Value,
+) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !token.is_some_and(|t| s.tokens.contains(t)) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "auth_error",
+            "unauthorized",
+            "Invalid or expired access token.",
+        );
+    }
+    if let Some(fault) = s.faults.pop_front() {
+        let Fault::Status {
+            status,
+            code,
+            retry_after,
+        } = fault;
+        let status = StatusCode::from_u16(status).expect("valid fault status");
+        let kind = if status == StatusCode::TOO_MANY_REQUESTS {
+            "rate_limit_error"
+        } else {
+            "api_error"
+        };
+        let mut response = error(status, kind, code, "Injected fault.");
+        if let Some(ra) = retry_after {
+            response.headers_mut().insert(
+                "retry-after",
+                HeaderValue::from_str(&ra).expect("header value"),
+            );
+        }
+        return response;
+    }
+    let Some(attributes) = schema(object) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "not_found",
+            &format!("Object with slug/ID \"{object}\" not found."),
+        );
+    };
+    if s.disabled.contains(object) {
+        return invalid(
+            "standard_object_disabled",
+            &format!("The standard object \"{object}\" is not enabled in this workspace."),
+        );
+    }
+    let Some(matching) = matching_attribute else {
+        return invalid(
+            "validation_type",
+            "Query parameter matching_attribute is required.",
+        );
+    };
+    let Some(matching_def) = attributes.iter().find(|a| a.slug == matching) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "not_found",
+            &format!("Attribute with slug/ID \"{matching}\" not found."),
+        );
+    };
+    if !matching_def.unique {
+        return invalid(
+            "matching_attribute_definition_not_unique",
+            &format!("Attribute \"{matching}\" is not unique and cannot be used to match records."),
+        );
+    }
+
+    let Some(values) = body_values(body) else {
+        return invalid(
+            "validation_type",
+            "Body payload validation error: expected {\"data\":{\"values\":{...}}}.",
+        );
+    };
+    let mut incoming = Map::new();
+    for (slug, raw) in values {
+        let Some(def) = attributes.iter().find(|a| a.slug == slug) else {
+            return invalid(
+                "value_not_found",
+                &format!("Cannot find attribute with slug/ID \"{slug}\"."),
+            );
+        };
+        match normalise(s, def, raw) {
+            Ok(list) => {
+                incoming.insert(slug.clone(), Value::Array(list));
+            }
+            Err(message) => return invalid("validation_type", &message),
+        }
+    }
+    let Some(match_values) = incoming
+        .get(matching)
+        .and_then(Value::as_array)
+        .filter(|v| !v.is_empty())
+        .cloned()
+    else {
+        return invalid(
+            "missing_value",
+            &format!("The matching attribute \"{matching}\" must be given a value."),
+        );
+    };
+
+    let records = s.records.entry(object.to_owned()).or_default();
+    let existing = records.iter().position(|r| {
+        r.values
+            .get(matching)
+            .and_then(Value::as_array)
+            .is_some_and(|held| held.iter().any(|v| match_values.contains(v)))
+    });
+    let mut record = match existing {
+        Some(i) => records[i].clone(),
+        None => Record {
+            id: uuid(),
+            values: Map::new(),
+        },
+    };
+    for (slug, list) in incoming {
+        let def = attributes
+            .iter()
+            .find(|a| a.slug == slug)
+            .expect("checked above");
+        if def.multi && slug == *matching {
+            // Assert appends to a multi-value matching attribute...
+            let held = record.values.entry(slug).or_insert_with(|| json!([]));
+            let held = held.as_array_mut().expect("stored as array");
+            for v in list.as_array().expect("normalised") {
+                if !held.contains(v) {
+                    held.push(v.clone());
+                }
+            }
+        } else {
+            // ...and replaces every other attribute given.
+            record.values.insert(slug, list);
+        }
+    }
+    if existing.is_none() {
+        for def in attributes.iter().filter(|a| a.required) {
+            if record
+                .values
+                .get(def.slug)
+                .and_then(Value::as_array)
+                .is_none_or(|a| a.is_empty())
+            {
+                return invalid(
+                    "missing_value",
+                    &format!(
+                        "Required value for attribute \"{}\" was not provided.",
+                        def.slug
+                    ),
+                );
+            }
+        }
+    }
+    for def in attributes.iter().filter(|a| a.unique) {
+        let Some(mine) = record.values.get(def.slug).and_then(Value::as_array) else {
+            continue;
+        };
+        let clash = records.iter().any(|other| {
+            other.id != record.id
+                && other
+                    .values
+                    .get(def.slug)
+                    .and_then(Value::as_array)
+                    .is_some_and(|theirs| theirs.iter().any(|v| mine.contains(v)))
+        });
+        if clash {
+            return invalid(
+                "uniqueness_conflict",
+                &format!(
+                    "The value for unique attribute \"{}\" is already held by another record.",
+                    def.slug
+                ),
+            );
+        }
+    }
+    match existing {
+        Some(i) => records[i] = record.clone(),
+        None => records.push(record.clone()),
+    }
+    axum::Json(record_body(object, &record, attributes)).into_response()
+}
+
+fn body_values(body: &Value) -> Option<&Map<String, Value>> {
+    let top = body.as_object().filter(|o| o.len() == 1)?;
+    let data = top.get("data")?.as_object().filter(|o| o.len() == 1)?;
+    data.get("values")?.as_object()
+}
+
+/// Checks one attribute's input against its type; returns the normalised list.
+fn normalise(s: &Inner, def: &Attribute, raw: &Value) -> Result<Vec<Value>, String> {
+    let items: Vec<&Value> = match raw {
+        Value::Array(a) => a.iter().collect(),
+        Value::Null => {
+            return Err(format!(
+                "Attribute \"{}\" cannot be null; send [] to clear it.",
+                def.slug
+            ));
+        }
+        other => vec![other],
+    };
+    if !def.multi && items.len() > 1 {
+        return Err(format!(
+            "Attribute \"{}\" accepts a single value.",
+            def.slug
+        ));
+    }
+    items
+        .into_iter()
+        .map(|item| match def.kind {
+            Text => item
+                .as_str()
+                .or_else(|| item.get("value").and_then(Value::as_str))
+                .map(|t| json!(t))
+                .ok_or_else(|| format!("Invalid value for text attribute \"{}\".", def.slug)),
+            EmailAddress => {
+                let addr = item
+                    .as_str()
+                    .or_else(|| item.get("email_address").and_then(Value::as_str))
+                    .ok_or_else(|| format!("Invalid value for email attribute \"{}\".", def.slug))?;
+                if strict_email(addr) {
+                    Ok(json!(addr.to_lowercase()))
+                } else {
+                    Err(format!("Invalid email address \"{addr}\" for attribute \"{}\".", def.slug))
+                }
+            }
+            PersonalName => {
+                let parts = ["first_name", "last_name", "full_name"];
+                match item.as_object() {
+                    Some(o) if parts.iter().all(|p| o.get(*p).is_some_and(Value::is_string)) && o.len() == 3 => {
+                        Ok(item.clone())
+                    }
+                    _ => Err(format!("Attribute \"{}\" expects first_name, last_name and full_name.", def.slug)),
+                }
+            }
+            RecordReference(targets) => {
+                let target = item.get("target_object").and_then(Value::as_str);
+                let id = item.get("target_record_id").and_then(Value::as_str);
+                match (target, id) {
+                    (Some(t), Some(id)) if targets.contains(&t) => {
+                        let exists = s.records.get(t).is_some_and(|rs| rs.iter().any(|r| r.id == id));
+                        if exists {
+                            Ok(json!(id))
+                        } else {
+                            Err(format!("Referenced {t} record \"{id}\" does not exist."))
+                        }
+                    }
+                    _ => Err(format!("Attribute \"{}\" expects {{target_object, target_record_id}} referencing {targets:?}.", def.slug)),
+                }
+            }
+        })
+        .collect()
+}
+
+/// Attio validates email addresses strictly; this is close enough for tests.
+fn strict_email(addr: &str) -> bool {
+    let Some((local, domain)) = addr.split_once('@') else {
+        return false;
+    };
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c);
+    !local.is_empty()
+        && local.chars().all(ok_char)
+        && domain.split('.').count() >= 2
+        && domain.split('.').all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+fn record_body(object: &str, record: &Record, attributes: &[Attribute]) -> Value {
+    let now = "2026-01-01T00:00:00.000000000Z";
+    let values: Map<String, Value> = attributes
+        .iter()
+        .map(|def| {
+            let list = record
+                .values
+                .get(def.slug)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let rendered: Vec<Value> = list
+                .into_iter()
+                .map(|v| {
+                    let mut out = json!({"active_from": now, "active_until": null,
+                        "created_by_actor": {"type": "api-token", "id": null}});
+                    match def.kind {
+                        Text => {
+                            out["attribute_type"] = json!("text");
+                            out["value"] = v;
+                        }
+                        EmailAddress => {
+                            out["attribute_type"] = json!("email-address");
+                            out["email_address"] = v;
+                        }
+                        PersonalName => {
+                            out["attribute_type"] = json!("personal-name");
+                            for (k, part) in v.as_object().into_iter().flatten() {
+                                out[k] = part.clone();
+                            }
+                        }
+                        RecordReference(targets) => {
+                            out["attribute_type"] = json!("record-reference");
+                            out["target_object"] = json!(targets[0]);
+                            out["target_record_id"] = v;
+                        }
+                    }
+                    out
+                })
+                .collect();
+            (def.slug.to_owned(), Value::Array(rendered))
+        })
+        .collect();
+    json!({"data": {
+        "id": {"workspace_id": WORKSPACE_ID, "object_id": format!("obj-{object}"), "record_id": record.id},
+        "created_at": now,
+        "web_url": format!("https://app.attio.com/stand-in/{object}/{}", record.id),
+        "values": values,
+    }})
+}
+
+fn uuid() -> String {
+    let hex = format!("{:032x}", fastrand::u128(..));
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}

@@ -1,0 +1,212 @@
+//! Shared fixtures: moto-backed secrets, the Attio stand-in, signed Lambda events.
+
+pub mod attio_stand_in;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use attio_user_sync::attio::{AttioClient, RetryPolicy};
+use attio_user_sync::signature::sign_standard_webhook;
+use attio_user_sync::{App, Config};
+use lambda_http::http::HeaderMap;
+use serde_json::{Value, json};
+
+pub use attio_stand_in::{AttioStandIn, Fault};
+
+/// The Attio token the stand-in accepts by default.
+pub const TOKEN: &str = "attio-test-token";
+/// Clerk's signing secret in tests.
+pub const CLERK_SECRET: &str = "whsec_dGVzdCBjbGVyayBzaWduaW5nIHNlY3JldCAjMQ==";
+/// The Standard Webhooks route's two secrets, as during a rotation.
+pub const STANDARD_OLD: &str = "whsec_dGVzdCBzdGFuZGFyZCBzZWNyZXQgKG9sZCkhIQ==";
+pub const STANDARD_NEW: &str = "whsec_dGVzdCBzdGFuZGFyZCBzZWNyZXQgKG5ldykhIQ==";
+
+/// The secret's JSON with the default token and signing secrets.
+pub fn default_secret() -> Value {
+    json!({
+        "attio_access_token": TOKEN,
+        "webhook_secrets": { "clerk": CLERK_SECRET, "standard": [STANDARD_OLD, STANDARD_NEW] }
+    })
+}
+
+/// A Secrets Manager client for moto's server, which `scripts/test.sh` starts.
+pub async fn secrets_client() -> aws_sdk_secretsmanager::Client {
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL_SECRETS_MANAGER").is_some(),
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER is not set: run the tests with ./scripts/test.sh, which starts moto's Secrets Manager"
+    );
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    aws_sdk_secretsmanager::Client::new(&config)
+}
+
+/// Creates a secret with a unique name holding `content`; returns its name.
+pub async fn create_secret(content: &Value) -> String {
+    let name = format!("attio-user-sync/test/{:016x}", fastrand::u64(..));
+    secrets_client()
+        .await
+        .create_secret()
+        .name(&name)
+        .secret_string(content.to_string())
+        .send()
+        .await
+        .expect("create secret in moto");
+    name
+}
+
+/// Replaces the secret's value, as a rotation would.
+pub async fn put_secret(name: &str, content: &Value) {
+    secrets_client()
+        .await
+        .put_secret_value()
+        .secret_id(name)
+        .secret_string(content.to_string())
+        .send()
+        .await
+        .expect("put secret value in moto");
+}
+
+/// The function, its Attio stand-in and its secret.
+pub struct TestApp {
+    pub app: App,
+    pub attio: AttioStandIn,
+    pub secret_id: String,
+}
+
+/// What the sender saw.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub headers: HeaderMap,
+}
+
+impl Answer {
+    /// The error code of an error answer.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestApp {
+    /// With the default secret and configuration.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&default_secret(), &[]).await
+    }
+
+    /// With this secret content and extra environment variables.
+    pub async fn spawn_with(secret: &Value, env: &[(&str, &str)]) -> Self {
+        let attio = AttioStandIn::start(TOKEN).await;
+        let secret_id = create_secret(secret).await;
+        let app = app_for(&secret_id, &attio.url(), env).await;
+        Self {
+            app,
+            attio,
+            secret_id,
+        }
+    }
+
+    /// Runs the handler on a Lambda event, as the Lambda runtime would.
+    pub async fn send(&self, event: &Value) -> Answer {
+        let request = lambda_http::request::from_str(&event.to_string())
+            .expect("lambda_http parses the event");
+        let response = self.app.handle(request).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = serde_json::from_slice(response.body().as_ref()).expect("the answer is JSON");
+        Answer {
+            status,
+            body,
+            headers,
+        }
+    }
+}
+
+/// Builds the app the way `main` does, with `Config::from_lookup` instead of the process env.
+pub async fn app_for(secret_id: &str, attio_url: &str, env: &[(&str, &str)]) -> App {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("ATTIO_SYNC_SECRET_ID".into(), secret_id.to_owned()),
+        ("ATTIO_API_URL".into(), attio_url.to_owned()),
+    ]);
+    vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration");
+    let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default()).expect("client");
+    App::new(config, secrets_client().await, attio)
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+/// A sample from `events/`, as shipped.
+pub fn event_file(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("events")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("event files are JSON")
+}
+
+/// Re-signs an event (Svix or Standard Webhooks headers) with `secret` at `timestamp`.
+pub fn resign_at(mut event: Value, secret: &str, timestamp: i64) -> Value {
+    let prefix = if event["headers"].get("svix-id").is_some() {
+        "svix"
+    } else {
+        "webhook"
+    };
+    let id = event["headers"][format!("{prefix}-id")]
+        .as_str()
+        .expect("id header")
+        .to_owned();
+    let body = event["body"].as_str().expect("text body").to_owned();
+    let signature =
+        sign_standard_webhook(secret, &id, timestamp, body.as_bytes()).expect("usable secret");
+    event["headers"][format!("{prefix}-timestamp")] = json!(timestamp.to_string());
+    event["headers"][format!("{prefix}-signature")] = json!(signature);
+    event
+}
+
+/// Re-signs an event with `secret` now.
+pub fn resign(event: Value, secret: &str) -> Value {
+    resign_at(event, secret, now())
+}
+
+/// An event like `template` with another body, signed with `secret` now.
+pub fn with_body(template: &str, body: &Value, secret: &str) -> Value {
+    let mut event = event_file(template);
+    event["body"] = json!(body.to_string());
+    resign(event, secret)
+}
+
+/// A Clerk `user.created`/`user.updated` body.
+pub fn clerk_user(event_type: &str, user_id: &str, email: &str, first: &str, last: &str) -> Value {
+    json!({
+        "type": event_type, "object": "event", "instance_id": "ins_test", "timestamp": 1_795_770_000_000_i64,
+        "data": {
+            "id": user_id, "object": "user", "first_name": first, "last_name": last,
+            "email_addresses": [{"id": "idn_primary", "email_address": email, "object": "email_address"}],
+            "primary_email_address_id": "idn_primary", "created_at": 1_795_770_000_000_i64
+        }
+    })
+}
+
+/// A signed Clerk delivery for a user.
+pub fn clerk_event(event_type: &str, user_id: &str, email: &str, first: &str, last: &str) -> Value {
+    with_body(
+        "clerk-user-created.json",
+        &clerk_user(event_type, user_id, email, first, last),
+        CLERK_SECRET,
+    )
+}
+
+/// A Function URL event for another path and method, unsigned.
+pub fn request_to(method: &str, path: &str) -> Value {
+    let mut event = event_file("clerk-user-created.json");
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event["requestContext"]["http"]["method"] = json!(method);
+    event
+}
