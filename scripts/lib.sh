@@ -40,6 +40,7 @@ export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}"
 export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 export AWS_DEFAULT_REGION="$AWS_REGION"
+export SAM_CLI_TELEMETRY=0
 
 # start_moto: starts moto's server on a free loopback port and exports its endpoint.
 start_moto() {

@@ -9,3 +9,9 @@ start_moto
 
 say "cargo test"
 cargo test --all-targets --locked
+
+say "linting template.yaml"
+ensure_pip cfn-lint cfn-lint
+ensure_pip sam aws-sam-cli
+cfn-lint template.yaml
+SAM_CLI_TELEMETRY=0 sam validate --lint --region "$AWS_REGION" --template-file template.yaml

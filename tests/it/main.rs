@@ -3,5 +3,6 @@
 
 mod support;
 
+mod cargo_lambda_watch;
 mod contract;
 mod secrets;

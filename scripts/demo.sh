@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The demo: a local Secrets Manager (moto) with a seeded secret, a local Attio stand-in, the
+# function under `cargo lambda watch`, and every sample in events/ signed now and sent in.
+# Offline; no AWS account. To write to a real Attio workspace instead of the stand-in:
+#   ATTIO_API_URL=https://api.attio.com ATTIO_ACCESS_TOKEN=<token> ./scripts/demo.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+CLERK_SECRET="whsec_YXR0aW8tdXNlci1zeW5jIGRlbW86IGNsZXJrISEhIQ=="
+STANDARD_SECRET="whsec_YXR0aW8tdXNlci1zeW5jIGRlbW86IHN0YW5kYXJkIQ=="
+WRONG_SECRET="whsec_Zm9yZ2VkIGtleSBub3QgaW4gdGhlIHNlY3JldA=="
+SECRET_ID="attio-user-sync/demo"
+WORK="$ROOT/.demo"
+mkdir -p "$WORK"
+export MOTO_LOG="$WORK/moto.log"
+
+ensure_pip cargo-lambda cargo-lambda
+start_moto
+
+if [ -n "${ATTIO_API_URL:-}" ]; then
+  : "${ATTIO_ACCESS_TOKEN:?set ATTIO_ACCESS_TOKEN to the Attio token to use with $ATTIO_API_URL}"
+  say "using Attio at $ATTIO_API_URL"
+else
+  ATTIO_ACCESS_TOKEN="demo-attio-token"
+  say "building the local Attio stand-in"
+  cargo build --quiet --example attio_stand_in
+  attio_port="$(free_port)"
+  "${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/attio_stand_in" "$attio_port" "$ATTIO_ACCESS_TOKEN" 2>"$WORK/attio.log" &
+  PIDS+=($!)
+  wait_for_port "$attio_port" "Attio stand-in"
+  export ATTIO_API_URL="http://127.0.0.1:$attio_port"
+  say "Attio stand-in on $ATTIO_API_URL"
+fi
+
+say "seeding the secret $SECRET_ID in moto"
+python3 - "$SECRET_ID" "$ATTIO_ACCESS_TOKEN" "$CLERK_SECRET" "$STANDARD_SECRET" <<'PY'
+import json, sys, boto3
+name, token, clerk, standard = sys.argv[1:]
+sm = boto3.client("secretsmanager")
+value = json.dumps({"attio_access_token": token, "webhook_secrets": {"clerk": clerk, "standard": standard}})
+try:
+    sm.create_secret(Name=name, SecretString=value)
+except sm.exceptions.ResourceExistsException:
+    sm.put_secret_value(SecretId=name, SecretString=value)
+PY
+
+lambda_port="$(free_port)"
+say "starting the function under cargo lambda watch (the first build takes a few minutes)"
+cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$lambda_port" \
+  --env-var "ATTIO_SYNC_SECRET_ID=$SECRET_ID" \
+  --env-var "ATTIO_API_URL=$ATTIO_API_URL" \
+  --env-var "AWS_ENDPOINT_URL_SECRETS_MANAGER=$AWS_ENDPOINT_URL_SECRETS_MANAGER" \
+  --env-var "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID" \
+  --env-var "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY" \
+  --env-var "AWS_REGION=$AWS_REGION" \
+  >"$WORK/lambda.log" 2>&1 &
+PIDS+=($!)
+wait_for_port "$lambda_port" "cargo lambda watch"
+
+for event in events/*.json; do
+  name="$(basename "$event")"
+  case "$name" in
+    *bad-signature*) secret="$WRONG_SECRET" ;;
+    clerk-*) secret="$CLERK_SECRET" ;;
+    *) secret="$STANDARD_SECRET" ;;
+  esac
+  python3 scripts/sign-event.py "$event" --secret "$secret" -o "$WORK/$name"
+  if ! response="$(cargo lambda invoke attio-user-sync -A 127.0.0.1 -P "$lambda_port" --data-file "$WORK/$name" 2>"$WORK/invoke.log")"; then
+    echo "error: invoking with $name failed; see $WORK/invoke.log and $WORK/lambda.log" >&2
+    cat "$WORK/invoke.log" >&2
+    exit 1
+  fi
+  python3 - "$name" "$response" <<'PY'
+import json, sys
+name, response = sys.argv[1], json.loads(sys.argv[2])
+body = json.loads(response.get("body") or "{}")
+detail = "  ".join(f"{k}={body[k]}" for k in ("status", "event_type", "record_id", "person_record_id") if k in body)
+if "error" in body:
+    detail = f"{body['error']['code']}: {body['error']['message']}"
+print(f"{name:36} {response.get('statusCode')}  {detail}")
+PY
+done
+
+if [[ "$ATTIO_API_URL" == http://127.0.0.1:* ]]; then
+  say "users now in the Attio stand-in"
+  python3 - "$ATTIO_API_URL" <<'PY'
+import json, sys, urllib.request
+users = json.load(urllib.request.urlopen(sys.argv[1] + "/__stand-in/records/users"))["data"]
+for u in users:
+    v = u["values"]
+    print(f"  {u['id']}  user_id={v['user_id'][0]}  person={v['person'][0] if v.get('person') else '-'}")
+PY
+fi

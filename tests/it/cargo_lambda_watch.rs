@@ -1,0 +1,125 @@
+//! End to end through cargo-lambda's Lambda emulator: the release-shaped binary (not the
+//! library) runs against `cargo lambda watch`'s Runtime API, and a sample from `events/`,
+//! re-signed with the shipped `scripts/sign-event.py`, goes in with `cargo lambda invoke`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+use crate::support::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_for_port(port: u16, what: &str) {
+    for _ in 0..600 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not listen on 127.0.0.1:{port} within 60 s");
+}
+
+fn spawn(command: &mut Command, what: &str) -> Child {
+    command
+        .kill_on_drop(true)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("could not start {what} ({e}); ./scripts/test.sh installs cargo-lambda")
+        })
+}
+
+#[tokio::test]
+async fn signed_sample_event_through_cargo_lambda_watch_creates_the_user() {
+    let attio = AttioStandIn::start(TOKEN).await;
+    let secret_id = create_secret(&default_secret()).await;
+    let port = free_port();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+
+    let _emulator = spawn(
+        Command::new("cargo")
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &port.to_string(),
+            ])
+            .current_dir(&root)
+            .stdout(Stdio::null()),
+        "cargo lambda watch",
+    );
+    wait_for_port(port, "cargo lambda watch").await;
+    let _function = spawn(
+        Command::new(env!("CARGO_BIN_EXE_attio-user-sync"))
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt"),
+            )
+            .env("ATTIO_SYNC_SECRET_ID", &secret_id)
+            .env("ATTIO_API_URL", attio.url()),
+        "the attio-user-sync binary",
+    );
+
+    let signed = std::env::temp_dir().join(format!("attio-user-sync-e2e-{port}.json"));
+    let status = Command::new("python3")
+        .arg(root.join("scripts/sign-event.py"))
+        .arg(root.join("events/clerk-user-created.json"))
+        .args(["--secret", CLERK_SECRET, "-o"])
+        .arg(&signed)
+        .status()
+        .await
+        .expect("python3 runs the re-signing script");
+    assert!(status.success());
+    let output = Command::new("cargo")
+        .args([
+            "lambda",
+            "invoke",
+            "-A",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+            "--data-file",
+        ])
+        .arg(&signed)
+        .current_dir(&root)
+        .output()
+        .await
+        .expect("cargo lambda invoke runs");
+    let _ = std::fs::remove_file(&signed);
+
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let response: Value =
+        serde_json::from_slice(&output.stdout).expect("the invoke prints the Lambda response");
+    assert_eq!(response["statusCode"], 200, "{response}");
+    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    let [user] = attio
+        .records("users")
+        .try_into()
+        .expect("one user in Attio");
+    assert_eq!(body["status"], "synced");
+    assert_eq!(body["record_id"], user.id);
+    assert_eq!(user.text("user_id"), Some("user_2adaLovelace0001"));
+}
