@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::attio::{AttioClient, AttioError, RetryPolicy};
 use crate::config::Config;
+use crate::domain::redact_emails;
 use crate::error::{AppError, MAX_BODY_BYTES};
 use crate::providers::{Delivery, Provider, WebhookRequest, provider_for_route};
 use crate::secrets::{SecretCache, SyncSecrets};
@@ -74,19 +75,35 @@ impl App {
             Some(p) => self.handle_provider(p, &request).await,
         };
         let provider_name = provider.map_or("none", |p| p.route());
-        let (response, event_type) = match result {
-            Ok((delivery, handled)) => (
-                success(provider_name, &delivery, &handled),
-                delivery.event_type,
+        let (response, event_type, outcome, detail) = match result {
+            Ok((delivery, handled)) => {
+                let outcome = match handled {
+                    Handled::Synced(_) => "synced",
+                    Handled::Ignored => "ignored",
+                };
+                (
+                    success(provider_name, &delivery, &handled),
+                    delivery.event_type,
+                    outcome,
+                    String::new(),
+                )
+            }
+            // Messages can quote input (serde, Attio): redact addresses before logging.
+            Err((event_type, error)) => (
+                failure(&error),
+                event_type.unwrap_or_default(),
+                error.code(),
+                redact_emails(&error.to_string()),
             ),
-            Err((event_type, error)) => (failure(&error), event_type.unwrap_or_default()),
         };
         tracing::info!(
             provider = provider_name,
             event_type,
             webhook_id = delivery_id.unwrap_or(""),
+            outcome,
             status = response.status().as_u16(),
             duration_ms = started.elapsed().as_millis() as u64,
+            detail,
             "webhook handled"
         );
         response

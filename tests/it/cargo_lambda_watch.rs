@@ -65,8 +65,11 @@ async fn signed_sample_event_through_cargo_lambda_watch_creates_the_user() {
         "cargo lambda watch",
     );
     wait_for_port(port, "cargo lambda watch").await;
-    let _function = spawn(
+    let mut function = spawn(
         Command::new(env!("CARGO_BIN_EXE_attio-user-sync"))
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_NAME", "_")
@@ -122,4 +125,28 @@ async fn signed_sample_event_through_cargo_lambda_watch_creates_the_user() {
     assert_eq!(body["status"], "synced");
     assert_eq!(body["record_id"], user.id);
     assert_eq!(user.text("user_id"), Some("user_2adaLovelace0001"));
+
+    // The logs are JSON lines, say what happened, and hold no address, token or secret.
+    function.start_kill().expect("stop the function");
+    let output = function.wait_with_output().await.expect("function output");
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}"))
+        })
+        .collect();
+    let handled = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "webhook handled")
+        .unwrap_or_else(|| panic!("no 'webhook handled' line in {logs}"));
+    assert_eq!(handled["fields"]["outcome"], "synced");
+    assert_eq!(handled["fields"]["webhook_id"], "msg_2demoClerkCreated0001");
+    for secret in ["ada.lovelace@example.com", TOKEN, CLERK_SECRET] {
+        assert!(!logs.contains(secret), "the logs contain {secret}: {logs}");
+    }
 }
