@@ -3,6 +3,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use tokio::time::Instant;
+
 use aws_sdk_secretsmanager::primitives::{DateTime, DateTimeFormat};
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -19,13 +21,11 @@ pub type RecordId = String;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// When to try a failed call again.
+/// When to try a failed call again. How long to keep trying is the [`AttioBudget`]'s to say.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     /// Most attempts for one call, the first included.
     pub max_attempts: u32,
-    /// Most time spent on one call, retries and waits included.
-    pub max_elapsed: Duration,
     /// First backoff; doubled each retry, with jitter.
     pub base_delay: Duration,
 }
@@ -33,10 +33,38 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_attempts: 4,
-            max_elapsed: Duration::from_secs(10),
+            max_attempts: 5,
             base_delay: Duration::from_millis(100),
         }
+    }
+}
+
+/// An attempt is not started with less time than this left: it could not finish.
+const MIN_ATTEMPT_TIME: Duration = Duration::from_millis(50);
+
+/// The Attio side of one invocation: the time by which it must be done, and a tally of the
+/// calls made, for the log line.
+#[derive(Debug)]
+pub struct AttioBudget {
+    deadline: Instant,
+    /// HTTP calls made to Attio.
+    pub calls: u32,
+    /// The status of Attio's last answer, if one came.
+    pub last_status: Option<u16>,
+}
+
+impl AttioBudget {
+    /// A budget that ends at `deadline`.
+    pub fn until(deadline: Instant) -> Self {
+        Self {
+            deadline,
+            calls: 0,
+            last_status: None,
+        }
+    }
+
+    fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
     }
 }
 
@@ -146,13 +174,14 @@ impl AttioClient {
     }
 
     /// `PUT /v2/objects/{object}/records?matching_attribute={slug}` with `{"data":{"values":…}}`.
-    /// Returns the asserted record's id.
+    /// Returns the asserted record's id. Retries what is safe to retry while `budget` lasts.
     pub async fn assert_record(
         &self,
         token: &Secret,
         object: &str,
         matching_attribute: &str,
         values: Value,
+        budget: &mut AttioBudget,
     ) -> Result<RecordId, AttioError> {
         // Object and attribute slugs are fixed identifiers chosen by this crate: no escaping needed.
         let url = format!(
@@ -160,33 +189,45 @@ impl AttioClient {
             self.base_url
         );
         let body = json!({ "data": { "values": values } });
-        let started = tokio::time::Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let remaining = budget.remaining();
+            if remaining < MIN_ATTEMPT_TIME {
+                return Err(AttioError::Unreachable {
+                    reason: "no time left before the deadline".into(),
+                    attempts: attempt - 1,
+                });
+            }
+            budget.calls += 1;
             let sent = self
                 .http
                 .put(&url)
+                .timeout(remaining.min(REQUEST_TIMEOUT))
                 .bearer_auth(token.expose())
                 .json(&body)
                 .send()
                 .await;
             let failure = match sent {
-                Ok(response) if response.status().is_success() => {
-                    return record_id_of(response).await;
+                Ok(response) => {
+                    budget.last_status = Some(response.status().as_u16());
+                    if response.status().is_success() {
+                        return record_id_of(response).await;
+                    }
+                    classify(object, response, attempt).await
                 }
-                Ok(response) => classify(object, response, attempt).await,
                 Err(e) => AttioError::Unreachable {
                     reason: describe_transport_error(&e),
                     attempts: attempt,
                 },
             };
-            let wait = match (&failure, self.retry_delay(&failure, attempt)) {
-                (_, Some(wait)) if started.elapsed() + wait < self.retry.max_elapsed => wait,
+            match self.retry_delay(&failure, attempt) {
+                Some(wait) if wait + MIN_ATTEMPT_TIME <= budget.remaining() => {
+                    tracing::debug!(object, attempt, wait_ms = wait.as_millis() as u64, error = %failure, "retrying Attio call");
+                    tokio::time::sleep(wait).await;
+                }
                 _ => return Err(failure),
-            };
-            tracing::debug!(object, attempt, wait_ms = wait.as_millis() as u64, error = %failure, "retrying Attio call");
-            tokio::time::sleep(wait).await;
+            }
         }
     }
 

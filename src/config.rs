@@ -36,6 +36,9 @@ pub struct Config {
     pub webhook_tolerance: Duration,
     /// How long a fetched secret is used before it is fetched again (`SECRET_CACHE_TTL_SECONDS`).
     pub secret_cache_ttl: Duration,
+    /// Most time spent on Attio per request, retries included (`ATTIO_MAX_ELAPSED_MS`); the
+    /// Lambda deadline may cut it shorter.
+    pub attio_max_elapsed: Duration,
 }
 
 /// A variable that is missing or holds a value the function cannot use.
@@ -91,6 +94,14 @@ impl Config {
 
         let webhook_tolerance = seconds(&get, "WEBHOOK_TOLERANCE_SECONDS", 300, 1..=86_400)?;
         let secret_cache_ttl = seconds(&get, "SECRET_CACHE_TTL_SECONDS", 300, 0..=86_400)?;
+        // Below Svix's 15 s delivery timeout, so the sender hears an answer before it gives up.
+        let attio_max_elapsed = Duration::from_millis(number(
+            &get,
+            "ATTIO_MAX_ELAPSED_MS",
+            "milliseconds",
+            10_000,
+            100..=900_000,
+        )?);
 
         Ok(Self {
             secret_id,
@@ -98,6 +109,7 @@ impl Config {
             user_matching_attribute,
             webhook_tolerance,
             secret_cache_ttl,
+            attio_max_elapsed,
         })
     }
 }
@@ -108,15 +120,25 @@ fn seconds(
     default: u64,
     range: std::ops::RangeInclusive<u64>,
 ) -> Result<Duration, ConfigError> {
+    number(get, variable, "seconds", default, range).map(Duration::from_secs)
+}
+
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    unit: &str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
     let Some(raw) = get(variable) else {
-        return Ok(Duration::from_secs(default));
+        return Ok(default);
     };
     match raw.parse::<u64>() {
-        Ok(n) if range.contains(&n) => Ok(Duration::from_secs(n)),
+        Ok(n) if range.contains(&n) => Ok(n),
         _ => Err(ConfigError {
             variable,
             problem: format!(
-                "must be a whole number of seconds from {} to {}, got {raw:?}",
+                "must be a whole number of {unit} from {} to {}, got {raw:?}",
                 range.start(),
                 range.end()
             ),
@@ -143,6 +165,7 @@ mod tests {
         assert_eq!(c.user_matching_attribute, UserMatchingAttribute::UserId);
         assert_eq!(c.webhook_tolerance, Duration::from_secs(300));
         assert_eq!(c.secret_cache_ttl, Duration::from_secs(300));
+        assert_eq!(c.attio_max_elapsed, Duration::from_secs(10));
     }
 
     #[test]
@@ -159,6 +182,8 @@ mod tests {
             ("WEBHOOK_TOLERANCE_SECONDS", "five"),
             ("WEBHOOK_TOLERANCE_SECONDS", "0"),
             ("SECRET_CACHE_TTL_SECONDS", "-1"),
+            ("ATTIO_MAX_ELAPSED_MS", "10s"),
+            ("ATTIO_MAX_ELAPSED_MS", "0"),
             ("ATTIO_API_URL", "api.attio.com"),
         ] {
             let err = config(&[("ATTIO_SYNC_SECRET_ID", "s"), (variable, value)]).unwrap_err();

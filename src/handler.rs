@@ -1,19 +1,22 @@
 //! The HTTP side: route, authenticate, parse, sync, answer. Built once per container.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use lambda_http::http::{Method, StatusCode, header};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
-use crate::attio::{AttioClient, AttioError, RetryPolicy};
+use crate::attio::{AttioBudget, AttioClient, AttioError, RetryPolicy};
 use crate::config::Config;
 use crate::domain::redact_emails;
 use crate::error::{AppError, MAX_BODY_BYTES};
 use crate::providers::{Delivery, Provider, WebhookRequest, provider_for_route};
 use crate::secrets::{SecretCache, SyncSecrets};
 use crate::sync::{SyncOutcome, UserSync};
+
+/// Time kept back from the Lambda deadline to answer in after giving up on Attio.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 
 /// Everything a request needs, built during init and borrowed by each invocation.
 pub struct App {
@@ -70,9 +73,10 @@ impl App {
         let started = Instant::now();
         let provider = route(request.uri().path()).and_then(provider_for_route);
         let delivery_id = provider.and_then(|p| p.delivery_id(request.headers()));
+        let mut budget = AttioBudget::until(self.attio_deadline(&request));
         let result = match provider {
             None => Err((None, AppError::UnknownRoute)),
-            Some(p) => self.handle_provider(p, &request).await,
+            Some(p) => self.handle_provider(p, &request, &mut budget).await,
         };
         let provider_name = provider.map_or("none", |p| p.route());
         let (response, event_type, outcome, detail) = match result {
@@ -102,6 +106,8 @@ impl App {
             webhook_id = delivery_id.unwrap_or(""),
             outcome,
             status = response.status().as_u16(),
+            attio_calls = budget.calls,
+            attio_status = budget.last_status,
             duration_ms = started.elapsed().as_millis() as u64,
             detail,
             "webhook handled"
@@ -113,6 +119,7 @@ impl App {
         &self,
         provider: &dyn Provider,
         request: &Request,
+        budget: &mut AttioBudget,
     ) -> Result<(Delivery, Handled), (Option<String>, AppError)> {
         let no_event = |e: AppError| (None, e);
         if request.method() != Method::POST {
@@ -135,13 +142,19 @@ impl App {
         let mut outcomes = Vec::with_capacity(delivery.events.len());
         let mut secrets = secrets;
         for event in &delivery.events {
-            let outcome = match self.sync.sync(&secrets.attio_access_token, event).await {
+            let outcome = match self
+                .sync
+                .sync(&secrets.attio_access_token, event, budget)
+                .await
+            {
                 Err(AttioError::Unauthorized { message }) => {
                     // The token may have been rotated: refetch once, retry once with the new one.
                     match self.secrets.refresh_after_rejection().await {
                         Some(fresh) => {
                             secrets = fresh;
-                            self.sync.sync(&secrets.attio_access_token, event).await
+                            self.sync
+                                .sync(&secrets.attio_access_token, event, budget)
+                                .await
                         }
                         None => Err(AttioError::Unauthorized { message }),
                     }
@@ -151,6 +164,22 @@ impl App {
             outcomes.push(outcome.map_err(|e| (Some(delivery.event_type.clone()), e.into()))?);
         }
         Ok((delivery, Handled::Synced(outcomes)))
+    }
+
+    /// When Attio work must be done by: `ATTIO_MAX_ELAPSED_MS` from now, or sooner if the
+    /// Lambda deadline (less a margin to answer in) comes first.
+    fn attio_deadline(&self, request: &Request) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        let cap = now + self.config.attio_max_elapsed;
+        // Lambda sends the deadline as epoch milliseconds. A deadline already past at the start
+        // is no real deadline (cargo lambda's emulator sends its timeout, 600000, instead).
+        let lambda_left = request
+            .lambda_context_ref()
+            .and_then(|context| context.deadline().duration_since(SystemTime::now()).ok());
+        match lambda_left {
+            Some(left) => cap.min(now + left.saturating_sub(DEADLINE_MARGIN)),
+            None => cap,
+        }
     }
 
     /// Verifies the request against the route's secrets; when none matches, refetches the

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::attio::{AttioClient, AttioError, RecordId};
+use crate::attio::{AttioBudget, AttioClient, AttioError, RecordId};
 use crate::config::UserMatchingAttribute;
 use crate::domain::{UserEvent, UserProfile};
 use crate::secrets::Secret;
@@ -32,11 +32,22 @@ impl UserSync {
 
     /// Asserts the person, then the user. Both asserts are idempotent, so a retry after a
     /// partial failure converges on the same two records.
-    pub async fn sync(&self, token: &Secret, event: &UserEvent) -> Result<SyncOutcome, AttioError> {
+    pub async fn sync(
+        &self,
+        token: &Secret,
+        event: &UserEvent,
+        budget: &mut AttioBudget,
+    ) -> Result<SyncOutcome, AttioError> {
         let user = &event.user;
         let person_record_id = self
             .attio
-            .assert_record(token, "people", "email_addresses", person_values(user))
+            .assert_record(
+                token,
+                "people",
+                "email_addresses",
+                person_values(user),
+                budget,
+            )
             .await?;
         let record_id = self
             .attio
@@ -45,6 +56,7 @@ impl UserSync {
                 "users",
                 self.matching.slug(),
                 user_values(user, &person_record_id),
+                budget,
             )
             .await?;
         Ok(SyncOutcome {

@@ -1,5 +1,6 @@
 //! The HTTP contract: every status the function can answer, and what Attio received.
 
+use attio_user_sync::attio::RetryPolicy;
 use serde_json::json;
 
 use crate::support::*;
@@ -389,7 +390,8 @@ async fn email_already_held_by_another_user_is_409_and_nothing_is_overwritten() 
 #[tokio::test]
 async fn attio_server_errors_are_retried_then_502() {
     let t = TestApp::spawn().await;
-    for _ in 0..4 {
+    let attempts = RetryPolicy::default().max_attempts;
+    for _ in 0..attempts {
         t.attio.inject(Fault::Status {
             status: 500,
             code: "internal_error",
@@ -408,7 +410,11 @@ async fn attio_server_errors_are_retried_then_502() {
         .await;
 
     assert_eq!((answer.status, answer.code()), (502, "attio_unavailable"));
-    assert_eq!(t.attio.requests().len(), 4, "one call and three retries");
+    assert_eq!(
+        t.attio.requests().len(),
+        attempts as usize,
+        "the first call and every retry"
+    );
     assert!(t.attio.records("users").is_empty());
 }
 
@@ -464,7 +470,7 @@ async fn unreachable_attio_is_502() {
 #[tokio::test]
 async fn attio_still_rate_limiting_is_503_with_retry_after() {
     let t = TestApp::spawn().await;
-    for _ in 0..4 {
+    for _ in 0..RetryPolicy::default().max_attempts {
         t.attio.inject(Fault::Status {
             status: 429,
             code: "rate_limit_exceeded",

@@ -5,4 +5,5 @@ mod support;
 
 mod cargo_lambda_watch;
 mod contract;
+mod faults;
 mod secrets;

@@ -11,6 +11,9 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_secretsmanager::primitives::{DateTime, DateTimeFormat};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -147,6 +150,8 @@ pub enum Fault {
         /// `Retry-After` header value.
         retry_after: Option<String>,
     },
+    /// Wait this long, then answer as usual (if the caller is still there).
+    Slow(Duration),
 }
 
 #[derive(Default)]
@@ -155,7 +160,12 @@ struct Inner {
     disabled: HashSet<String>,
     records: HashMap<String, Vec<Record>>,
     requests: Vec<ReceivedRequest>,
-    faults: VecDeque<Fault>,
+    /// Faults to play, each for any object (None) or one object.
+    faults: VecDeque<(Option<String>, Fault)>,
+    /// Most writes per wall-clock second before answering 429, as Attio does (25).
+    write_limit: Option<usize>,
+    /// The second of the current window and the writes counted in it.
+    window: (u64, usize),
 }
 
 /// A running stand-in. Dropping it stops the server.
@@ -231,9 +241,22 @@ impl AttioStandIn {
         lock(&self.state).disabled.insert(object.to_owned());
     }
 
-    /// Answer the next assert with `fault` instead.
+    /// Answer the next assert, of any object, with `fault` instead.
     pub fn inject(&self, fault: Fault) {
-        lock(&self.state).faults.push_back(fault);
+        lock(&self.state).faults.push_back((None, fault));
+    }
+
+    /// Answer the next assert of `object` with `fault` instead.
+    pub fn inject_for(&self, object: &str, fault: Fault) {
+        lock(&self.state)
+            .faults
+            .push_back((Some(object.to_owned()), fault));
+    }
+
+    /// Enforce Attio's write rate limit: past `per_second` writes in one second, answer 429
+    /// with `Retry-After` set to the next second as an HTTP date.
+    pub fn limit_writes(&self, per_second: usize) {
+        lock(&self.state).write_limit = Some(per_second);
     }
 }
 
@@ -283,22 +306,74 @@ async fn assert_record(
     body: Bytes,
 ) -> Response {
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let mut s = lock(&state);
-    let response = answer_assert(
-        &mut s,
-        &object,
-        query.get("matching_attribute"),
-        &headers,
-        &parsed,
-    );
-    s.requests.push(ReceivedRequest {
+    let matching = query.get("matching_attribute");
+    let fault = {
+        let mut s = lock(&state);
+        let i = s
+            .faults
+            .iter()
+            .position(|(o, _)| o.as_ref().is_none_or(|o| *o == object));
+        i.and_then(|i| s.faults.remove(i)).map(|(_, f)| f)
+    };
+    let response = match fault {
+        Some(Fault::Status {
+            status,
+            code,
+            retry_after,
+        }) => fault_response(status, code, retry_after),
+        Some(Fault::Slow(delay)) => {
+            // The caller may give up meanwhile; then this answer goes nowhere, as with Attio.
+            tokio::time::sleep(delay).await;
+            answer_assert(&mut lock(&state), &object, matching, &headers, &parsed)
+        }
+        None => answer_assert(&mut lock(&state), &object, matching, &headers, &parsed),
+    };
+    lock(&state).requests.push(ReceivedRequest {
         method: "PUT".into(),
         object,
-        matching_attribute: query.get("matching_attribute").cloned(),
+        matching_attribute: matching.cloned(),
         body: parsed,
         status: response.status().as_u16(),
     });
     response
+}
+
+fn fault_response(status: u16, code: &str, retry_after: Option<String>) -> Response {
+    let status = StatusCode::from_u16(status).expect("valid fault status");
+    let kind = if status == StatusCode::TOO_MANY_REQUESTS {
+        "rate_limit_error"
+    } else {
+        "api_error"
+    };
+    let mut response = error(status, kind, code, "Injected fault.");
+    if let Some(ra) = retry_after {
+        response.headers_mut().insert(
+            "retry-after",
+            HeaderValue::from_str(&ra).expect("header value"),
+        );
+    }
+    response
+}
+
+/// Counts a write against the per-second limit; `Some(retry_after)` when over it.
+fn over_write_limit(s: &mut Inner) -> Option<String> {
+    let limit = s.write_limit?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    if s.window.0 != now {
+        s.window = (now, 0);
+    }
+    if s.window.1 >= limit {
+        let next = DateTime::from_secs((now + 1) as i64);
+        return Some(
+            next.fmt(DateTimeFormat::HttpDate)
+                .expect("formattable date"),
+        );
+    }
+    s.window.1 += 1;
+    None
 }
 
 fn answer_assert(
@@ -320,25 +395,17 @@ fn answer_assert(
             "Invalid or expired access token.",
         );
     }
-    if let Some(fault) = s.faults.pop_front() {
-        let Fault::Status {
-            status,
-            code,
-            retry_after,
-        } = fault;
-        let status = StatusCode::from_u16(status).expect("valid fault status");
-        let kind = if status == StatusCode::TOO_MANY_REQUESTS {
-            "rate_limit_error"
-        } else {
-            "api_error"
-        };
-        let mut response = error(status, kind, code, "Injected fault.");
-        if let Some(ra) = retry_after {
-            response.headers_mut().insert(
-                "retry-after",
-                HeaderValue::from_str(&ra).expect("header value"),
-            );
-        }
+    if let Some(retry_after) = over_write_limit(s) {
+        let mut response = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "rate_limit_exceeded",
+            "Rate limit exceeded, please try again later.",
+        );
+        response.headers_mut().insert(
+            "retry-after",
+            HeaderValue::from_str(&retry_after).expect("header value"),
+        );
         return response;
     }
     let Some(attributes) = schema(object) else {

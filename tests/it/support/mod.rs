@@ -110,6 +110,24 @@ impl TestApp {
     pub async fn send(&self, event: &Value) -> Answer {
         let request = lambda_http::request::from_str(&event.to_string())
             .expect("lambda_http parses the event");
+        self.answer(request).await
+    }
+
+    /// As [`send`](Self::send), in an invocation whose Lambda deadline is `deadline`.
+    pub async fn send_with_deadline(&self, event: &Value, deadline: SystemTime) -> Answer {
+        use lambda_http::RequestExt as _;
+        let mut context = lambda_http::Context::default();
+        context.deadline = deadline
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis() as u64;
+        let request = lambda_http::request::from_str(&event.to_string())
+            .expect("lambda_http parses the event")
+            .with_lambda_context(context);
+        self.answer(request).await
+    }
+
+    async fn answer(&self, request: lambda_http::Request) -> Answer {
         let response = self.app.handle(request).await;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -124,6 +142,29 @@ impl TestApp {
 
 /// Builds the app the way `main` does, with `Config::from_lookup` instead of the process env.
 pub async fn app_for(secret_id: &str, attio_url: &str, env: &[(&str, &str)]) -> App {
+    app_with(secrets_client().await, secret_id, attio_url, env)
+}
+
+/// An app whose Secrets Manager is at `endpoint` (a fault-injecting stub) instead of moto.
+pub async fn app_with_secrets_endpoint(secret_id: &str, attio_url: &str, endpoint: &str) -> App {
+    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = aws_sdk_secretsmanager::config::Builder::from(&shared)
+        .endpoint_url(endpoint)
+        .build();
+    app_with(
+        aws_sdk_secretsmanager::Client::from_conf(config),
+        secret_id,
+        attio_url,
+        &[],
+    )
+}
+
+fn app_with(
+    secrets: aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+    attio_url: &str,
+    env: &[(&str, &str)],
+) -> App {
     let mut vars: HashMap<String, String> = HashMap::from([
         ("ATTIO_SYNC_SECRET_ID".into(), secret_id.to_owned()),
         ("ATTIO_API_URL".into(), attio_url.to_owned()),
@@ -131,7 +172,28 @@ pub async fn app_for(secret_id: &str, attio_url: &str, env: &[(&str, &str)]) -> 
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration");
     let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default()).expect("client");
-    App::new(config, secrets_client().await, attio)
+    App::new(config, secrets, attio)
+}
+
+/// A Secrets Manager endpoint that answers every call with ThrottlingException; returns its URL.
+pub async fn stub_secrets_manager_throttling() -> String {
+    use axum::http::StatusCode;
+    let app = axum::Router::new().fallback(|| async {
+        (
+            StatusCode::BAD_REQUEST,
+            [
+                ("x-amzn-errortype", "ThrottlingException"),
+                ("content-type", "application/x-amz-json-1.1"),
+            ],
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind stub");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("stub server") });
+    url
 }
 
 pub fn now() -> i64 {
@@ -161,9 +223,18 @@ pub fn resign_at(mut event: Value, secret: &str, timestamp: i64) -> Value {
         .as_str()
         .expect("id header")
         .to_owned();
-    let body = event["body"].as_str().expect("text body").to_owned();
-    let signature =
-        sign_standard_webhook(secret, &id, timestamp, body.as_bytes()).expect("usable secret");
+    // Sign the bytes the sender sent: decoded, when the event carries them as base64.
+    let body = event["body"].as_str().expect("body").to_owned();
+    let body = if event["isBase64Encoded"] == json!(true) {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .expect("base64 body")
+    } else {
+        body.into_bytes()
+    };
+    let signature = sign_standard_webhook(secret, &id, timestamp, &body).expect("usable secret");
+
     event["headers"][format!("{prefix}-timestamp")] = json!(timestamp.to_string());
     event["headers"][format!("{prefix}-signature")] = json!(signature);
     event
