@@ -308,3 +308,18 @@ async fn the_lambda_deadline_cuts_the_attio_budget_short() {
     );
     assert!(started.elapsed() < stall, "waited for the stalled call");
 }
+
+#[tokio::test]
+async fn repeated_id_header_joined_by_the_http_api_is_401() {
+    // Function URLs and HTTP APIs join a repeated header's values with commas; REST APIs keep
+    // the last. Either way the signed id no longer matches.
+    let t = TestApp::spawn().await;
+    let mut event = resign(ada(), CLERK_SECRET);
+    let id = event["headers"]["svix-id"].as_str().unwrap().to_owned();
+    event["headers"]["svix-id"] = json!(format!("{id},msg_injected"));
+
+    let answer = t.send(&event).await;
+
+    assert_eq!((answer.status, answer.code()), (401, "invalid_signature"));
+    assert!(t.attio.requests().is_empty());
+}

@@ -6,4 +6,6 @@ mod support;
 mod cargo_lambda_watch;
 mod contract;
 mod faults;
+mod load;
+
 mod secrets;
