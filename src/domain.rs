@@ -126,16 +126,18 @@ pub fn name_part(raw: Option<&str>) -> Option<String> {
 pub fn redact_emails(text: &str) -> String {
     text.split_inclusive(char::is_whitespace)
         .map(|word| {
-            let core = word.trim_matches(|c: char| {
-                c.is_whitespace()
-                    || matches!(c, '"' | '\'' | ',' | '(' | ')' | '<' | '>' | '[' | ']')
-            });
-            match core.rsplit_once('@') {
-                Some((local, _)) if !local.is_empty() => {
-                    let redacted = EmailAddress(core.to_owned()).redacted();
-                    word.replacen(core, &redacted, 1)
-                }
-                _ => word.to_owned(),
+            let Some(at) = word.rfind('@') else {
+                return word.to_owned();
+            };
+            // Keep opening quotes and brackets; hide the local part but its first character.
+            let (prefix, domain) = word.split_at(at);
+            let local_start = prefix
+                .find(|c: char| !matches!(c, '"' | '\'' | '(' | '<' | '['))
+                .unwrap_or(prefix.len());
+            let (opening, local) = prefix.split_at(local_start);
+            match local.chars().next() {
+                Some(first) => format!("{opening}{first}***{domain}"),
+                None => word.to_owned(),
             }
         })
         .collect()
@@ -152,6 +154,17 @@ mod tests {
         assert!(!out.contains("jane.doe"), "{out}");
         assert!(out.contains("j***@example.com"), "{out}");
         assert!(out.starts_with("Invalid value"));
+    }
+
+    #[test]
+    fn redact_emails_hides_local_parts_that_start_with_punctuation() {
+        // Found by fuzz/fuzz_targets/email_address.rs.
+        let out = redact_emails("value \"]@b.co\" rejected");
+        assert!(!out.contains("]@b.co"), "{out}");
+        assert_eq!(
+            redact_emails("no address here, @handle"),
+            "no address here, @handle"
+        );
     }
 
     #[test]
