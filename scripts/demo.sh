@@ -8,6 +8,8 @@ cd "$ROOT"
 
 CLERK_SECRET="whsec_YXR0aW8tdXNlci1zeW5jIGRlbW86IGNsZXJrISEhIQ=="
 STANDARD_SECRET="whsec_YXR0aW8tdXNlci1zeW5jIGRlbW86IHN0YW5kYXJkIQ=="
+WORKOS_SECRET="demo_workos_secret"
+STYTCH_SECRET="whsec_ZGVtbyBzdHl0Y2ggc2lnbmluZyBzZWNyZXQhIQ=="
 WRONG_SECRET="whsec_Zm9yZ2VkIGtleSBub3QgaW4gdGhlIHNlY3JldA=="
 SECRET_ID="attio-user-sync/demo"
 WORK="$ROOT/.demo"
@@ -33,11 +35,12 @@ else
 fi
 
 say "seeding the secret $SECRET_ID in moto"
-python3 - "$SECRET_ID" "$ATTIO_ACCESS_TOKEN" "$CLERK_SECRET" "$STANDARD_SECRET" <<'PY'
+python3 - "$SECRET_ID" "$ATTIO_ACCESS_TOKEN" "$CLERK_SECRET" "$STANDARD_SECRET" "$WORKOS_SECRET" "$STYTCH_SECRET" <<'PY'
 import json, sys, boto3
-name, token, clerk, standard = sys.argv[1:]
+name, token, clerk, standard, workos, stytch = sys.argv[1:]
 sm = boto3.client("secretsmanager")
-value = json.dumps({"attio_access_token": token, "webhook_secrets": {"clerk": clerk, "standard": standard}})
+value = json.dumps({"attio_access_token": token, "webhook_secrets": {
+    "clerk": clerk, "standard": standard, "workos": workos, "stytch": stytch}})
 try:
     sm.create_secret(Name=name, SecretString=value)
 except sm.exceptions.ResourceExistsException:
@@ -62,6 +65,8 @@ for event in events/*.json; do
   case "$name" in
     *bad-signature*) secret="$WRONG_SECRET" ;;
     clerk-*) secret="$CLERK_SECRET" ;;
+    workos-*) secret="$WORKOS_SECRET" ;;
+    stytch-*) secret="$STYTCH_SECRET" ;;
     *) secret="$STANDARD_SECRET" ;;
   esac
   python3 scripts/sign-event.py "$event" --secret "$secret" -o "$WORK/$name"

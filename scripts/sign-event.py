@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Re-sign a Lambda event file from events/ with the current time, so it passes verification.
 
-Usage: scripts/sign-event.py EVENT_FILE --secret whsec_... [--timestamp UNIX_SECONDS] [-o OUT]
+Usage: scripts/sign-event.py EVENT_FILE --secret SECRET [--timestamp UNIX_SECONDS] [-o OUT]
 
-Reads a Lambda Function URL (or API Gateway) event whose headers carry Standard Webhooks
-(`webhook-*`) or Svix (`svix-*`) headers, sets the timestamp header to now and the signature
-header to HMAC-SHA256 over "{id}.{timestamp}.{body}" keyed with the base64-decoded secret,
-and prints the event (or writes it to OUT). Standard library only.
+Reads a Lambda Function URL (or API Gateway) event and signs its body the way its sender does,
+chosen by the headers it carries:
+- Standard Webhooks (`webhook-*`) or Svix (`svix-*`, Clerk): timestamp header = now, signature
+  header = `v1,` + base64 HMAC-SHA256 over "{id}.{timestamp}.{body}", keyed with the
+  base64-decoded `whsec_` secret;
+- WorkOS (`workos-signature`): `t=<now ms>, v1=` + hex HMAC-SHA256 over "{t}.{body}", keyed
+  with the secret's UTF-8 bytes.
+Prints the event (or writes it to OUT). Standard library only.
 """
 import argparse
 import base64
@@ -45,16 +49,21 @@ def main() -> int:
         event = json.load(f)
     headers = event.get("headers") or {}
     lower = {k.lower(): k for k in headers}
-    scheme = next((s for s in SCHEMES if s[0] in lower), None)
-    if scheme is None:
-        print(f"error: {a.event} has neither svix-id nor webhook-id header", file=sys.stderr)
-        return 2
     body = event.get("body") or ""
     raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
     ts = a.timestamp if a.timestamp is not None else int(time.time())
-    id_h, ts_h, sig_h = scheme
-    headers[lower.get(ts_h, ts_h)] = str(ts)
-    headers[lower.get(sig_h, sig_h)] = sign(a.secret, headers[lower[id_h]], ts, raw)
+    scheme = next((s for s in SCHEMES if s[0] in lower), None)
+    if "workos-signature" in lower:
+        t = str(ts * 1000)
+        digest = hmac.new(a.secret.encode(), t.encode() + b"." + raw, hashlib.sha256).hexdigest()
+        headers[lower["workos-signature"]] = f"t={t}, v1={digest}"
+    elif scheme is not None:
+        id_h, ts_h, sig_h = scheme
+        headers[lower.get(ts_h, ts_h)] = str(ts)
+        headers[lower.get(sig_h, sig_h)] = sign(a.secret, headers[lower[id_h]], ts, raw)
+    else:
+        print(f"error: {a.event} has no svix-id, webhook-id or workos-signature header", file=sys.stderr)
+        return 2
     out = json.dumps(event, indent=2) + "\n"
     if a.output:
         with open(a.output, "w", encoding="utf-8") as f:

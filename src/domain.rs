@@ -55,8 +55,7 @@ impl EmailAddress {
     /// A form safe for logs: first character of the local part and the domain, `j***@example.com`.
     pub fn redacted(&self) -> String {
         let (local, domain) = self.0.rsplit_once('@').unwrap_or(("", &self.0));
-        let first = local.chars().next().unwrap_or('*');
-        format!("{first}***@{domain}")
+        format!("{}@{domain}", mask_local_part(local))
     }
 }
 
@@ -121,6 +120,27 @@ pub fn name_part(raw: Option<&str>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Splits a single name string at its first space: "Ada King Lovelace" → ("Ada", "King
+/// Lovelace"); one word is a first name. For providers that send one name field.
+pub fn split_full_name(full: Option<&str>) -> (Option<String>, Option<String>) {
+    match name_part(full) {
+        Some(full) => match full.split_once(' ') {
+            Some((first, last)) => (name_part(Some(first)), name_part(Some(last))),
+            None => (Some(full), None),
+        },
+        None => (None, None),
+    }
+}
+
+/// `j***` for `jane`; a one-character local part is hidden whole, since its first character is all of it.
+fn mask_local_part(local: &str) -> String {
+    let mut chars = local.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(_)) => format!("{first}***"),
+        _ => "***".to_owned(),
+    }
+}
+
 /// Replaces every email-looking word in `text` (e.g. an Attio error message) with its redacted
 /// form, so the text can be logged.
 pub fn redact_emails(text: &str) -> String {
@@ -135,9 +155,10 @@ pub fn redact_emails(text: &str) -> String {
                 .find(|c: char| !matches!(c, '"' | '\'' | '(' | '<' | '['))
                 .unwrap_or(prefix.len());
             let (opening, local) = prefix.split_at(local_start);
-            match local.chars().next() {
-                Some(first) => format!("{opening}{first}***{domain}"),
-                None => word.to_owned(),
+            if local.is_empty() {
+                word.to_owned()
+            } else {
+                format!("{opening}{}{domain}", mask_local_part(local))
             }
         })
         .collect()

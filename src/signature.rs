@@ -123,6 +123,43 @@ fn signature_candidates(header: &str) -> Result<Vec<Vec<u8>>, SignatureError> {
         .collect())
 }
 
+/// Checks `expected` (a raw HMAC-SHA256 tag) against HMAC-SHA256 of `parts`, concatenated,
+/// under `key`, in constant time. For providers that sign differently from Standard Webhooks.
+pub fn hmac_sha256_matches(key: &[u8], parts: &[&[u8]], expected: &[u8]) -> bool {
+    let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
+        return false;
+    };
+    for part in parts {
+        mac.update(part);
+    }
+    mac.verify_slice(expected).is_ok()
+}
+
+/// HMAC-SHA256 of `parts`, concatenated, under `key`, as lowercase hex. Used by tests and the
+/// demo to sign like WorkOS does.
+pub fn hmac_sha256_hex(key: &[u8], parts: &[&[u8]]) -> String {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Decodes lowercase or uppercase hex; `None` for anything else.
+pub fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// Signs a message the way a Standard Webhooks sender does: returns `v1,<base64>`.
 /// Used by tests and the demo; the function itself only verifies.
 pub fn sign_standard_webhook(

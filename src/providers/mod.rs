@@ -3,6 +3,8 @@
 
 mod clerk;
 mod standard;
+mod stytch;
+mod workos;
 
 use std::time::{Duration, SystemTime};
 
@@ -14,7 +16,12 @@ use crate::secrets::Secret;
 use crate::signature::{SignatureError, SignedMessage, verify_standard_webhook};
 
 /// Every provider the function serves, found by the last segment of `/webhooks/<route>`.
-pub static PROVIDERS: &[&dyn Provider] = &[&clerk::Clerk, &standard::StandardWebhooks];
+pub static PROVIDERS: &[&dyn Provider] = &[
+    &clerk::Clerk,
+    &standard::StandardWebhooks,
+    &stytch::Stytch,
+    &workos::WorkOs,
+];
 
 /// The provider serving `route`, if any.
 pub fn provider_for_route(route: &str) -> Option<&'static dyn Provider> {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{Delivery, PayloadError, Provider, WEBHOOK_HEADERS, WebhookRequest};
-use crate::domain::{EmailAddress, UserChange, UserEvent, UserProfile, name_part};
+use crate::domain::{EmailAddress, UserChange, UserEvent, UserProfile, name_part, split_full_name};
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
 
@@ -149,13 +149,7 @@ fn supabase_names(meta: &Map<String, Value>) -> (Option<String>, Option<String>)
     if first.is_some() || last.is_some() {
         return (first, last);
     }
-    match get(&["full_name", "name"]) {
-        Some(full) => match full.split_once(' ') {
-            Some((f, l)) => (name_part(Some(f)), name_part(Some(l))),
-            None => (Some(full), None),
-        },
-        None => (None, None),
-    }
+    split_full_name(get(&["full_name", "name"]).as_deref())
 }
 
 #[cfg(test)]

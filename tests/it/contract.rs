@@ -610,3 +610,79 @@ async fn http_api_stage_prefix_and_base64_body_are_handled() {
 
     assert_eq!(answer.status, 200, "{:?}", answer.body);
 }
+
+#[tokio::test]
+async fn workos_user_created_is_synced() {
+    let t = TestApp::spawn().await;
+
+    let answer = t
+        .send(&resign(
+            event_file("workos-user-created.json"),
+            WORKOS_SECRET,
+        ))
+        .await;
+
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["provider"], "workos");
+    let [user] = t.attio.records("users").try_into().expect("one user");
+    assert_eq!(user.text("user_id"), Some("user_01JDEMOMARGARETHAMILTON"));
+    assert_eq!(
+        user.text("primary_email_address"),
+        Some("margaret.hamilton@example.com")
+    );
+}
+
+#[tokio::test]
+async fn workos_event_signed_with_another_secret_is_401() {
+    let t = TestApp::spawn().await;
+
+    let answer = t
+        .send(&resign(
+            event_file("workos-user-created.json"),
+            "not_the_workos_secret",
+        ))
+        .await;
+
+    assert_eq!((answer.status, answer.code()), (401, "invalid_signature"));
+    assert!(t.attio.requests().is_empty());
+}
+
+#[tokio::test]
+async fn stytch_user_create_is_synced() {
+    let t = TestApp::spawn().await;
+
+    let answer = t
+        .send(&resign(
+            event_file("stytch-user-created.json"),
+            STYTCH_SECRET,
+        ))
+        .await;
+
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(
+        (
+            answer.body["provider"].as_str(),
+            answer.body["event_type"].as_str()
+        ),
+        (Some("stytch"), Some("direct.user.create"))
+    );
+    let [user] = t.attio.records("users").try_into().expect("one user");
+    assert_eq!(
+        user.text("primary_email_address"),
+        Some("dorothy.vaughan@example.com")
+    );
+}
+
+#[tokio::test]
+async fn stytch_event_signed_with_clerks_secret_is_401() {
+    let t = TestApp::spawn().await;
+
+    let answer = t
+        .send(&resign(
+            event_file("stytch-user-created.json"),
+            CLERK_SECRET,
+        ))
+        .await;
+
+    assert_eq!((answer.status, answer.code()), (401, "invalid_signature"));
+}

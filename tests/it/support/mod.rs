@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use attio_user_sync::attio::{AttioClient, RetryPolicy};
-use attio_user_sync::signature::sign_standard_webhook;
+use attio_user_sync::signature::{hmac_sha256_hex, sign_standard_webhook};
 use attio_user_sync::{App, Config};
 use lambda_http::http::HeaderMap;
 use serde_json::{Value, json};
@@ -18,6 +18,10 @@ pub use attio_stand_in::{AttioStandIn, Fault};
 pub const TOKEN: &str = "attio-test-token";
 /// Clerk's signing secret in tests.
 pub const CLERK_SECRET: &str = "whsec_dGVzdCBjbGVyayBzaWduaW5nIHNlY3JldCAjMQ==";
+/// Stytch's signing secret (Svix).
+pub const STYTCH_SECRET: &str = "whsec_dGVzdCBzdHl0Y2ggc2lnbmluZyBzZWNyZXQhIQ==";
+/// WorkOS's signing secret (used as UTF-8 bytes, not base64).
+pub const WORKOS_SECRET: &str = "test_workos_secret_0123456789";
 /// The Standard Webhooks route's two secrets, as during a rotation.
 pub const STANDARD_OLD: &str = "whsec_dGVzdCBzdGFuZGFyZCBzZWNyZXQgKG9sZCkhIQ==";
 pub const STANDARD_NEW: &str = "whsec_dGVzdCBzdGFuZGFyZCBzZWNyZXQgKG5ldykhIQ==";
@@ -26,7 +30,12 @@ pub const STANDARD_NEW: &str = "whsec_dGVzdCBzdGFuZGFyZCBzZWNyZXQgKG5ldykhIQ==";
 pub fn default_secret() -> Value {
     json!({
         "attio_access_token": TOKEN,
-        "webhook_secrets": { "clerk": CLERK_SECRET, "standard": [STANDARD_OLD, STANDARD_NEW] }
+        "webhook_secrets": {
+            "clerk": CLERK_SECRET,
+            "standard": [STANDARD_OLD, STANDARD_NEW],
+            "workos": WORKOS_SECRET,
+            "stytch": STYTCH_SECRET,
+        }
     })
 }
 
@@ -214,6 +223,13 @@ pub fn event_file(name: &str) -> Value {
 
 /// Re-signs an event (Svix or Standard Webhooks headers) with `secret` at `timestamp`.
 pub fn resign_at(mut event: Value, secret: &str, timestamp: i64) -> Value {
+    if event["headers"].get("workos-signature").is_some() {
+        let body = event["body"].as_str().expect("body").to_owned();
+        let t = (timestamp * 1000).to_string();
+        let hex = hmac_sha256_hex(secret.as_bytes(), &[t.as_bytes(), b".", body.as_bytes()]);
+        event["headers"]["workos-signature"] = json!(format!("t={t}, v1={hex}"));
+        return event;
+    }
     let prefix = if event["headers"].get("svix-id").is_some() {
         "svix"
     } else {

@@ -1,0 +1,230 @@
+//! Stytch, delivered by Svix: `POST /webhooks/stytch` with `svix-id`, `svix-timestamp`,
+//! `svix-signature`. Event types are `source.object_type.action`; syncs users
+//! (`direct.user.create`, `dashboard.user.update`, …) and B2B members (`*.member.create|update`).
+
+use lambda_http::http::HeaderMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Delivery, PayloadError, Provider, SVIX_HEADERS, WebhookRequest};
+use crate::domain::{EmailAddress, UserChange, UserEvent, UserProfile, name_part, split_full_name};
+use crate::secrets::Secret;
+use crate::signature::SignatureError;
+
+/// Stytch webhooks, consumer and B2B.
+pub struct Stytch;
+
+const NAME: &str = "Stytch";
+
+#[derive(Deserialize)]
+struct Envelope {
+    action: String,
+    object_type: String,
+    source: String,
+    #[serde(default)]
+    user: Option<Value>,
+    #[serde(default)]
+    member: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct StytchUser {
+    user_id: String,
+    #[serde(default)]
+    emails: Vec<StytchEmail>,
+    #[serde(default)]
+    name: Option<StytchName>,
+}
+
+#[derive(Deserialize)]
+struct StytchEmail {
+    email: String,
+}
+
+#[derive(Deserialize)]
+struct StytchName {
+    first_name: Option<String>,
+    last_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StytchMember {
+    member_id: String,
+    email_address: Option<String>,
+    /// B2B members have one name string.
+    name: Option<String>,
+}
+
+impl Provider for Stytch {
+    fn route(&self) -> &'static str {
+        "stytch"
+    }
+
+    fn verify(
+        &self,
+        request: &WebhookRequest<'_>,
+        secrets: &[Secret],
+    ) -> Result<(), SignatureError> {
+        SVIX_HEADERS.verify(request, secrets)
+    }
+
+    fn delivery_id<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        SVIX_HEADERS.delivery_id(headers)
+    }
+
+    fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError> {
+        let envelope: Envelope =
+            serde_json::from_slice(body).map_err(|e| PayloadError::malformed(NAME, &e))?;
+        let event_type = format!(
+            "{}.{}.{}",
+            envelope.source, envelope.object_type, envelope.action
+        )
+        .to_lowercase();
+        let change = match envelope.action.as_str() {
+            "CREATE" => UserChange::Created,
+            "UPDATE" => UserChange::Updated,
+            _ => {
+                return Ok(Delivery {
+                    event_type,
+                    events: Vec::new(),
+                });
+            }
+        };
+        let malformed = |field: &str, e: serde_json::Error| PayloadError::Malformed {
+            provider: NAME,
+            reason: format!("{field}: {e}"),
+        };
+        let missing = |field: &str| PayloadError::Malformed {
+            provider: NAME,
+            reason: format!("missing field `{field}`"),
+        };
+        let profile = match envelope.object_type.as_str() {
+            "user" => {
+                let user: StytchUser =
+                    serde_json::from_value(envelope.user.ok_or_else(|| missing("user"))?)
+                        .map_err(|e| malformed("user", e))?;
+                let email = user
+                    .emails
+                    .first()
+                    .map(|e| e.email.as_str())
+                    .ok_or(PayloadError::NoEmail)?;
+                let name = user.name.as_ref();
+                UserProfile {
+                    user_id: user.user_id,
+                    email: EmailAddress::parse(email)?,
+                    first_name: name_part(name.and_then(|n| n.first_name.as_deref())),
+                    last_name: name_part(name.and_then(|n| n.last_name.as_deref())),
+                }
+            }
+            "member" => {
+                let member: StytchMember =
+                    serde_json::from_value(envelope.member.ok_or_else(|| missing("member"))?)
+                        .map_err(|e| malformed("member", e))?;
+                let email = member
+                    .email_address
+                    .filter(|e| !e.trim().is_empty())
+                    .ok_or(PayloadError::NoEmail)?;
+                let (first_name, last_name) = split_full_name(member.name.as_deref());
+                UserProfile {
+                    user_id: member.member_id,
+                    email: EmailAddress::parse(&email)?,
+                    first_name,
+                    last_name,
+                }
+            }
+            _ => {
+                return Ok(Delivery {
+                    event_type,
+                    events: Vec::new(),
+                });
+            }
+        };
+        Ok(Delivery {
+            event_type,
+            events: vec![UserEvent {
+                change,
+                user: profile,
+            }],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shaped like Stytch's documented webhook payload (project_id, event_id, action,
+    /// object_type, source, id, timestamp, and the object under its type's name).
+    const USER_CREATE: &str = r#"{
+      "project_id": "project-test-6c20cd16-73d5-44f7-852c-9a7e7b2ccf62",
+      "event_id": "event-test-c5ae8c47-3c2a-4ff1-8d2b-e3e1d1c2a2a1",
+      "action": "CREATE", "object_type": "user", "source": "DIRECT",
+      "id": "user-test-16d9ba61-97a1-4ba4-9720-b03761dc50c6",
+      "timestamp": "2026-11-27T09:00:00Z",
+      "user": {
+        "user_id": "user-test-16d9ba61-97a1-4ba4-9720-b03761dc50c6",
+        "emails": [{"email": "sandbox@stytch.com", "email_id": "email-test-81bf03a8-86e1-4d95-bd44-bb3495224953", "verified": true}],
+        "name": {"first_name": "Jane", "middle_name": "", "last_name": "Doe"},
+        "phone_numbers": [], "providers": [], "status": "active", "created_at": "2026-11-27T09:00:00Z"
+      }
+    }"#;
+
+    #[test]
+    fn consumer_user_create_is_read() {
+        let d = Stytch.parse(USER_CREATE.as_bytes()).unwrap();
+        assert_eq!(d.event_type, "direct.user.create");
+        let [e] = d.events.as_slice() else {
+            panic!("{d:?}")
+        };
+        assert_eq!(e.change, UserChange::Created);
+        assert_eq!(
+            e.user.user_id,
+            "user-test-16d9ba61-97a1-4ba4-9720-b03761dc50c6"
+        );
+        assert_eq!(e.user.email.as_str(), "sandbox@stytch.com");
+        assert_eq!(
+            (e.user.first_name.as_deref(), e.user.last_name.as_deref()),
+            (Some("Jane"), Some("Doe"))
+        );
+    }
+
+    #[test]
+    fn b2b_member_update_is_read() {
+        let body = r#"{"project_id":"project-test-1","event_id":"event-test-2","action":"UPDATE","object_type":"member",
+            "source":"DASHBOARD","id":"member-test-32fc5024-9c09-4da3-bd2e-c9ce4da9375f","timestamp":"2026-11-27T09:00:00Z",
+            "member":{"member_id":"member-test-32fc5024-9c09-4da3-bd2e-c9ce4da9375f","email_address":"admin@acme.example",
+            "name":"Ada King Lovelace","organization_id":"organization-test-07971b06-ac8b-4cdb-9c15-63b17e653931","status":"active"}}"#;
+        let d = Stytch.parse(body.as_bytes()).unwrap();
+        assert_eq!(d.event_type, "dashboard.member.update");
+        let [e] = d.events.as_slice() else {
+            panic!("{d:?}")
+        };
+        assert_eq!(e.change, UserChange::Updated);
+        assert_eq!(e.user.email.as_str(), "admin@acme.example");
+        assert_eq!(e.user.last_name.as_deref(), Some("King Lovelace"));
+    }
+
+    #[test]
+    fn deletes_and_other_objects_are_ignored() {
+        let d = Stytch
+            .parse(
+                br#"{"action":"DELETE","object_type":"user","source":"DIRECT","id":"user-test-1"}"#,
+            )
+            .unwrap();
+        assert_eq!(d.event_type, "direct.user.delete");
+        assert!(d.events.is_empty());
+        let d = Stytch
+            .parse(br#"{"action":"CREATE","object_type":"organization","source":"DIRECT","id":"org-1"}"#)
+            .unwrap();
+        assert!(d.events.is_empty());
+    }
+
+    #[test]
+    fn user_without_email_is_refused() {
+        let body = USER_CREATE.replace(
+            r#"[{"email": "sandbox@stytch.com", "email_id": "email-test-81bf03a8-86e1-4d95-bd44-bb3495224953", "verified": true}]"#,
+            "[]",
+        );
+        assert_eq!(Stytch.parse(body.as_bytes()), Err(PayloadError::NoEmail));
+    }
+}
