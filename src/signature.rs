@@ -151,7 +151,7 @@ pub fn hmac_sha256_hex(key: &[u8], parts: &[&[u8]]) -> String {
 
 /// Decodes lowercase or uppercase hex; `None` for anything else.
 pub fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len())

@@ -7,10 +7,11 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &str| {
     if let Ok(email) = EmailAddress::parse(data) {
         let (local, _) = email.as_str().rsplit_once('@').expect("parsed addresses hold @");
-        let redacted = email.redacted();
-        if local.chars().count() > 1 {
-            assert!(!redacted.contains(email.as_str()), "redaction kept the address");
+        // A local part made only of the mask character looks the same masked: nothing to hide.
+        if local.chars().all(|c| c == '*') {
+            return;
         }
+        assert!(!email.redacted().contains(email.as_str()), "redaction kept the address");
         let in_text = redact_emails(&format!("value \"{}\" rejected", email.as_str()));
         assert!(!in_text.contains(email.as_str()), "redact_emails kept the address");
     }
