@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use aws_sdk_secretsmanager::primitives::{DateTime, DateTimeFormat};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use thiserror::Error;
@@ -135,6 +135,9 @@ pub enum AttioError {
         /// Attempts made.
         attempts: u32,
     },
+    /// The record addressed by id does not exist (any more).
+    #[error("the Attio record does not exist")]
+    RecordNotFound,
     /// A 2xx whose body is not what Attio documents.
     #[error("Attio's answer was not understood: {0}")]
     UnexpectedResponse(String),
@@ -173,8 +176,8 @@ impl AttioClient {
         })
     }
 
-    /// `PUT /v2/objects/{object}/records?matching_attribute={slug}` with `{"data":{"values":…}}`.
-    /// Returns the asserted record's id. Retries what is safe to retry while `budget` lasts.
+    /// `PUT /v2/objects/{object}/records?matching_attribute={slug}` with `{"data":{"values":…}}`:
+    /// creates the record or updates the one holding the matching value. Returns its id.
     pub async fn assert_record(
         &self,
         token: &Secret,
@@ -184,11 +187,123 @@ impl AttioClient {
         budget: &mut AttioBudget,
     ) -> Result<RecordId, AttioError> {
         // Object and attribute slugs are fixed identifiers chosen by this crate: no escaping needed.
-        let url = format!(
-            "{}/v2/objects/{object}/records?matching_attribute={matching_attribute}",
-            self.base_url
-        );
+        let path = format!("/v2/objects/{object}/records?matching_attribute={matching_attribute}");
         let body = json!({ "data": { "values": values } });
+        let answer = self
+            .call(token, Method::PUT, &path, Some(&body), object, budget)
+            .await?;
+        record_id(&answer)
+    }
+
+    /// The id of the record whose `attribute` equals `value`, if there is one
+    /// (`POST /v2/objects/{object}/records/query` with an equality filter).
+    pub async fn find_record(
+        &self,
+        token: &Secret,
+        object: &str,
+        attribute: &str,
+        value: &str,
+        budget: &mut AttioBudget,
+    ) -> Result<Option<RecordId>, AttioError> {
+        let path = format!("/v2/objects/{object}/records/query");
+        let body = json!({ "filter": { attribute: value }, "limit": 1 });
+        let answer = self
+            .call(token, Method::POST, &path, Some(&body), object, budget)
+            .await?;
+        let first = answer.pointer("/data/0").filter(|v| !v.is_null());
+        first.map(|r| record_id(&json!({ "data": r }))).transpose()
+    }
+
+    /// The target record ids of a record-reference attribute of one record.
+    pub async fn referenced_ids(
+        &self,
+        token: &Secret,
+        object: &str,
+        record_id: &str,
+        attribute: &str,
+        budget: &mut AttioBudget,
+    ) -> Result<Vec<RecordId>, AttioError> {
+        let path = format!("/v2/objects/{object}/records/{record_id}");
+        let answer = self
+            .call(token, Method::GET, &path, None, object, budget)
+            .await?;
+        let values = answer
+            .pointer(&format!("/data/values/{attribute}"))
+            .and_then(Value::as_array);
+        Ok(values
+            .into_iter()
+            .flatten()
+            .filter_map(|v| {
+                v.get("target_record_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .collect())
+    }
+
+    /// `PATCH /v2/objects/{object}/records/{id}`: multi-value attributes given are appended to.
+    pub async fn append_values(
+        &self,
+        token: &Secret,
+        object: &str,
+        record_id: &str,
+        values: Value,
+        budget: &mut AttioBudget,
+    ) -> Result<(), AttioError> {
+        let path = format!("/v2/objects/{object}/records/{record_id}");
+        let body = json!({ "data": { "values": values } });
+        self.call(token, Method::PATCH, &path, Some(&body), object, budget)
+            .await
+            .map(drop)
+    }
+
+    /// `PUT /v2/objects/{object}/records/{id}`: multi-value attributes given are replaced.
+    pub async fn overwrite_values(
+        &self,
+        token: &Secret,
+        object: &str,
+        record_id: &str,
+        values: Value,
+        budget: &mut AttioBudget,
+    ) -> Result<(), AttioError> {
+        let path = format!("/v2/objects/{object}/records/{record_id}");
+        let body = json!({ "data": { "values": values } });
+        self.call(token, Method::PUT, &path, Some(&body), object, budget)
+            .await
+            .map(drop)
+    }
+
+    /// `DELETE /v2/objects/{object}/records/{id}`; a record already gone counts as deleted.
+    pub async fn delete_record(
+        &self,
+        token: &Secret,
+        object: &str,
+        record_id: &str,
+        budget: &mut AttioBudget,
+    ) -> Result<(), AttioError> {
+        let path = format!("/v2/objects/{object}/records/{record_id}");
+        match self
+            .call(token, Method::DELETE, &path, None, object, budget)
+            .await
+        {
+            Ok(_) | Err(AttioError::RecordNotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One Attio call, retried while it is safe and `budget` lasts. Returns the JSON answer.
+    async fn call(
+        &self,
+        token: &Secret,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        object: &str,
+        budget: &mut AttioBudget,
+    ) -> Result<Value, AttioError> {
+        let url = format!("{}{path}", self.base_url);
+        let record_scoped =
+            !path.contains("/records?") && !path.ends_with("/records") && !path.ends_with("/query");
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -200,21 +315,21 @@ impl AttioClient {
                 });
             }
             budget.calls += 1;
-            let sent = self
+            let mut request = self
                 .http
-                .put(&url)
+                .request(method.clone(), &url)
                 .timeout(remaining.min(REQUEST_TIMEOUT))
-                .bearer_auth(token.expose())
-                .json(&body)
-                .send()
-                .await;
-            let failure = match sent {
+                .bearer_auth(token.expose());
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let failure = match request.send().await {
                 Ok(response) => {
                     budget.last_status = Some(response.status().as_u16());
                     if response.status().is_success() {
-                        return record_id_of(response).await;
+                        return json_of(response).await;
                     }
-                    classify(object, response, attempt).await
+                    classify(object, record_scoped, response, attempt).await
                 }
                 Err(e) => AttioError::Unreachable {
                     reason: describe_transport_error(&e),
@@ -252,18 +367,32 @@ impl AttioClient {
     }
 }
 
-async fn record_id_of(response: reqwest::Response) -> Result<RecordId, AttioError> {
-    let body: Value = response
-        .json()
+async fn json_of(response: reqwest::Response) -> Result<Value, AttioError> {
+    let bytes = response
+        .bytes()
         .await
-        .map_err(|e| AttioError::UnexpectedResponse(format!("body is not JSON: {e}")))?;
-    body.pointer("/data/id/record_id")
+        .map_err(|e| AttioError::UnexpectedResponse(format!("body could not be read: {e}")))?;
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| AttioError::UnexpectedResponse(format!("body is not JSON: {e}")))
+}
+
+fn record_id(answer: &Value) -> Result<RecordId, AttioError> {
+    answer
+        .pointer("/data/id/record_id")
         .and_then(Value::as_str)
         .map(str::to_owned)
         .ok_or_else(|| AttioError::UnexpectedResponse("no data.id.record_id in the answer".into()))
 }
 
-async fn classify(object: &str, response: reqwest::Response, attempts: u32) -> AttioError {
+async fn classify(
+    object: &str,
+    record_scoped: bool,
+    response: reqwest::Response,
+    attempts: u32,
+) -> AttioError {
     let status = response.status();
     let retry_after = response
         .headers()
@@ -278,7 +407,8 @@ async fn classify(object: &str, response: reqwest::Response, attempts: u32) -> A
         (StatusCode::UNAUTHORIZED, _) => AttioError::Unauthorized { message },
         (StatusCode::FORBIDDEN, _) => AttioError::Forbidden { message },
         (_, "standard_object_disabled") => AttioError::ObjectNotActivated { object },
-        // Asserts name only the object in their path, so "not found" means the object.
+        (StatusCode::NOT_FOUND, _) if record_scoped => AttioError::RecordNotFound,
+        // Other paths name only the object, so "not found" means the object.
         (StatusCode::NOT_FOUND, "not_found") => AttioError::ObjectNotActivated { object },
         (_, "uniqueness_conflict") => AttioError::UniquenessConflict { object, message },
         (s, _) if s.is_server_error() => AttioError::ServerError {

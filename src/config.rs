@@ -23,6 +23,15 @@ impl UserMatchingAttribute {
     }
 }
 
+/// What a `user.deleted` (or equivalent) event does (`ON_USER_DELETED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnUserDeleted {
+    /// Answer `200 ignored`; Attio keeps the user (the default: CRM history is kept).
+    Ignore,
+    /// Delete the Attio `users` record; the `people` record stays.
+    Delete,
+}
+
 /// Everything the function needs to know about its deployment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -39,6 +48,8 @@ pub struct Config {
     /// Most time spent on Attio per request, retries included (`ATTIO_MAX_ELAPSED_MS`); the
     /// Lambda deadline may cut it shorter.
     pub attio_max_elapsed: Duration,
+    /// `ON_USER_DELETED`.
+    pub on_user_deleted: OnUserDeleted,
 }
 
 /// A variable that is missing or holds a value the function cannot use.
@@ -92,6 +103,16 @@ impl Config {
             }
         };
 
+        let on_user_deleted = match get("ON_USER_DELETED").as_deref() {
+            None | Some("ignore") => OnUserDeleted::Ignore,
+            Some("delete") => OnUserDeleted::Delete,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "ON_USER_DELETED",
+                    problem: format!("must be ignore or delete, got {other:?}"),
+                });
+            }
+        };
         let webhook_tolerance = seconds(&get, "WEBHOOK_TOLERANCE_SECONDS", 300, 1..=86_400)?;
         let secret_cache_ttl = seconds(&get, "SECRET_CACHE_TTL_SECONDS", 300, 0..=86_400)?;
         // Below Svix's 15 s delivery timeout, so the sender hears an answer before it gives up.
@@ -110,6 +131,7 @@ impl Config {
             webhook_tolerance,
             secret_cache_ttl,
             attio_max_elapsed,
+            on_user_deleted,
         })
     }
 }
@@ -184,6 +206,7 @@ mod tests {
             ("SECRET_CACHE_TTL_SECONDS", "-1"),
             ("ATTIO_MAX_ELAPSED_MS", "10s"),
             ("ATTIO_MAX_ELAPSED_MS", "0"),
+            ("ON_USER_DELETED", "remove"),
             ("ATTIO_API_URL", "api.attio.com"),
         ] {
             let err = config(&[("ATTIO_SYNC_SECRET_ID", "s"), (variable, value)]).unwrap_err();

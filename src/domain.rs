@@ -104,13 +104,76 @@ impl UserProfile {
     }
 }
 
-/// One user change to apply to Attio, whatever provider it came from.
+/// An organisation at the identity provider: an Attio `workspaces` record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserEvent {
-    /// Created or updated.
-    pub change: UserChange,
-    /// The user after the change.
-    pub user: UserProfile,
+pub struct Workspace {
+    /// The provider's organisation id (Attio's `workspace_id`).
+    pub id: String,
+    /// Its name, when the provider sends it.
+    pub name: Option<String>,
+}
+
+/// Who a membership event is about: the whole profile when the provider sends it, else the id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserRef {
+    /// Enough to create the user if Attio does not have it yet.
+    Profile(UserProfile),
+    /// Only the provider's user id: the user must already be in Attio.
+    Id(String),
+}
+
+impl UserRef {
+    /// The provider's user id.
+    pub fn user_id(&self) -> &str {
+        match self {
+            Self::Profile(p) => &p.user_id,
+            Self::Id(id) => id,
+        }
+    }
+}
+
+/// One change to apply to Attio, whatever provider it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserEvent {
+    /// The user was created or updated; `workspaces` are organisations it belongs to.
+    Upserted {
+        /// Created or updated.
+        change: UserChange,
+        /// The user after the change.
+        user: UserProfile,
+        /// Organisations to link the user to (never unlinks others).
+        workspaces: Vec<Workspace>,
+    },
+    /// The user was deleted at the provider.
+    Deleted {
+        /// The provider's user id.
+        user_id: String,
+    },
+    /// The user joined an organisation.
+    JoinedWorkspace {
+        /// The member.
+        user: UserRef,
+        /// The organisation.
+        workspace: Workspace,
+    },
+    /// The user left an organisation.
+    LeftWorkspace {
+        /// The provider's user id.
+        user_id: String,
+        /// The provider's organisation id.
+        workspace_id: String,
+    },
+}
+
+impl UserEvent {
+    /// A created or updated user belonging to no organisation the event names.
+    pub fn upserted(change: UserChange, user: UserProfile) -> Self {
+        Self::Upserted {
+            change,
+            user,
+            workspaces: Vec::new(),
+        }
+    }
 }
 
 /// Cleans an optional name part: trims it and drops it when empty.

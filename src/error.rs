@@ -9,6 +9,7 @@ use crate::attio::AttioError;
 use crate::providers::PayloadError;
 use crate::secrets::SecretsError;
 use crate::signature::SignatureError;
+use crate::sync::SyncError;
 
 /// Largest body accepted; identity provider user events are a few KiB.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -40,6 +41,18 @@ pub enum AppError {
     /// Attio did not confirm the write.
     #[error("{0}")]
     Attio(#[from] AttioError),
+    /// A membership arrived for a user Attio does not have yet.
+    #[error("{0}")]
+    UserNotYetSynced(SyncError),
+}
+
+impl From<SyncError> for AppError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::Attio(e) => Self::Attio(e),
+            e @ SyncError::UserNotYetSynced(_) => Self::UserNotYetSynced(e),
+        }
+    }
 }
 
 impl AppError {
@@ -55,6 +68,7 @@ impl AppError {
             Self::Signature(SignatureError::UnusableSecret) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Signature(_) => StatusCode::UNAUTHORIZED,
             Self::Payload(PayloadError::Malformed { .. }) => StatusCode::BAD_REQUEST,
+            Self::UserNotYetSynced(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Payload(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Attio(e) => match e {
                 A::Unauthorized { .. } | A::Forbidden { .. } | A::ObjectNotActivated { .. } => {
@@ -63,9 +77,11 @@ impl AppError {
                 A::UniquenessConflict { .. } => StatusCode::CONFLICT,
                 A::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 A::RateLimited { .. } => StatusCode::SERVICE_UNAVAILABLE,
-                A::ServerError { .. } | A::Unreachable { .. } | A::UnexpectedResponse(_) => {
-                    StatusCode::BAD_GATEWAY
-                }
+                // A record vanishing between two calls is a race a retry resolves.
+                A::ServerError { .. }
+                | A::Unreachable { .. }
+                | A::UnexpectedResponse(_)
+                | A::RecordNotFound => StatusCode::BAD_GATEWAY,
             },
         }
     }
@@ -76,6 +92,7 @@ impl AppError {
         match self {
             Self::UnknownRoute => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::UserNotYetSynced(_) => "user_not_yet_synced",
             Self::BodyTooLarge(_) => "payload_too_large",
             Self::Secrets(SecretsError::Fetch(_)) => "secret_unavailable",
             Self::Secrets(_) => "secret_malformed",
@@ -103,6 +120,7 @@ impl AppError {
                 A::ServerError { .. } => "attio_unavailable",
                 A::Unreachable { .. } => "attio_unreachable",
                 A::UnexpectedResponse(_) => "attio_bad_response",
+                A::RecordNotFound => "attio_record_not_found",
             },
         }
     }

@@ -13,7 +13,7 @@ use crate::domain::redact_emails;
 use crate::error::{AppError, MAX_BODY_BYTES};
 use crate::providers::{Delivery, Provider, WebhookRequest, provider_for_route};
 use crate::secrets::{SecretCache, SyncSecrets};
-use crate::sync::{SyncOutcome, UserSync};
+use crate::sync::{SyncError, SyncOutcome, UserSync};
 
 /// Time kept back from the Lambda deadline to answer in after giving up on Attio.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
@@ -52,7 +52,11 @@ impl App {
             config.secret_id.clone(),
             config.secret_cache_ttl,
         );
-        let sync = UserSync::new(attio, config.user_matching_attribute);
+        let sync = UserSync::new(
+            attio,
+            config.user_matching_attribute,
+            config.on_user_deleted,
+        );
         Self {
             config,
             secrets,
@@ -136,7 +140,7 @@ impl App {
             .map_err(no_event)?;
 
         let delivery = provider.parse(body).map_err(|e| no_event(e.into()))?;
-        if delivery.events.is_empty() {
+        if delivery.events.is_empty() && delivery.skipped.is_empty() {
             return Ok((delivery, Handled::Ignored));
         }
         let mut outcomes = Vec::with_capacity(delivery.events.len());
@@ -144,19 +148,19 @@ impl App {
         for event in &delivery.events {
             let outcome = match self
                 .sync
-                .sync(&secrets.attio_access_token, event, budget)
+                .apply(&secrets.attio_access_token, event, budget)
                 .await
             {
-                Err(AttioError::Unauthorized { message }) => {
+                Err(SyncError::Attio(AttioError::Unauthorized { message })) => {
                     // The token may have been rotated: refetch once, retry once with the new one.
                     match self.secrets.refresh_after_rejection().await {
                         Some(fresh) => {
                             secrets = fresh;
                             self.sync
-                                .sync(&secrets.attio_access_token, event, budget)
+                                .apply(&secrets.attio_access_token, event, budget)
                                 .await
                         }
-                        None => Err(AttioError::Unauthorized { message }),
+                        None => Err(AttioError::Unauthorized { message }.into()),
                     }
                 }
                 other => other,
@@ -226,31 +230,57 @@ fn route(path: &str) -> Option<&str> {
 }
 
 fn success(provider: &str, delivery: &Delivery, handled: &Handled) -> Response<Body> {
-    let body = match handled {
-        Handled::Ignored => json!({
-            "status": "ignored",
-            "provider": provider,
-            "event_type": delivery.event_type,
-        }),
-        Handled::Synced(outcomes) => {
-            let mut body = json!({
-                "status": "synced",
-                "provider": provider,
-                "event_type": delivery.event_type,
-            });
-            if let [only] = outcomes.as_slice() {
-                body["record_id"] = json!(only.record_id);
-                body["person_record_id"] = json!(only.person_record_id);
-            } else {
-                body["records"] = outcomes
-                    .iter()
-                    .map(|o| json!({"record_id": o.record_id, "person_record_id": o.person_record_id}))
-                    .collect();
+    let mut body = json!({ "provider": provider, "event_type": delivery.event_type });
+    match handled {
+        Handled::Ignored => body["status"] = json!("ignored"),
+        Handled::Synced(outcomes) => match outcomes.as_slice() {
+            [only] => merge(&mut body, outcome_json(only)),
+            many => {
+                body["status"] = json!("synced");
+                body["records"] = many.iter().map(outcome_json).collect();
             }
-            body
-        }
-    };
+        },
+    }
+    if !delivery.skipped.is_empty() {
+        body["skipped"] = json!(delivery.skipped);
+    }
     json_response(StatusCode::OK, &body)
+}
+
+/// One outcome as the sender sees it: a `status` and the Attio record ids involved.
+fn outcome_json(outcome: &SyncOutcome) -> serde_json::Value {
+    match outcome {
+        SyncOutcome::Synced {
+            record_id,
+            person_record_id,
+            workspace_record_ids,
+        } => {
+            let mut v = json!({ "status": "synced", "record_id": record_id, "person_record_id": person_record_id });
+            if !workspace_record_ids.is_empty() {
+                v["workspace_record_ids"] = json!(workspace_record_ids);
+            }
+            v
+        }
+        SyncOutcome::Linked {
+            record_id,
+            workspace_record_id,
+        } => {
+            json!({ "status": "linked", "record_id": record_id, "workspace_record_id": workspace_record_id })
+        }
+        SyncOutcome::Unlinked { record_id } => {
+            json!({ "status": "unlinked", "record_id": record_id })
+        }
+        SyncOutcome::Deleted { record_id } => {
+            json!({ "status": "deleted", "record_id": record_id })
+        }
+        SyncOutcome::Ignored { reason } => json!({ "status": "ignored", "reason": reason }),
+    }
+}
+
+fn merge(body: &mut serde_json::Value, fields: serde_json::Value) {
+    if let (Some(body), serde_json::Value::Object(fields)) = (body.as_object_mut(), fields) {
+        body.extend(fields);
+    }
 }
 
 fn failure(error: &AppError) -> Response<Body> {

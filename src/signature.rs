@@ -123,6 +123,37 @@ fn signature_candidates(header: &str) -> Result<Vec<Vec<u8>>, SignatureError> {
         .collect())
 }
 
+/// Checks a shared secret sent verbatim in a header (Okta, Auth0, Supabase database webhooks)
+/// against the configured values, in constant time. Returns the header's error when it is
+/// missing, `NoMatch` when no configured value equals it.
+pub fn verify_shared_header<S: AsRef<str>>(
+    value: Option<&[u8]>,
+    header: &'static str,
+    secrets: &[S],
+) -> Result<(), SignatureError> {
+    use subtle::ConstantTimeEq;
+    let value = value
+        .filter(|v| !v.is_empty())
+        .ok_or(SignatureError::MissingHeader(header))?;
+    let configured: Vec<&str> = secrets
+        .iter()
+        .map(|s| s.as_ref().trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if configured.is_empty() {
+        return Err(SignatureError::UnusableSecret);
+    }
+    // Every configured value is compared, so timing does not tell which one matched.
+    let matched = configured.iter().fold(subtle::Choice::from(0), |acc, s| {
+        acc | s.as_bytes().ct_eq(value)
+    });
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(SignatureError::NoMatch)
+    }
+}
+
 /// Checks `expected` (a raw HMAC-SHA256 tag) against HMAC-SHA256 of `parts`, concatenated,
 /// under `key`, in constant time. For providers that sign differently from Standard Webhooks.
 pub fn hmac_sha256_matches(key: &[u8], parts: &[&[u8]], expected: &[u8]) -> bool {
@@ -351,6 +382,35 @@ mod tests {
         assert_eq!(
             verify(&header, &[SECRET], at(0)),
             Err(SignatureError::TooManySignatures)
+        );
+    }
+
+    #[test]
+    fn shared_header_must_equal_a_configured_value() {
+        let secrets = ["Bearer s3cret-old", "Bearer s3cret-new"];
+        assert_eq!(
+            verify_shared_header(Some(b"Bearer s3cret-new"), "authorization", &secrets),
+            Ok(())
+        );
+        assert_eq!(
+            verify_shared_header(Some(b"Bearer s3cret"), "authorization", &secrets),
+            Err(SignatureError::NoMatch)
+        );
+        assert_eq!(
+            verify_shared_header(Some(b"Bearer s3cret-new "), "authorization", &secrets),
+            Err(SignatureError::NoMatch)
+        );
+        assert_eq!(
+            verify_shared_header(None, "authorization", &secrets),
+            Err(SignatureError::MissingHeader("authorization"))
+        );
+        assert_eq!(
+            verify_shared_header(Some(b""), "authorization", &secrets),
+            Err(SignatureError::MissingHeader("authorization"))
+        );
+        assert_eq!(
+            verify_shared_header(Some(b"x"), "authorization", &[" "]),
+            Err(SignatureError::UnusableSecret)
         );
     }
 

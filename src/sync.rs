@@ -1,45 +1,168 @@
-//! Applies one [`UserEvent`] to Attio: assert the person on its email address, then assert
-//! the user linked to that person.
+//! Applies [`UserEvent`]s to Attio: a user is a `people` record (matched on email) and a
+//! `users` record (matched on the provider's id) linked to it; organisations are `workspaces`
+//! records the user is linked to.
 
 use serde_json::{Value, json};
+use thiserror::Error;
 
 use crate::attio::{AttioBudget, AttioClient, AttioError, RecordId};
-use crate::config::UserMatchingAttribute;
-use crate::domain::{UserEvent, UserProfile};
+use crate::config::{OnUserDeleted, UserMatchingAttribute};
+use crate::domain::{UserEvent, UserProfile, UserRef, Workspace};
 use crate::secrets::Secret;
 
-/// The Attio records a synced user ended up in.
+/// What applying one event did in Attio.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncOutcome {
-    /// The `users` record.
-    pub record_id: RecordId,
-    /// The `people` record the user is linked to.
-    pub person_record_id: RecordId,
+pub enum SyncOutcome {
+    /// The user (and person) were asserted, and linked to these workspaces.
+    Synced {
+        /// The `users` record.
+        record_id: RecordId,
+        /// The `people` record the user is linked to.
+        person_record_id: RecordId,
+        /// The `workspaces` records the user was linked to.
+        workspace_record_ids: Vec<RecordId>,
+    },
+    /// The user was linked to a workspace.
+    Linked {
+        /// The `users` record.
+        record_id: RecordId,
+        /// The `workspaces` record.
+        workspace_record_id: RecordId,
+    },
+    /// The user is no longer linked to the workspace (or never was).
+    Unlinked {
+        /// The `users` record, if Attio has the user.
+        record_id: Option<RecordId>,
+    },
+    /// The user's record was deleted (or was not there).
+    Deleted {
+        /// The deleted `users` record, if there was one.
+        record_id: Option<RecordId>,
+    },
+    /// Nothing to do, on purpose.
+    Ignored {
+        /// Why, for the answer.
+        reason: &'static str,
+    },
 }
 
-/// Turns user events into Attio asserts.
+/// Why an event could not be applied.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SyncError {
+    /// Attio did not confirm a write.
+    #[error(transparent)]
+    Attio(#[from] AttioError),
+    /// A membership names a user by id only, and Attio has no such user yet.
+    #[error(
+        "the user {0} is not in Attio yet, so it cannot be linked; the sender's retry will link it once the user's own event has been synced"
+    )]
+    UserNotYetSynced(String),
+}
+
+/// Turns user events into Attio calls.
 #[derive(Debug, Clone)]
 pub struct UserSync {
     attio: AttioClient,
     matching: UserMatchingAttribute,
+    on_user_deleted: OnUserDeleted,
 }
 
 impl UserSync {
-    /// A sync writing through `attio`, matching users on `matching`.
-    pub fn new(attio: AttioClient, matching: UserMatchingAttribute) -> Self {
-        Self { attio, matching }
+    /// A sync writing through `attio`.
+    pub fn new(
+        attio: AttioClient,
+        matching: UserMatchingAttribute,
+        on_user_deleted: OnUserDeleted,
+    ) -> Self {
+        Self {
+            attio,
+            matching,
+            on_user_deleted,
+        }
     }
 
-    /// Asserts the person, then the user. Both asserts are idempotent, so a retry after a
-    /// partial failure converges on the same two records.
-    pub async fn sync(
+    /// Applies one event. Every step is idempotent, so the sender's retry after a partial
+    /// failure converges on the same records.
+    pub async fn apply(
         &self,
         token: &Secret,
         event: &UserEvent,
         budget: &mut AttioBudget,
-    ) -> Result<SyncOutcome, AttioError> {
-        let user = &event.user;
-        let person_record_id = self
+    ) -> Result<SyncOutcome, SyncError> {
+        match event {
+            UserEvent::Upserted {
+                user, workspaces, ..
+            } => {
+                let (record_id, person_record_id) = self.upsert_user(token, user, budget).await?;
+                let mut workspace_record_ids = Vec::with_capacity(workspaces.len());
+                for workspace in workspaces {
+                    let ws = self.assert_workspace(token, workspace, budget).await?;
+                    self.link(token, &record_id, &ws, budget).await?;
+                    workspace_record_ids.push(ws);
+                }
+                Ok(SyncOutcome::Synced {
+                    record_id,
+                    person_record_id,
+                    workspace_record_ids,
+                })
+            }
+            UserEvent::JoinedWorkspace { user, workspace } => {
+                let record_id = match user {
+                    UserRef::Profile(profile) => self.upsert_user(token, profile, budget).await?.0,
+                    UserRef::Id(id) => self
+                        .find_user(token, id, budget)
+                        .await?
+                        .ok_or_else(|| SyncError::UserNotYetSynced(id.clone()))?,
+                };
+                let workspace_record_id = self.assert_workspace(token, workspace, budget).await?;
+                self.link(token, &record_id, &workspace_record_id, budget)
+                    .await?;
+                Ok(SyncOutcome::Linked {
+                    record_id,
+                    workspace_record_id,
+                })
+            }
+            UserEvent::LeftWorkspace {
+                user_id,
+                workspace_id,
+            } => {
+                let Some(record_id) = self.find_user(token, user_id, budget).await? else {
+                    return Ok(SyncOutcome::Unlinked { record_id: None });
+                };
+                let workspace = self
+                    .attio
+                    .find_record(token, "workspaces", "workspace_id", workspace_id, budget)
+                    .await?;
+                if let Some(workspace) = workspace {
+                    self.unlink(token, &record_id, &workspace, budget).await?;
+                }
+                Ok(SyncOutcome::Unlinked {
+                    record_id: Some(record_id),
+                })
+            }
+            UserEvent::Deleted { user_id } => match self.on_user_deleted {
+                OnUserDeleted::Ignore => Ok(SyncOutcome::Ignored {
+                    reason: "ON_USER_DELETED=ignore keeps deleted users in Attio",
+                }),
+                OnUserDeleted::Delete => {
+                    let record_id = self.find_user(token, user_id, budget).await?;
+                    if let Some(id) = &record_id {
+                        self.attio.delete_record(token, "users", id, budget).await?;
+                    }
+                    Ok(SyncOutcome::Deleted { record_id })
+                }
+            },
+        }
+    }
+
+    /// Asserts the person, then the user linked to it. Returns (user, person) record ids.
+    async fn upsert_user(
+        &self,
+        token: &Secret,
+        user: &UserProfile,
+        budget: &mut AttioBudget,
+    ) -> Result<(RecordId, RecordId), AttioError> {
+        let person = self
             .attio
             .assert_record(
                 token,
@@ -49,21 +172,101 @@ impl UserSync {
                 budget,
             )
             .await?;
-        let record_id = self
+        let record = self
             .attio
             .assert_record(
                 token,
                 "users",
                 self.matching.slug(),
-                user_values(user, &person_record_id),
+                user_values(user, &person),
                 budget,
             )
             .await?;
-        Ok(SyncOutcome {
-            record_id,
-            person_record_id,
-        })
+        Ok((record, person))
     }
+
+    async fn find_user(
+        &self,
+        token: &Secret,
+        user_id: &str,
+        budget: &mut AttioBudget,
+    ) -> Result<Option<RecordId>, AttioError> {
+        self.attio
+            .find_record(token, "users", "user_id", user_id, budget)
+            .await
+    }
+
+    async fn assert_workspace(
+        &self,
+        token: &Secret,
+        workspace: &Workspace,
+        budget: &mut AttioBudget,
+    ) -> Result<RecordId, AttioError> {
+        let mut values = json!({ "workspace_id": workspace.id });
+        if let Some(name) = &workspace.name {
+            values["name"] = json!(name);
+        }
+        self.attio
+            .assert_record(token, "workspaces", "workspace_id", values, budget)
+            .await
+    }
+
+    /// Adds the workspace to the user's list. Attio's assert would replace the list, so this
+    /// reads it and appends (PATCH) only when the workspace is missing.
+    async fn link(
+        &self,
+        token: &Secret,
+        record_id: &str,
+        workspace_record_id: &str,
+        budget: &mut AttioBudget,
+    ) -> Result<(), AttioError> {
+        let linked = self
+            .attio
+            .referenced_ids(token, "users", record_id, "workspace", budget)
+            .await?;
+        if linked.iter().any(|id| id == workspace_record_id) {
+            return Ok(());
+        }
+        let values = json!({ "workspace": [workspace_ref(workspace_record_id)] });
+        self.attio
+            .append_values(token, "users", record_id, values, budget)
+            .await
+    }
+
+    /// Removes the workspace from the user's list, keeping the others (read, then overwrite).
+    async fn unlink(
+        &self,
+        token: &Secret,
+        record_id: &str,
+        workspace_record_id: &str,
+        budget: &mut AttioBudget,
+    ) -> Result<(), AttioError> {
+        let linked = self
+            .attio
+            .referenced_ids(token, "users", record_id, "workspace", budget)
+            .await?;
+        if !linked.iter().any(|id| id == workspace_record_id) {
+            return Ok(());
+        }
+        let remaining: Vec<Value> = linked
+            .iter()
+            .filter(|id| *id != workspace_record_id)
+            .map(|id| workspace_ref(id))
+            .collect();
+        self.attio
+            .overwrite_values(
+                token,
+                "users",
+                record_id,
+                json!({ "workspace": remaining }),
+                budget,
+            )
+            .await
+    }
+}
+
+fn workspace_ref(record_id: &str) -> Value {
+    json!({ "target_object": "workspaces", "target_record_id": record_id })
 }
 
 fn person_values(user: &UserProfile) -> Value {
@@ -112,7 +315,7 @@ mod tests {
     }
 
     #[test]
-    fn user_values_reference_the_person() {
+    fn user_values_reference_the_person_and_never_the_workspaces() {
         let v = user_values(&user(None, None), "rec-1");
         assert_eq!(v["person"][0]["target_record_id"], "rec-1");
         assert_eq!(
@@ -120,5 +323,7 @@ mod tests {
             "ada@example.com"
         );
         assert_eq!(v["user_id"], "user_1");
+        // An assert replaces multi-value lists: sending `workspace` would drop the others.
+        assert!(v.get("workspace").is_none());
     }
 }

@@ -61,10 +61,7 @@ impl Provider for Clerk {
             "user.created" => UserChange::Created,
             "user.updated" => UserChange::Updated,
             _ => {
-                return Ok(Delivery {
-                    event_type: envelope.event_type,
-                    events: Vec::new(),
-                });
+                return Ok(Delivery::ignored(envelope.event_type));
             }
         };
         let user: ClerkUser =
@@ -83,19 +80,17 @@ impl Provider for Clerk {
             first_name: name_part(user.first_name.as_deref()),
             last_name: name_part(user.last_name.as_deref()),
         };
-        Ok(Delivery {
-            event_type: envelope.event_type,
-            events: vec![UserEvent {
-                change,
-                user: profile,
-            }],
-        })
+        Ok(Delivery::of(
+            envelope.event_type,
+            vec![UserEvent::upserted(change, profile)],
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::single_upsert;
 
     /// Shaped like Clerk's documented `user.created` example, trimmed of fields not read.
     const USER_CREATED: &str = r#"{
@@ -116,13 +111,11 @@ mod tests {
     fn user_created_yields_the_primary_email_and_names() {
         let d = Clerk.parse(USER_CREATED.as_bytes()).unwrap();
         assert_eq!(d.event_type, "user.created");
-        let [event] = d.events.as_slice() else {
-            panic!("{d:?}")
-        };
-        assert_eq!(event.change, UserChange::Created);
-        assert_eq!(event.user.user_id, "user_29w83sxmDNGwOuEthce5gg56FcC");
-        assert_eq!(event.user.email.as_str(), "example@example.org");
-        assert_eq!(event.user.first_name.as_deref(), Some("Example"));
+        let event = single_upsert(&d);
+        assert_eq!(event.0, UserChange::Created);
+        assert_eq!(event.1.user_id, "user_29w83sxmDNGwOuEthce5gg56FcC");
+        assert_eq!(event.1.email.as_str(), "example@example.org");
+        assert_eq!(event.1.first_name.as_deref(), Some("Example"));
     }
 
     #[test]

@@ -48,6 +48,25 @@ pub struct Delivery {
     pub event_type: String,
     /// The user changes to apply; empty when the event is not one this function syncs.
     pub events: Vec<UserEvent>,
+    /// Items of a batch that can never be applied (no email, say), each with the reason; the
+    /// rest of the batch still is.
+    pub skipped: Vec<String>,
+}
+
+impl Delivery {
+    /// A delivery of an event type this function does not act on.
+    pub fn ignored(event_type: impl Into<String>) -> Self {
+        Self::of(event_type, Vec::new())
+    }
+
+    /// A delivery of these events.
+    pub fn of(event_type: impl Into<String>, events: Vec<UserEvent>) -> Self {
+        Self {
+            event_type: event_type.into(),
+            events,
+            skipped: Vec::new(),
+        }
+    }
 }
 
 /// Why a body could not be turned into user events.
@@ -149,6 +168,17 @@ impl StandardHeaders {
     /// The delivery id header's value.
     pub fn delivery_id<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
         headers.get(self.id).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// The one upsert a test delivery holds, as (change, user); panics otherwise.
+#[cfg(test)]
+pub(crate) fn single_upsert(
+    delivery: &Delivery,
+) -> (crate::domain::UserChange, &crate::domain::UserProfile) {
+    match delivery.events.as_slice() {
+        [UserEvent::Upserted { change, user, .. }] => (*change, user),
+        other => panic!("expected one upsert, got {other:?}"),
     }
 }
 

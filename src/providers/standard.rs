@@ -84,7 +84,7 @@ impl Provider for StandardWebhooks {
                 let change = match event_type.as_str() {
                     "user.created" => UserChange::Created,
                     "user.updated" => UserChange::Updated,
-                    _ => return Ok(ignored(event_type)),
+                    _ => return Ok(Delivery::ignored(event_type)),
                 };
                 let user: NeutralUser =
                     serde_json::from_value(data).map_err(|e| PayloadError::Malformed {
@@ -101,7 +101,7 @@ impl Provider for StandardWebhooks {
             }
             Payload::SupabaseHook { metadata, user } => {
                 if metadata.name != "before-user-created" {
-                    return Ok(ignored(metadata.name));
+                    return Ok(Delivery::ignored(metadata.name));
                 }
                 let (first_name, last_name) = supabase_names(&user.user_metadata);
                 let profile = UserProfile {
@@ -123,18 +123,8 @@ fn required_email(raw: Option<&str>) -> Result<EmailAddress, PayloadError> {
     }
 }
 
-fn ignored(event_type: String) -> Delivery {
-    Delivery {
-        event_type,
-        events: Vec::new(),
-    }
-}
-
 fn single(event_type: String, change: UserChange, user: UserProfile) -> Delivery {
-    Delivery {
-        event_type,
-        events: vec![UserEvent { change, user }],
-    }
+    Delivery::of(event_type, vec![UserEvent::upserted(change, user)])
 }
 
 /// Supabase sign-up forms and OAuth providers put names under different keys: try the
@@ -155,6 +145,7 @@ fn supabase_names(meta: &Map<String, Value>) -> (Option<String>, Option<String>)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::single_upsert;
 
     /// Shaped like Supabase's documented before-user-created hook payload.
     const SUPABASE_HOOK: &str = r#"{
@@ -172,26 +163,22 @@ mod tests {
         let d = StandardWebhooks
             .parse(br#"{"type":"user.updated","data":{"id":"u_1","email":"a@example.com","first_name":"Ada","last_name":""}}"#)
             .unwrap();
-        let [e] = d.events.as_slice() else {
-            panic!("{d:?}")
-        };
-        assert_eq!(e.change, UserChange::Updated);
-        assert_eq!(e.user.email.as_str(), "a@example.com");
-        assert_eq!(e.user.first_name.as_deref(), Some("Ada"));
-        assert_eq!(e.user.last_name, None);
+        let e = single_upsert(&d);
+        assert_eq!(e.0, UserChange::Updated);
+        assert_eq!(e.1.email.as_str(), "a@example.com");
+        assert_eq!(e.1.first_name.as_deref(), Some("Ada"));
+        assert_eq!(e.1.last_name, None);
     }
 
     #[test]
     fn supabase_before_user_created_is_a_creation_with_split_full_name() {
         let d = StandardWebhooks.parse(SUPABASE_HOOK.as_bytes()).unwrap();
         assert_eq!(d.event_type, "before-user-created");
-        let [e] = d.events.as_slice() else {
-            panic!("{d:?}")
-        };
-        assert_eq!(e.change, UserChange::Created);
-        assert_eq!(e.user.user_id, "ff7fc9ae-3b1b-4642-9241-64adb9848a03");
-        assert_eq!(e.user.first_name.as_deref(), Some("Valid"));
-        assert_eq!(e.user.last_name.as_deref(), Some("Email"));
+        let e = single_upsert(&d);
+        assert_eq!(e.0, UserChange::Created);
+        assert_eq!(e.1.user_id, "ff7fc9ae-3b1b-4642-9241-64adb9848a03");
+        assert_eq!(e.1.first_name.as_deref(), Some("Valid"));
+        assert_eq!(e.1.last_name.as_deref(), Some("Email"));
     }
 
     #[test]

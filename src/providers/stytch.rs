@@ -84,10 +84,7 @@ impl Provider for Stytch {
             "CREATE" => UserChange::Created,
             "UPDATE" => UserChange::Updated,
             _ => {
-                return Ok(Delivery {
-                    event_type,
-                    events: Vec::new(),
-                });
+                return Ok(Delivery::ignored(event_type));
             }
         };
         let malformed = |field: &str, e: serde_json::Error| PayloadError::Malformed {
@@ -133,25 +130,20 @@ impl Provider for Stytch {
                 }
             }
             _ => {
-                return Ok(Delivery {
-                    event_type,
-                    events: Vec::new(),
-                });
+                return Ok(Delivery::ignored(event_type));
             }
         };
-        Ok(Delivery {
+        Ok(Delivery::of(
             event_type,
-            events: vec![UserEvent {
-                change,
-                user: profile,
-            }],
-        })
+            vec![UserEvent::upserted(change, profile)],
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::single_upsert;
 
     /// Shaped like Stytch's documented webhook payload (project_id, event_id, action,
     /// object_type, source, id, timestamp, and the object under its type's name).
@@ -173,17 +165,15 @@ mod tests {
     fn consumer_user_create_is_read() {
         let d = Stytch.parse(USER_CREATE.as_bytes()).unwrap();
         assert_eq!(d.event_type, "direct.user.create");
-        let [e] = d.events.as_slice() else {
-            panic!("{d:?}")
-        };
-        assert_eq!(e.change, UserChange::Created);
+        let e = single_upsert(&d);
+        assert_eq!(e.0, UserChange::Created);
         assert_eq!(
-            e.user.user_id,
+            e.1.user_id,
             "user-test-16d9ba61-97a1-4ba4-9720-b03761dc50c6"
         );
-        assert_eq!(e.user.email.as_str(), "sandbox@stytch.com");
+        assert_eq!(e.1.email.as_str(), "sandbox@stytch.com");
         assert_eq!(
-            (e.user.first_name.as_deref(), e.user.last_name.as_deref()),
+            (e.1.first_name.as_deref(), e.1.last_name.as_deref()),
             (Some("Jane"), Some("Doe"))
         );
     }
@@ -196,12 +186,10 @@ mod tests {
             "name":"Ada King Lovelace","organization_id":"organization-test-07971b06-ac8b-4cdb-9c15-63b17e653931","status":"active"}}"#;
         let d = Stytch.parse(body.as_bytes()).unwrap();
         assert_eq!(d.event_type, "dashboard.member.update");
-        let [e] = d.events.as_slice() else {
-            panic!("{d:?}")
-        };
-        assert_eq!(e.change, UserChange::Updated);
-        assert_eq!(e.user.email.as_str(), "admin@acme.example");
-        assert_eq!(e.user.last_name.as_deref(), Some("King Lovelace"));
+        let e = single_upsert(&d);
+        assert_eq!(e.0, UserChange::Updated);
+        assert_eq!(e.1.email.as_str(), "admin@acme.example");
+        assert_eq!(e.1.last_name.as_deref(), Some("King Lovelace"));
     }
 
     #[test]

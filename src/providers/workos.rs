@@ -100,10 +100,7 @@ impl Provider for WorkOs {
             "user.created" | "dsync.user.created" => UserChange::Created,
             "user.updated" | "dsync.user.updated" => UserChange::Updated,
             _ => {
-                return Ok(Delivery {
-                    event_type: envelope.event,
-                    events: Vec::new(),
-                });
+                return Ok(Delivery::ignored(envelope.event));
             }
         };
         let user: WorkOsUser =
@@ -130,13 +127,10 @@ impl Provider for WorkOs {
             first_name: name_part(user.first_name.as_deref()),
             last_name: name_part(user.last_name.as_deref()),
         };
-        Ok(Delivery {
-            event_type: envelope.event,
-            events: vec![UserEvent {
-                change,
-                user: profile,
-            }],
-        })
+        Ok(Delivery::of(
+            envelope.event,
+            vec![UserEvent::upserted(change, profile)],
+        ))
     }
 }
 
@@ -145,6 +139,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
+    use crate::providers::single_upsert;
     use crate::signature::hmac_sha256_hex;
 
     const SECRET: &str = "sk_test_workos_webhook_secret";
@@ -224,23 +219,19 @@ mod tests {
     #[test]
     fn reads_authkit_users() {
         let d = WorkOs.parse(BODY).unwrap();
-        let [e] = d.events.as_slice() else {
-            panic!("{d:?}")
-        };
-        assert_eq!(e.change, UserChange::Created);
-        assert_eq!(e.user.user_id, "user_01E4ZCR3C56J083X43JQXF3JK5");
-        assert_eq!(e.user.email.as_str(), "marcelina.davis@example.com");
+        let e = single_upsert(&d);
+        assert_eq!(e.0, UserChange::Created);
+        assert_eq!(e.1.user_id, "user_01E4ZCR3C56J083X43JQXF3JK5");
+        assert_eq!(e.1.email.as_str(), "marcelina.davis@example.com");
     }
 
     #[test]
     fn reads_directory_users_primary_email() {
         let body = br#"{"id":"event_1","event":"dsync.user.updated","data":{"object":"directory_user","id":"directory_user_01E1X56GH84T3FB41SD6PZGDBX","directory_id":"directory_01ECAZ4NV9QMV47GW873HDCX74","organization_id":"org_01EZTR6WYX1A0DSE2CYMGXQ24Y","idp_id":"2936","first_name":"Eric","last_name":"Schneider","emails":[{"primary":false,"type":"home","value":"eric@home.example"},{"primary":true,"type":"work","value":"eric@foo-corp.com"}],"state":"active","custom_attributes":{},"raw_attributes":{}},"created_at":"2021-06-25T19:07:33.155Z"}"#;
         let d = WorkOs.parse(body).unwrap();
-        let [e] = d.events.as_slice() else {
-            panic!("{d:?}")
-        };
-        assert_eq!(e.change, UserChange::Updated);
-        assert_eq!(e.user.email.as_str(), "eric@foo-corp.com");
+        let e = single_upsert(&d);
+        assert_eq!(e.0, UserChange::Updated);
+        assert_eq!(e.1.email.as_str(), "eric@foo-corp.com");
     }
 
     #[test]
