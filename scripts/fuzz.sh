@@ -10,7 +10,7 @@ command -v cargo-fuzz >/dev/null 2>&1 || { say "installing cargo-fuzz"; cargo in
 # libFuzzer's instrumentation needs nightly flags; this machine has only stable Rust, which
 # accepts them with RUSTC_BOOTSTRAP=1.
 export RUSTC_BOOTSTRAP=1
-for target in signature_header clerk_payload standard_payload email_address; do
+for target in signature_header provider_payloads email_address; do
   say "fuzzing $target for ${seconds}s"
   mkdir -p "fuzz/corpus/$target"
   cargo fuzz run "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \

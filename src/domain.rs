@@ -218,10 +218,11 @@ pub fn redact_emails(text: &str) -> String {
                 .find(|c: char| !matches!(c, '"' | '\'' | '(' | '<' | '['))
                 .unwrap_or(prefix.len());
             let (opening, local) = prefix.split_at(local_start);
-            if local.is_empty() {
-                word.to_owned()
-            } else {
-                format!("{opening}{}{domain}", mask_local_part(local))
+            match (opening.is_empty(), local.is_empty()) {
+                (true, true) => word.to_owned(),
+                // Nothing but quotes before the @: they may be the local part; hide them too.
+                (false, true) => format!("{}{domain}", mask_local_part(opening)),
+                _ => format!("{opening}{}{domain}", mask_local_part(local)),
             }
         })
         .collect()
@@ -249,6 +250,8 @@ mod tests {
             redact_emails("no address here, @handle"),
             "no address here, @handle"
         );
+        let out = redact_emails("value \"\"@d.example\" rejected");
+        assert!(!out.contains("\"@d.example"), "{out}");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use serde_json::{Map, Value, json};
 
 const WORKSPACE_ID: &str = "14beef7a-99f7-4534-a87e-70b564330a4c";
@@ -108,6 +108,8 @@ pub struct ReceivedRequest {
     pub object: String,
     /// `matching_attribute` from the query, if any.
     pub matching_attribute: Option<String>,
+    /// The record id from the path, if any.
+    pub record_id: Option<String>,
     /// The JSON body (Null when not JSON).
     pub body: Value,
     /// The status the stand-in answered.
@@ -193,7 +195,15 @@ impl AttioStandIn {
         let state = Arc::new(Mutex::new(Inner::default()));
         lock(&state).tokens.insert(token.to_owned());
         let app = Router::new()
-            .route("/v2/objects/{object}/records", put(assert_record))
+            .route("/v2/objects/{object}/records", put(assert_route))
+            .route("/v2/objects/{object}/records/query", post(query_route))
+            .route(
+                "/v2/objects/{object}/records/{record_id}",
+                get(get_route)
+                    .patch(append_route)
+                    .put(overwrite_route)
+                    .delete(delete_route),
+            )
             .route("/__stand-in/records/{object}", get(list_records))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr)
@@ -298,15 +308,104 @@ async fn list_records(
     axum::Json(json!({ "data": records })).into_response()
 }
 
-async fn assert_record(
-    State(state): State<Arc<Mutex<Inner>>>,
+/// What a request asks of the stand-in.
+#[derive(Debug, Clone)]
+enum Op {
+    /// `PUT /v2/objects/{object}/records?matching_attribute=…`
+    Assert(Option<String>),
+    /// `POST /v2/objects/{object}/records/query`
+    Query,
+    /// `GET /v2/objects/{object}/records/{id}`
+    Get(String),
+    /// `PATCH /v2/objects/{object}/records/{id}`: appends to multi-value attributes.
+    Append(String),
+    /// `PUT /v2/objects/{object}/records/{id}`: replaces the attributes given.
+    Overwrite(String),
+    /// `DELETE /v2/objects/{object}/records/{id}`
+    Delete(String),
+}
+
+impl Op {
+    fn method(&self) -> &'static str {
+        match self {
+            Op::Assert(_) | Op::Overwrite(_) => "PUT",
+            Op::Query => "POST",
+            Op::Get(_) => "GET",
+            Op::Append(_) => "PATCH",
+            Op::Delete(_) => "DELETE",
+        }
+    }
+
+    fn writes(&self) -> bool {
+        !matches!(self, Op::Query | Op::Get(_))
+    }
+}
+
+type Shared = State<Arc<Mutex<Inner>>>;
+
+async fn assert_route(
+    state: Shared,
     Path(object): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let op = Op::Assert(query.get("matching_attribute").cloned());
+    handle(state, op, object, headers, body).await
+}
+
+async fn query_route(
+    state: Shared,
+    Path(object): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(state, Op::Query, object, headers, body).await
+}
+
+async fn get_route(
+    state: Shared,
+    Path((object, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    handle(state, Op::Get(id), object, headers, Bytes::new()).await
+}
+
+async fn append_route(
+    state: Shared,
+    Path((object, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(state, Op::Append(id), object, headers, body).await
+}
+
+async fn overwrite_route(
+    state: Shared,
+    Path((object, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(state, Op::Overwrite(id), object, headers, body).await
+}
+
+async fn delete_route(
+    state: Shared,
+    Path((object, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    handle(state, Op::Delete(id), object, headers, Bytes::new()).await
+}
+
+/// Plays an injected fault if one is due, else answers as Attio would; records the request.
+async fn handle(
+    State(state): Shared,
+    op: Op,
+    object: String,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let matching = query.get("matching_attribute");
     let fault = {
         let mut s = lock(&state);
         let i = s
@@ -324,14 +423,22 @@ async fn assert_record(
         Some(Fault::Slow(delay)) => {
             // The caller may give up meanwhile; then this answer goes nowhere, as with Attio.
             tokio::time::sleep(delay).await;
-            answer_assert(&mut lock(&state), &object, matching, &headers, &parsed)
+            answer(&mut lock(&state), &op, &object, &headers, &parsed)
         }
-        None => answer_assert(&mut lock(&state), &object, matching, &headers, &parsed),
+        None => answer(&mut lock(&state), &op, &object, &headers, &parsed),
+    };
+    let (matching_attribute, record_id) = match &op {
+        Op::Assert(m) => (m.clone(), None),
+        Op::Query => (None, None),
+        Op::Get(id) | Op::Append(id) | Op::Overwrite(id) | Op::Delete(id) => {
+            (None, Some(id.clone()))
+        }
     };
     lock(&state).requests.push(ReceivedRequest {
-        method: "PUT".into(),
+        method: op.method().into(),
         object,
-        matching_attribute: matching.cloned(),
+        matching_attribute,
+        record_id,
         body: parsed,
         status: response.status().as_u16(),
     });
@@ -376,13 +483,7 @@ fn over_write_limit(s: &mut Inner) -> Option<String> {
     None
 }
 
-fn answer_assert(
-    s: &mut Inner,
-    object: &str,
-    matching_attribute: Option<&String>,
-    headers: &HeaderMap,
-    body: &Value,
-) -> Response {
+fn answer(s: &mut Inner, op: &Op, object: &str, headers: &HeaderMap, body: &Value) -> Response {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -395,7 +496,9 @@ fn answer_assert(
             "Invalid or expired access token.",
         );
     }
-    if let Some(retry_after) = over_write_limit(s) {
+    if op.writes()
+        && let Some(retry_after) = over_write_limit(s)
+    {
         let mut response = error(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_error",
@@ -409,12 +512,7 @@ fn answer_assert(
         return response;
     }
     let Some(attributes) = schema(object) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "not_found",
-            &format!("Object with slug/ID \"{object}\" not found."),
-        );
+        return not_found(&format!("Object with slug/ID \"{object}\" not found."));
     };
     if s.disabled.contains(object) {
         return invalid(
@@ -422,6 +520,137 @@ fn answer_assert(
             &format!("The standard object \"{object}\" is not enabled in this workspace."),
         );
     }
+    match op {
+        Op::Assert(matching) => assert_values(s, object, attributes, matching.as_deref(), body),
+        Op::Query => query(s, object, attributes, body),
+        Op::Get(id) => match find(s, object, id) {
+            Some(record) => axum::Json(record_body(object, &record, attributes)).into_response(),
+            None => not_found(&format!("Record with ID \"{id}\" not found.")),
+        },
+        Op::Append(id) | Op::Overwrite(id) => {
+            let Some(record) = find(s, object, id) else {
+                return not_found(&format!("Record with ID \"{id}\" not found."));
+            };
+            let incoming = match incoming_values(s, attributes, body) {
+                Ok(incoming) => incoming,
+                Err(response) => return response,
+            };
+            let append = matches!(op, Op::Append(_));
+            store(
+                s,
+                object,
+                attributes,
+                record,
+                incoming,
+                |def, _| append && def.multi,
+                false,
+            )
+        }
+        Op::Delete(id) => {
+            let records = s.records.entry(object.to_owned()).or_default();
+            match records.iter().position(|r| r.id == *id) {
+                Some(i) => {
+                    records.remove(i);
+                    axum::Json(json!({})).into_response()
+                }
+                None => not_found(&format!("Record with ID \"{id}\" not found.")),
+            }
+        }
+    }
+}
+
+fn not_found(message: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        "not_found",
+        message,
+    )
+}
+
+fn find(s: &Inner, object: &str, id: &str) -> Option<Record> {
+    s.records.get(object)?.iter().find(|r| r.id == id).cloned()
+}
+
+/// `{"data":{"values":{…}}}` checked against the object's attributes and normalised.
+fn incoming_values(
+    s: &Inner,
+    attributes: &[Attribute],
+    body: &Value,
+) -> Result<Map<String, Value>, Response> {
+    let Some(values) = body_values(body) else {
+        return Err(invalid(
+            "validation_type",
+            "Body payload validation error: expected {\"data\":{\"values\":{...}}}.",
+        ));
+    };
+    let mut incoming = Map::new();
+    for (slug, raw) in values {
+        let Some(def) = attributes.iter().find(|a| a.slug == slug) else {
+            return Err(invalid(
+                "value_not_found",
+                &format!("Cannot find attribute with slug/ID \"{slug}\"."),
+            ));
+        };
+        match normalise(s, def, raw) {
+            Ok(list) => {
+                incoming.insert(slug.clone(), Value::Array(list));
+            }
+            Err(message) => return Err(invalid("validation_type", &message)),
+        }
+    }
+    Ok(incoming)
+}
+
+/// `{"filter":{"<attribute>":"<value>"},"limit":n}`: records whose attribute holds the value.
+fn query(s: &Inner, object: &str, attributes: &[Attribute], body: &Value) -> Response {
+    let filter = body
+        .get("filter")
+        .and_then(Value::as_object)
+        .filter(|f| f.len() == 1);
+    let Some((slug, wanted)) = filter.and_then(|f| f.iter().next()) else {
+        return invalid(
+            "validation_type",
+            "Body payload validation error: expected {\"filter\":{\"<attribute>\":<value>}}.",
+        );
+    };
+    let Some(def) = attributes.iter().find(|a| a.slug == slug) else {
+        return invalid(
+            "value_not_found",
+            &format!("Cannot find attribute with slug/ID \"{slug}\"."),
+        );
+    };
+    let Ok(wanted) = normalise(s, def, wanted) else {
+        return invalid(
+            "validation_type",
+            &format!("Invalid filter value for \"{slug}\"."),
+        );
+    };
+    let limit = body.get("limit").and_then(Value::as_u64).unwrap_or(500) as usize;
+    let found: Vec<Value> = s
+        .records
+        .get(object)
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r.values
+                .get(slug.as_str())
+                .and_then(Value::as_array)
+                .is_some_and(|held| held.iter().any(|v| wanted.contains(v)))
+        })
+        .take(limit)
+        .map(|r| record_body(object, r, attributes)["data"].clone())
+        .collect();
+    axum::Json(json!({ "data": found })).into_response()
+}
+
+fn assert_values(
+    s: &mut Inner,
+    object: &str,
+    attributes: &'static [Attribute],
+    matching_attribute: Option<&str>,
+    body: &Value,
+) -> Response {
     let Some(matching) = matching_attribute else {
         return invalid(
             "validation_type",
@@ -429,12 +658,7 @@ fn answer_assert(
         );
     };
     let Some(matching_def) = attributes.iter().find(|a| a.slug == matching) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "not_found",
-            &format!("Attribute with slug/ID \"{matching}\" not found."),
-        );
+        return not_found(&format!("Attribute with slug/ID \"{matching}\" not found."));
     };
     if !matching_def.unique {
         return invalid(
@@ -442,28 +666,10 @@ fn answer_assert(
             &format!("Attribute \"{matching}\" is not unique and cannot be used to match records."),
         );
     }
-
-    let Some(values) = body_values(body) else {
-        return invalid(
-            "validation_type",
-            "Body payload validation error: expected {\"data\":{\"values\":{...}}}.",
-        );
+    let incoming = match incoming_values(s, attributes, body) {
+        Ok(incoming) => incoming,
+        Err(response) => return response,
     };
-    let mut incoming = Map::new();
-    for (slug, raw) in values {
-        let Some(def) = attributes.iter().find(|a| a.slug == slug) else {
-            return invalid(
-                "value_not_found",
-                &format!("Cannot find attribute with slug/ID \"{slug}\"."),
-            );
-        };
-        match normalise(s, def, raw) {
-            Ok(list) => {
-                incoming.insert(slug.clone(), Value::Array(list));
-            }
-            Err(message) => return invalid("validation_type", &message),
-        }
-    }
     let Some(match_values) = incoming
         .get(matching)
         .and_then(Value::as_array)
@@ -475,41 +681,58 @@ fn answer_assert(
             &format!("The matching attribute \"{matching}\" must be given a value."),
         );
     };
-
-    let records = s.records.entry(object.to_owned()).or_default();
-    let existing = records.iter().position(|r| {
+    let existing = s.records.get(object).into_iter().flatten().find(|r| {
         r.values
             .get(matching)
             .and_then(Value::as_array)
             .is_some_and(|held| held.iter().any(|v| match_values.contains(v)))
     });
-    let mut record = match existing {
-        Some(i) => records[i].clone(),
-        None => Record {
-            id: uuid(),
-            values: Map::new(),
-        },
-    };
+    let is_new = existing.is_none();
+    let record = existing.cloned().unwrap_or_else(|| Record {
+        id: uuid(),
+        values: Map::new(),
+    });
+    // Assert appends to a multi-value matching attribute and replaces every other one given.
+    store(
+        s,
+        object,
+        attributes,
+        record,
+        incoming,
+        |def, slug| def.multi && slug == matching,
+        is_new,
+    )
+}
+
+/// Applies `incoming` to `record` (appending where `appends` says, replacing elsewhere),
+/// checks required and unique attributes, saves it and answers with it.
+fn store(
+    s: &mut Inner,
+    object: &str,
+    attributes: &'static [Attribute],
+    mut record: Record,
+    incoming: Map<String, Value>,
+    appends: impl Fn(&Attribute, &str) -> bool,
+    is_new: bool,
+) -> Response {
     for (slug, list) in incoming {
         let def = attributes
             .iter()
             .find(|a| a.slug == slug)
-            .expect("checked above");
-        if def.multi && slug == *matching {
-            // Assert appends to a multi-value matching attribute...
+            .expect("checked by incoming_values");
+        if appends(def, &slug) {
             let held = record.values.entry(slug).or_insert_with(|| json!([]));
             let held = held.as_array_mut().expect("stored as array");
             for v in list.as_array().expect("normalised") {
-                if !held.contains(v) {
+                if !held.contains(v) || def.kind != EmailAddress {
                     held.push(v.clone());
                 }
             }
         } else {
-            // ...and replaces every other attribute given.
             record.values.insert(slug, list);
         }
     }
-    if existing.is_none() {
+    if is_new {
         for def in attributes.iter().filter(|a| a.required) {
             if record
                 .values
@@ -527,6 +750,7 @@ fn answer_assert(
             }
         }
     }
+    let records = s.records.entry(object.to_owned()).or_default();
     for def in attributes.iter().filter(|a| a.unique) {
         let Some(mine) = record.values.get(def.slug).and_then(Value::as_array) else {
             continue;
@@ -549,7 +773,7 @@ fn answer_assert(
             );
         }
     }
-    match existing {
+    match records.iter().position(|r| r.id == record.id) {
         Some(i) => records[i] = record.clone(),
         None => records.push(record.clone()),
     }
