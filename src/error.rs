@@ -128,6 +128,8 @@ impl AppError {
     /// `Retry-After` for the sender, when Attio is rate-limiting.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
+            // Long enough for the user's own event to land first.
+            Self::UserNotYetSynced(_) => Some(Duration::from_secs(60)),
             Self::Attio(AttioError::RateLimited { retry_after }) => Some(
                 retry_after
                     .unwrap_or(Duration::from_secs(1))

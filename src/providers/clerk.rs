@@ -1,11 +1,14 @@
 //! Clerk, delivered by Svix: `POST /webhooks/clerk` with `svix-id`, `svix-timestamp`,
-//! `svix-signature`. Syncs `user.created` and `user.updated`.
+//! `svix-signature`. Syncs `user.created`, `user.updated`, `user.deleted` and
+//! `organizationMembership.created|updated|deleted` (organisations become Attio workspaces).
 
 use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 
-use super::{Delivery, PayloadError, Provider, SVIX_HEADERS, WebhookRequest};
-use crate::domain::{EmailAddress, UserChange, UserEvent, UserProfile, name_part};
+use super::{Delivery, PayloadError, Provider, SVIX_HEADERS, WebhookRequest, read_part};
+use crate::domain::{
+    EmailAddress, UserChange, UserEvent, UserProfile, UserRef, Workspace, name_part,
+};
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
 
@@ -35,6 +38,33 @@ struct ClerkEmail {
     email_address: String,
 }
 
+/// `user.deleted` data: `{id, object, deleted: true}`.
+#[derive(Deserialize)]
+struct Deleted {
+    id: String,
+}
+
+/// `organizationMembership.*` data.
+#[derive(Deserialize)]
+struct Membership {
+    organization: Organization,
+    public_user_data: PublicUserData,
+}
+
+#[derive(Deserialize)]
+struct Organization {
+    id: String,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PublicUserData {
+    user_id: String,
+    identifier: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+}
+
 const NAME: &str = "Clerk";
 
 impl Provider for Clerk {
@@ -57,33 +87,67 @@ impl Provider for Clerk {
     fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError> {
         let envelope: Envelope =
             serde_json::from_slice(body).map_err(|e| PayloadError::malformed(NAME, &e))?;
-        let change = match envelope.event_type.as_str() {
-            "user.created" => UserChange::Created,
-            "user.updated" => UserChange::Updated,
-            _ => {
-                return Ok(Delivery::ignored(envelope.event_type));
+        let event = match envelope.event_type.as_str() {
+            "user.created" | "user.updated" => {
+                let change = if envelope.event_type == "user.created" {
+                    UserChange::Created
+                } else {
+                    UserChange::Updated
+                };
+                let user: ClerkUser = read_part(NAME, "data", envelope.data)?;
+                UserEvent::upserted(change, user.profile()?)
             }
+            "user.deleted" => {
+                let deleted: Deleted = read_part(NAME, "data", envelope.data)?;
+                UserEvent::Deleted {
+                    user_id: deleted.id,
+                }
+            }
+            "organizationMembership.created" | "organizationMembership.updated" => {
+                let m: Membership = read_part(NAME, "data", envelope.data)?;
+                let member = m.public_user_data;
+                // The identifier is the member's email when they signed up with one.
+                let user = match EmailAddress::parse(member.identifier.as_deref().unwrap_or("")) {
+                    Ok(email) => UserRef::Profile(UserProfile {
+                        user_id: member.user_id,
+                        email,
+                        first_name: name_part(member.first_name.as_deref()),
+                        last_name: name_part(member.last_name.as_deref()),
+                    }),
+                    Err(_) => UserRef::Id(member.user_id),
+                };
+                let workspace = Workspace {
+                    id: m.organization.id,
+                    name: name_part(m.organization.name.as_deref()),
+                };
+                UserEvent::JoinedWorkspace { user, workspace }
+            }
+            "organizationMembership.deleted" => {
+                let m: Membership = read_part(NAME, "data", envelope.data)?;
+                UserEvent::LeftWorkspace {
+                    user_id: m.public_user_data.user_id,
+                    workspace_id: m.organization.id,
+                }
+            }
+            _ => return Ok(Delivery::ignored(envelope.event_type)),
         };
-        let user: ClerkUser =
-            serde_json::from_value(envelope.data).map_err(|e| PayloadError::Malformed {
-                provider: NAME,
-                reason: format!("data: {e}"),
-            })?;
-        let primary = user
+        Ok(Delivery::of(envelope.event_type, vec![event]))
+    }
+}
+
+impl ClerkUser {
+    fn profile(self) -> Result<UserProfile, PayloadError> {
+        let primary = self
             .primary_email_address_id
             .as_deref()
-            .and_then(|id| user.email_addresses.iter().find(|e| e.id == id))
+            .and_then(|id| self.email_addresses.iter().find(|e| e.id == id))
             .ok_or(PayloadError::NoEmail)?;
-        let profile = UserProfile {
-            user_id: user.id,
+        Ok(UserProfile {
             email: EmailAddress::parse(&primary.email_address)?,
-            first_name: name_part(user.first_name.as_deref()),
-            last_name: name_part(user.last_name.as_deref()),
-        };
-        Ok(Delivery::of(
-            envelope.event_type,
-            vec![UserEvent::upserted(change, profile)],
-        ))
+            user_id: self.id,
+            first_name: name_part(self.first_name.as_deref()),
+            last_name: name_part(self.last_name.as_deref()),
+        })
     }
 }
 
@@ -134,6 +198,65 @@ mod tests {
             r#""primary_email_address_id": null"#,
         );
         assert_eq!(Clerk.parse(body.as_bytes()), Err(PayloadError::NoEmail));
+    }
+
+    #[test]
+    fn user_deleted_names_the_user() {
+        let d = Clerk
+            .parse(br#"{"type":"user.deleted","object":"event","data":{"deleted":true,"id":"user_29wBMCtzATuFJut8jO2VNTVekS4","object":"user"}}"#)
+            .unwrap();
+        assert_eq!(
+            d.events,
+            [UserEvent::Deleted {
+                user_id: "user_29wBMCtzATuFJut8jO2VNTVekS4".into()
+            }]
+        );
+    }
+
+    /// Shaped like Clerk's documented `organizationMembership.created` example.
+    const MEMBERSHIP: &str = r#"{"type":"organizationMembership.created","object":"event","data":{
+        "created_at":1654013202977,"id":"orgmem_29w8XhKGFkBVfbsOZzYE1fVjmWd","object":"organization_membership",
+        "organization":{"created_at":1654013202977,"id":"org_29w9IfBrPmcpi0IeBVaKtA7R94W","name":"Acme Inc","object":"organization","slug":"acme-inc"},
+        "public_user_data":{"first_name":"Example","identifier":"example@example.org","image_url":"https://img.clerk.com/x","last_name":"Example","user_id":"user_29w83sxmDNGwOuEthce5gg56FcC"},
+        "role":"org:admin","updated_at":1654013202977}}"#;
+
+    #[test]
+    fn membership_created_joins_the_named_workspace_with_the_members_profile() {
+        let d = Clerk.parse(MEMBERSHIP.as_bytes()).unwrap();
+        let [
+            UserEvent::JoinedWorkspace {
+                user: UserRef::Profile(user),
+                workspace,
+            },
+        ] = d.events.as_slice()
+        else {
+            panic!("{d:?}")
+        };
+        assert_eq!(user.user_id, "user_29w83sxmDNGwOuEthce5gg56FcC");
+        assert_eq!(user.email.as_str(), "example@example.org");
+        assert_eq!(
+            workspace,
+            &Workspace {
+                id: "org_29w9IfBrPmcpi0IeBVaKtA7R94W".into(),
+                name: Some("Acme Inc".into())
+            }
+        );
+    }
+
+    #[test]
+    fn membership_deleted_leaves_the_workspace() {
+        let body = MEMBERSHIP.replace(
+            "organizationMembership.created",
+            "organizationMembership.deleted",
+        );
+        let d = Clerk.parse(body.as_bytes()).unwrap();
+        assert_eq!(
+            d.events,
+            [UserEvent::LeftWorkspace {
+                user_id: "user_29w83sxmDNGwOuEthce5gg56FcC".into(),
+                workspace_id: "org_29w9IfBrPmcpi0IeBVaKtA7R94W".into()
+            }]
+        );
     }
 
     #[test]

@@ -88,6 +88,18 @@ pub enum PayloadError {
     InvalidEmail(#[from] InvalidEmail),
 }
 
+/// Reads `value` (a part of a payload named `field`) as `T`, or says which part is wrong.
+pub fn read_part<T: serde::de::DeserializeOwned>(
+    provider: &'static str,
+    field: &str,
+    value: serde_json::Value,
+) -> Result<T, PayloadError> {
+    serde_json::from_value(value).map_err(|e| PayloadError::Malformed {
+        provider,
+        reason: format!("{field}: {e}"),
+    })
+}
+
 impl PayloadError {
     /// A `Malformed` error from serde_json's, which says where but never quotes the input.
     pub fn malformed(provider: &'static str, e: &serde_json::Error) -> Self {

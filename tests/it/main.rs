@@ -9,3 +9,4 @@ mod faults;
 mod load;
 
 mod secrets;
+mod workspaces;

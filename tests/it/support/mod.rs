@@ -297,3 +297,22 @@ pub fn request_to(method: &str, path: &str) -> Value {
     event["requestContext"]["http"]["method"] = json!(method);
     event
 }
+
+/// A signed Clerk `organizationMembership.*` delivery.
+pub fn clerk_membership(
+    event_type: &str,
+    user_id: &str,
+    identifier: &str,
+    org_id: &str,
+    org_name: &str,
+) -> Value {
+    let body = json!({
+        "type": event_type, "object": "event", "instance_id": "ins_test",
+        "data": {
+            "id": format!("orgmem_{user_id}_{org_id}"), "object": "organization_membership", "role": "org:member",
+            "organization": {"id": org_id, "name": org_name, "slug": org_name.to_lowercase(), "object": "organization"},
+            "public_user_data": {"user_id": user_id, "identifier": identifier, "first_name": "Ada", "last_name": "Lovelace"}
+        }
+    });
+    with_body("clerk-user-created.json", &body, CLERK_SECRET)
+}
