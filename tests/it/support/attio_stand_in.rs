@@ -533,7 +533,7 @@ fn answer(s: &mut Inner, op: &Op, object: &str, headers: &HeaderMap, body: &Valu
             };
             let incoming = match incoming_values(s, attributes, body) {
                 Ok(incoming) => incoming,
-                Err(response) => return response,
+                Err((code, message)) => return invalid(code, &message),
             };
             let append = matches!(op, Op::Append(_));
             store(
@@ -577,26 +577,26 @@ fn incoming_values(
     s: &Inner,
     attributes: &[Attribute],
     body: &Value,
-) -> Result<Map<String, Value>, Response> {
+) -> Result<Map<String, Value>, (&'static str, String)> {
     let Some(values) = body_values(body) else {
-        return Err(invalid(
+        return Err((
             "validation_type",
-            "Body payload validation error: expected {\"data\":{\"values\":{...}}}.",
+            "Body payload validation error: expected {\"data\":{\"values\":{...}}}.".into(),
         ));
     };
     let mut incoming = Map::new();
     for (slug, raw) in values {
         let Some(def) = attributes.iter().find(|a| a.slug == slug) else {
-            return Err(invalid(
+            return Err((
                 "value_not_found",
-                &format!("Cannot find attribute with slug/ID \"{slug}\"."),
+                format!("Cannot find attribute with slug/ID \"{slug}\"."),
             ));
         };
         match normalise(s, def, raw) {
             Ok(list) => {
                 incoming.insert(slug.clone(), Value::Array(list));
             }
-            Err(message) => return Err(invalid("validation_type", &message)),
+            Err(message) => return Err(("validation_type", message)),
         }
     }
     Ok(incoming)
@@ -668,7 +668,7 @@ fn assert_values(
     }
     let incoming = match incoming_values(s, attributes, body) {
         Ok(incoming) => incoming,
-        Err(response) => return response,
+        Err((code, message)) => return invalid(code, &message),
     };
     let Some(match_values) = incoming
         .get(matching)
