@@ -6,8 +6,10 @@ use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Delivery, PayloadError, Provider, SVIX_HEADERS, WebhookRequest};
-use crate::domain::{EmailAddress, UserChange, UserEvent, UserProfile, name_part, split_full_name};
+use super::{Delivery, PayloadError, Provider, SVIX_HEADERS, WebhookRequest, read_part};
+use crate::domain::{
+    EmailAddress, UserChange, UserEvent, UserProfile, Workspace, name_part, split_full_name,
+};
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
 
@@ -21,6 +23,8 @@ struct Envelope {
     action: String,
     object_type: String,
     source: String,
+    /// The id of the entity acted upon.
+    id: String,
     #[serde(default)]
     user: Option<Value>,
     #[serde(default)]
@@ -53,6 +57,7 @@ struct StytchMember {
     email_address: Option<String>,
     /// B2B members have one name string.
     name: Option<String>,
+    organization_id: String,
 }
 
 impl Provider for Stytch {
@@ -80,63 +85,66 @@ impl Provider for Stytch {
             envelope.source, envelope.object_type, envelope.action
         )
         .to_lowercase();
+        let is_person = matches!(envelope.object_type.as_str(), "user" | "member");
         let change = match envelope.action.as_str() {
-            "CREATE" => UserChange::Created,
-            "UPDATE" => UserChange::Updated,
-            _ => {
-                return Ok(Delivery::ignored(event_type));
+            "CREATE" if is_person => UserChange::Created,
+            "UPDATE" if is_person => UserChange::Updated,
+            "DELETE" if is_person => {
+                let event = UserEvent::Deleted {
+                    user_id: envelope.id,
+                };
+                return Ok(Delivery::of(event_type, vec![event]));
             }
-        };
-        let malformed = |field: &str, e: serde_json::Error| PayloadError::Malformed {
-            provider: NAME,
-            reason: format!("{field}: {e}"),
+            _ => return Ok(Delivery::ignored(event_type)),
         };
         let missing = |field: &str| PayloadError::Malformed {
             provider: NAME,
             reason: format!("missing field `{field}`"),
         };
-        let profile = match envelope.object_type.as_str() {
-            "user" => {
-                let user: StytchUser =
-                    serde_json::from_value(envelope.user.ok_or_else(|| missing("user"))?)
-                        .map_err(|e| malformed("user", e))?;
-                let email = user
-                    .emails
-                    .first()
-                    .map(|e| e.email.as_str())
-                    .ok_or(PayloadError::NoEmail)?;
-                let name = user.name.as_ref();
-                UserProfile {
-                    user_id: user.user_id,
-                    email: EmailAddress::parse(email)?,
-                    first_name: name_part(name.and_then(|n| n.first_name.as_deref())),
-                    last_name: name_part(name.and_then(|n| n.last_name.as_deref())),
-                }
-            }
-            "member" => {
-                let member: StytchMember =
-                    serde_json::from_value(envelope.member.ok_or_else(|| missing("member"))?)
-                        .map_err(|e| malformed("member", e))?;
-                let email = member
-                    .email_address
-                    .filter(|e| !e.trim().is_empty())
-                    .ok_or(PayloadError::NoEmail)?;
-                let (first_name, last_name) = split_full_name(member.name.as_deref());
-                UserProfile {
-                    user_id: member.member_id,
-                    email: EmailAddress::parse(&email)?,
-                    first_name,
-                    last_name,
-                }
-            }
-            _ => {
-                return Ok(Delivery::ignored(event_type));
+        let event = if envelope.object_type == "user" {
+            let user: StytchUser =
+                read_part(NAME, "user", envelope.user.ok_or_else(|| missing("user"))?)?;
+            let email = user
+                .emails
+                .first()
+                .map(|e| e.email.as_str())
+                .ok_or(PayloadError::NoEmail)?;
+            let name = user.name.as_ref();
+            let profile = UserProfile {
+                user_id: user.user_id,
+                email: EmailAddress::parse(email)?,
+                first_name: name_part(name.and_then(|n| n.first_name.as_deref())),
+                last_name: name_part(name.and_then(|n| n.last_name.as_deref())),
+            };
+            UserEvent::upserted(change, profile)
+        } else {
+            let member: StytchMember = read_part(
+                NAME,
+                "member",
+                envelope.member.ok_or_else(|| missing("member"))?,
+            )?;
+            let email = member
+                .email_address
+                .filter(|e| !e.trim().is_empty())
+                .ok_or(PayloadError::NoEmail)?;
+            let (first_name, last_name) = split_full_name(member.name.as_deref());
+            let profile = UserProfile {
+                user_id: member.member_id,
+                email: EmailAddress::parse(&email)?,
+                first_name,
+                last_name,
+            };
+            // A B2B member belongs to exactly one organisation.
+            UserEvent::Upserted {
+                change,
+                user: profile,
+                workspaces: vec![Workspace {
+                    id: member.organization_id,
+                    name: None,
+                }],
             }
         };
-        Ok(Delivery::of(
-            event_type,
-            vec![UserEvent::upserted(change, profile)],
-        ))
+        Ok(Delivery::of(event_type, vec![event]))
     }
 }
 
@@ -190,17 +198,29 @@ mod tests {
         assert_eq!(e.0, UserChange::Updated);
         assert_eq!(e.1.email.as_str(), "admin@acme.example");
         assert_eq!(e.1.last_name.as_deref(), Some("King Lovelace"));
+        let [UserEvent::Upserted { workspaces, .. }] = d.events.as_slice() else {
+            panic!("{d:?}")
+        };
+        assert_eq!(
+            workspaces[0].id,
+            "organization-test-07971b06-ac8b-4cdb-9c15-63b17e653931"
+        );
     }
 
     #[test]
-    fn deletes_and_other_objects_are_ignored() {
+    fn deletes_name_the_user_and_other_objects_are_ignored() {
         let d = Stytch
             .parse(
                 br#"{"action":"DELETE","object_type":"user","source":"DIRECT","id":"user-test-1"}"#,
             )
             .unwrap();
         assert_eq!(d.event_type, "direct.user.delete");
-        assert!(d.events.is_empty());
+        assert_eq!(
+            d.events,
+            [UserEvent::Deleted {
+                user_id: "user-test-1".into()
+            }]
+        );
         let d = Stytch
             .parse(br#"{"action":"CREATE","object_type":"organization","source":"DIRECT","id":"org-1"}"#)
             .unwrap();

@@ -1,12 +1,16 @@
 //! WorkOS: `POST /webhooks/workos` with `WorkOS-Signature: t=<ms>, v1=<hex>`, the hex
 //! HMAC-SHA256 of `{t}.{body}` keyed with the secret's UTF-8 bytes. Syncs `user.created`,
-//! `user.updated` (AuthKit users) and `dsync.user.created`, `dsync.user.updated` (Directory Sync).
+//! `user.updated`, `user.deleted` (AuthKit users), `dsync.user.created|updated|deleted`
+//! (Directory Sync, linked to their organisation's workspace) and
+//! `organization_membership.created|updated|deleted`.
 
 use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 
-use super::{Delivery, PayloadError, Provider, WebhookRequest};
-use crate::domain::{EmailAddress, UserChange, UserEvent, UserProfile, name_part};
+use super::{Delivery, PayloadError, Provider, WebhookRequest, read_part};
+use crate::domain::{
+    EmailAddress, UserChange, UserEvent, UserProfile, UserRef, Workspace, name_part,
+};
 use crate::secrets::Secret;
 use crate::signature::{SignatureError, decode_hex, hmac_sha256_matches};
 
@@ -30,6 +34,21 @@ struct WorkOsUser {
     emails: Vec<DirectoryEmail>,
     first_name: Option<String>,
     last_name: Option<String>,
+    /// Directory users only.
+    organization_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Identified {
+    id: String,
+}
+
+/// `organization_membership.*` data: `{id, user_id, organization_id, status, role}`.
+#[derive(Deserialize)]
+struct Membership {
+    user_id: String,
+    organization_id: String,
+    status: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -96,41 +115,79 @@ impl Provider for WorkOs {
     fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError> {
         let envelope: Envelope =
             serde_json::from_slice(body).map_err(|e| PayloadError::malformed(NAME, &e))?;
-        let change = match envelope.event.as_str() {
-            "user.created" | "dsync.user.created" => UserChange::Created,
-            "user.updated" | "dsync.user.updated" => UserChange::Updated,
-            _ => {
-                return Ok(Delivery::ignored(envelope.event));
+        let event = match envelope.event.as_str() {
+            "user.created" | "dsync.user.created" | "user.updated" | "dsync.user.updated" => {
+                let change = if envelope.event.ends_with("created") {
+                    UserChange::Created
+                } else {
+                    UserChange::Updated
+                };
+                let user: WorkOsUser = read_part(NAME, "data", envelope.data)?;
+                // Directory users belong to the organisation whose directory they come from.
+                let workspaces = user
+                    .organization_id
+                    .clone()
+                    .map(|id| Workspace { id, name: None })
+                    .into_iter()
+                    .collect();
+                UserEvent::Upserted {
+                    change,
+                    user: user.profile()?,
+                    workspaces,
+                }
             }
+            "user.deleted" | "dsync.user.deleted" => {
+                let user: Identified = read_part(NAME, "data", envelope.data)?;
+                UserEvent::Deleted { user_id: user.id }
+            }
+            "organization_membership.created" | "organization_membership.updated" => {
+                let m: Membership = read_part(NAME, "data", envelope.data)?;
+                if m.status.as_deref().is_some_and(|s| s != "active") {
+                    // Pending invitations and deactivated members are not (yet) members.
+                    return Ok(Delivery::ignored(envelope.event));
+                }
+                UserEvent::JoinedWorkspace {
+                    user: UserRef::Id(m.user_id),
+                    workspace: Workspace {
+                        id: m.organization_id,
+                        name: None,
+                    },
+                }
+            }
+            "organization_membership.deleted" => {
+                let m: Membership = read_part(NAME, "data", envelope.data)?;
+                UserEvent::LeftWorkspace {
+                    user_id: m.user_id,
+                    workspace_id: m.organization_id,
+                }
+            }
+            _ => return Ok(Delivery::ignored(envelope.event)),
         };
-        let user: WorkOsUser =
-            serde_json::from_value(envelope.data).map_err(|e| PayloadError::Malformed {
-                provider: NAME,
-                reason: format!("data: {e}"),
-            })?;
+        Ok(Delivery::of(envelope.event, vec![event]))
+    }
+}
+
+impl WorkOsUser {
+    fn profile(self) -> Result<UserProfile, PayloadError> {
         // Directory users carry a list; the primary entry wins, then the first.
-        let email = user
+        let email = self
             .email
             .or_else(|| {
-                let primary = user
+                let primary = self
                     .emails
                     .iter()
                     .find(|e| e.primary)
-                    .or(user.emails.first());
+                    .or(self.emails.first());
                 primary.and_then(|e| e.value.clone())
             })
             .filter(|e| !e.trim().is_empty())
             .ok_or(PayloadError::NoEmail)?;
-        let profile = UserProfile {
-            user_id: user.id,
+        Ok(UserProfile {
+            user_id: self.id,
             email: EmailAddress::parse(&email)?,
-            first_name: name_part(user.first_name.as_deref()),
-            last_name: name_part(user.last_name.as_deref()),
-        };
-        Ok(Delivery::of(
-            envelope.event,
-            vec![UserEvent::upserted(change, profile)],
-        ))
+            first_name: name_part(self.first_name.as_deref()),
+            last_name: name_part(self.last_name.as_deref()),
+        })
     }
 }
 
@@ -232,6 +289,57 @@ mod tests {
         let e = single_upsert(&d);
         assert_eq!(e.0, UserChange::Updated);
         assert_eq!(e.1.email.as_str(), "eric@foo-corp.com");
+    }
+
+    #[test]
+    fn directory_users_belong_to_their_organisations_workspace() {
+        let body = br#"{"id":"event_1","event":"dsync.user.created","data":{"id":"directory_user_1","organization_id":"org_01EZTR6WYX1A0DSE2CYMGXQ24Y","email":"eric@foo-corp.com","emails":[]}}"#;
+        let d = WorkOs.parse(body).unwrap();
+        let [UserEvent::Upserted { workspaces, .. }] = d.events.as_slice() else {
+            panic!("{d:?}")
+        };
+        assert_eq!(
+            workspaces,
+            &[Workspace {
+                id: "org_01EZTR6WYX1A0DSE2CYMGXQ24Y".into(),
+                name: None
+            }]
+        );
+    }
+
+    #[test]
+    fn memberships_join_and_leave_by_user_id() {
+        let created = br#"{"id":"event_2","event":"organization_membership.created","data":{"object":"organization_membership","id":"om_01E4ZCR3C56J083X43JQXF3JK5","user_id":"user_01E4ZCR3C56J083X43JQXF3JK5","organization_id":"org_01EHZNVPK3SFK441A1RGBFSHRT","status":"active","role":{"slug":"member"},"created_at":"2021-06-25T19:07:33.155Z","updated_at":"2021-06-25T19:07:33.155Z"},"created_at":"2021-06-25T19:07:33.155Z"}"#;
+        let d = WorkOs.parse(created).unwrap();
+        assert_eq!(
+            d.events,
+            [UserEvent::JoinedWorkspace {
+                user: UserRef::Id("user_01E4ZCR3C56J083X43JQXF3JK5".into()),
+                workspace: Workspace {
+                    id: "org_01EHZNVPK3SFK441A1RGBFSHRT".into(),
+                    name: None
+                }
+            }]
+        );
+        let pending = String::from_utf8_lossy(created).replace("\"active\"", "\"pending\"");
+        assert!(WorkOs.parse(pending.as_bytes()).unwrap().events.is_empty());
+        let deleted =
+            String::from_utf8_lossy(created).replace("membership.created", "membership.deleted");
+        assert!(matches!(
+            WorkOs.parse(deleted.as_bytes()).unwrap().events.as_slice(),
+            [UserEvent::LeftWorkspace { .. }]
+        ));
+    }
+
+    #[test]
+    fn user_deleted_names_the_user() {
+        let d = WorkOs.parse(br#"{"id":"event_3","event":"user.deleted","data":{"object":"user","id":"user_01E4ZCR3C56J083X43JQXF3JK5","email":"a@example.com"}}"#).unwrap();
+        assert_eq!(
+            d.events,
+            [UserEvent::Deleted {
+                user_id: "user_01E4ZCR3C56J083X43JQXF3JK5".into()
+            }]
+        );
     }
 
     #[test]
