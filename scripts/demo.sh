@@ -10,6 +10,9 @@ CLERK_SECRET="whsec_YXR0aW8tdXNlci1zeW5jIGRlbW86IGNsZXJrISEhIQ=="
 STANDARD_SECRET="whsec_YXR0aW8tdXNlci1zeW5jIGRlbW86IHN0YW5kYXJkIQ=="
 WORKOS_SECRET="demo_workos_secret"
 STYTCH_SECRET="whsec_ZGVtbyBzdHl0Y2ggc2lnbmluZyBzZWNyZXQhIQ=="
+OKTA_SECRET="demo-okta-shared-secret"
+AUTH0_SECRET="Bearer demo-auth0-log-stream-token"
+SUPABASE_DB_SECRET="Bearer demo-supabase-db-secret"
 WRONG_SECRET="whsec_Zm9yZ2VkIGtleSBub3QgaW4gdGhlIHNlY3JldA=="
 SECRET_ID="attio-user-sync/demo"
 WORK="$ROOT/.demo"
@@ -35,12 +38,14 @@ else
 fi
 
 say "seeding the secret $SECRET_ID in moto"
-python3 - "$SECRET_ID" "$ATTIO_ACCESS_TOKEN" "$CLERK_SECRET" "$STANDARD_SECRET" "$WORKOS_SECRET" "$STYTCH_SECRET" <<'PY'
+python3 - "$SECRET_ID" "$ATTIO_ACCESS_TOKEN" "$CLERK_SECRET" "$STANDARD_SECRET" "$WORKOS_SECRET" \
+  "$STYTCH_SECRET" "$OKTA_SECRET" "$AUTH0_SECRET" "$SUPABASE_DB_SECRET" <<'PY'
 import json, sys, boto3
-name, token, clerk, standard, workos, stytch = sys.argv[1:]
+name, token, clerk, standard, workos, stytch, okta, auth0, supabase_db = sys.argv[1:]
 sm = boto3.client("secretsmanager")
 value = json.dumps({"attio_access_token": token, "webhook_secrets": {
-    "clerk": clerk, "standard": standard, "workos": workos, "stytch": stytch}})
+    "clerk": clerk, "standard": standard, "workos": workos, "stytch": stytch,
+    "okta": okta, "auth0": auth0, "supabase-db": supabase_db}})
 try:
     sm.create_secret(Name=name, SecretString=value)
 except sm.exceptions.ResourceExistsException:
@@ -67,6 +72,9 @@ for event in events/*.json; do
     clerk-*) secret="$CLERK_SECRET" ;;
     workos-*) secret="$WORKOS_SECRET" ;;
     stytch-*) secret="$STYTCH_SECRET" ;;
+    okta-*) secret="$OKTA_SECRET" ;;
+    auth0-*) secret="$AUTH0_SECRET" ;;
+    supabase-db-*) secret="$SUPABASE_DB_SECRET" ;;
     *) secret="$STANDARD_SECRET" ;;
   esac
   python3 scripts/sign-event.py "$event" --secret "$secret" -o "$WORK/$name"

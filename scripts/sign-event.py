@@ -9,7 +9,9 @@ chosen by the headers it carries:
   header = `v1,` + base64 HMAC-SHA256 over "{id}.{timestamp}.{body}", keyed with the
   base64-decoded `whsec_` secret;
 - WorkOS (`workos-signature`): `t=<now ms>, v1=` + hex HMAC-SHA256 over "{t}.{body}", keyed
-  with the secret's UTF-8 bytes.
+  with the secret's UTF-8 bytes;
+- Okta, Auth0, Supabase database webhooks (`authorization`): the header is set to the secret.
+An event with none of these (Okta's verification GET) is passed through unchanged.
 Prints the event (or writes it to OUT). Standard library only.
 """
 import argparse
@@ -61,9 +63,10 @@ def main() -> int:
         id_h, ts_h, sig_h = scheme
         headers[lower.get(ts_h, ts_h)] = str(ts)
         headers[lower.get(sig_h, sig_h)] = sign(a.secret, headers[lower[id_h]], ts, raw)
+    elif "authorization" in lower:
+        headers[lower["authorization"]] = a.secret
     else:
-        print(f"error: {a.event} has no svix-id, webhook-id or workos-signature header", file=sys.stderr)
-        return 2
+        print(f"note: {a.event} carries no signature or authorization header; left as it is", file=sys.stderr)
     out = json.dumps(event, indent=2) + "\n"
     if a.output:
         with open(a.output, "w", encoding="utf-8") as f:

@@ -29,6 +29,8 @@ pub struct App {
 enum Handled {
     Synced(Vec<SyncOutcome>),
     Ignored,
+    /// A one-time endpoint verification, answered with exactly this body.
+    Challenge(serde_json::Value),
 }
 
 impl App {
@@ -77,7 +79,7 @@ impl App {
         let started = Instant::now();
         let provider = route(request.uri().path()).and_then(provider_for_route);
         let delivery_id = provider.and_then(|p| p.delivery_id(request.headers()));
-        let mut budget = AttioBudget::until(self.attio_deadline(&request));
+        let mut budget = AttioBudget::until(self.attio_deadline(&request, provider));
         let result = match provider {
             None => Err((None, AppError::UnknownRoute)),
             Some(p) => self.handle_provider(p, &request, &mut budget).await,
@@ -88,6 +90,7 @@ impl App {
                 let outcome = match handled {
                     Handled::Synced(_) => "synced",
                     Handled::Ignored => "ignored",
+                    Handled::Challenge(_) => "challenge",
                 };
                 (
                     success(provider_name, &delivery, &handled),
@@ -126,6 +129,14 @@ impl App {
         budget: &mut AttioBudget,
     ) -> Result<(Delivery, Handled), (Option<String>, AppError)> {
         let no_event = |e: AppError| (None, e);
+        if request.method() == Method::GET
+            && let Some(answer) = provider.answer_challenge(request.headers())
+        {
+            return Ok((
+                Delivery::ignored("verification"),
+                Handled::Challenge(answer),
+            ));
+        }
         if request.method() != Method::POST {
             return Err(no_event(AppError::MethodNotAllowed));
         }
@@ -171,10 +182,18 @@ impl App {
     }
 
     /// When Attio work must be done by: `ATTIO_MAX_ELAPSED_MS` from now, or sooner if the
-    /// Lambda deadline (less a margin to answer in) comes first.
-    fn attio_deadline(&self, request: &Request) -> tokio::time::Instant {
+    /// sender waits less (Okta) or the Lambda deadline (less a margin to answer in) comes first.
+    fn attio_deadline(
+        &self,
+        request: &Request,
+        provider: Option<&dyn Provider>,
+    ) -> tokio::time::Instant {
         let now = tokio::time::Instant::now();
-        let cap = now + self.config.attio_max_elapsed;
+        let configured = self.config.attio_max_elapsed;
+        let sender_limit = provider
+            .and_then(|p| p.answer_within())
+            .unwrap_or(configured);
+        let cap = now + configured.min(sender_limit);
         // Lambda sends the deadline as epoch milliseconds. A deadline already past at the start
         // is no real deadline (cargo lambda's emulator sends its timeout, 600000, instead).
         let lambda_left = request
@@ -232,6 +251,7 @@ fn route(path: &str) -> Option<&str> {
 fn success(provider: &str, delivery: &Delivery, handled: &Handled) -> Response<Body> {
     let mut body = json!({ "provider": provider, "event_type": delivery.event_type });
     match handled {
+        Handled::Challenge(answer) => return json_response(StatusCode::OK, answer),
         Handled::Ignored => body["status"] = json!("ignored"),
         Handled::Synced(outcomes) => match outcomes.as_slice() {
             [only] => merge(&mut body, outcome_json(only)),

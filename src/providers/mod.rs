@@ -1,9 +1,12 @@
 //! Identity providers: one file each, behind [`Provider`]. Adding one is a new file here plus
 //! a line in [`PROVIDERS`]; nothing else in the function needs to change.
 
+mod auth0;
 mod clerk;
+mod okta;
 mod standard;
 mod stytch;
+mod supabase_db;
 mod workos;
 
 use std::time::{Duration, SystemTime};
@@ -21,6 +24,9 @@ pub static PROVIDERS: &[&dyn Provider] = &[
     &standard::StandardWebhooks,
     &stytch::Stytch,
     &workos::WorkOs,
+    &okta::Okta,
+    &auth0::Auth0,
+    &supabase_db::SupabaseDatabase,
 ];
 
 /// The provider serving `route`, if any.
@@ -130,6 +136,28 @@ pub trait Provider: Sync {
 
     /// Turns a verified body into user events.
     fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError>;
+
+    /// The answer to a one-time endpoint verification `GET` (Okta's challenge), if this
+    /// provider has one and the request is one.
+    fn answer_challenge(&self, _headers: &HeaderMap) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// How long the sender waits for an answer, when that is shorter than
+    /// `ATTIO_MAX_ELAPSED_MS` (Okta: 3 s). Attio work is cut to fit.
+    fn answer_within(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// Authenticates a request by a secret the sender repeats verbatim in its `Authorization`
+/// header (Okta Event Hooks, Auth0 Log Streams, Supabase database webhooks).
+pub fn verify_authorization_header(
+    request: &WebhookRequest<'_>,
+    secrets: &[Secret],
+) -> Result<(), SignatureError> {
+    let value = request.headers.get("authorization").map(|v| v.as_bytes());
+    crate::signature::verify_shared_header(value, "Authorization", secrets)
 }
 
 /// Header names of a Standard Webhooks-style scheme (`webhook-*`, or Svix's `svix-*`).

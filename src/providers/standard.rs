@@ -129,7 +129,7 @@ fn single(event_type: String, change: UserChange, user: UserProfile) -> Delivery
 
 /// Supabase sign-up forms and OAuth providers put names under different keys: try the
 /// common ones, and split a single full name at its first space.
-fn supabase_names(meta: &Map<String, Value>) -> (Option<String>, Option<String>) {
+pub(super) fn supabase_names(meta: &Map<String, Value>) -> (Option<String>, Option<String>) {
     let get = |keys: &[&str]| {
         keys.iter()
             .find_map(|k| name_part(meta.get(*k).and_then(Value::as_str)))

@@ -7,6 +7,7 @@ mod cargo_lambda_watch;
 mod contract;
 mod faults;
 mod load;
+mod providers;
 
 mod secrets;
 mod workspaces;

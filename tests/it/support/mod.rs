@@ -22,6 +22,10 @@ pub const CLERK_SECRET: &str = "whsec_dGVzdCBjbGVyayBzaWduaW5nIHNlY3JldCAjMQ==";
 pub const STYTCH_SECRET: &str = "whsec_dGVzdCBzdHl0Y2ggc2lnbmluZyBzZWNyZXQhIQ==";
 /// WorkOS's signing secret (used as UTF-8 bytes, not base64).
 pub const WORKOS_SECRET: &str = "test_workos_secret_0123456789";
+/// Shared `Authorization` header values of the routes that use one.
+pub const OKTA_SECRET: &str = "okta-test-shared-secret";
+pub const AUTH0_SECRET: &str = "Bearer auth0-test-token";
+pub const SUPABASE_DB_SECRET: &str = "Bearer supabase-db-test-secret";
 /// The Standard Webhooks route's two secrets, as during a rotation.
 pub const STANDARD_OLD: &str = "whsec_dGVzdCBzdGFuZGFyZCBzZWNyZXQgKG9sZCkhIQ==";
 pub const STANDARD_NEW: &str = "whsec_dGVzdCBzdGFuZGFyZCBzZWNyZXQgKG5ldykhIQ==";
@@ -35,6 +39,9 @@ pub fn default_secret() -> Value {
             "standard": [STANDARD_OLD, STANDARD_NEW],
             "workos": WORKOS_SECRET,
             "stytch": STYTCH_SECRET,
+            "okta": OKTA_SECRET,
+            "auth0": AUTH0_SECRET,
+            "supabase-db": SUPABASE_DB_SECRET,
         }
     })
 }
@@ -223,6 +230,11 @@ pub fn event_file(name: &str) -> Value {
 
 /// Re-signs an event (Svix or Standard Webhooks headers) with `secret` at `timestamp`.
 pub fn resign_at(mut event: Value, secret: &str, timestamp: i64) -> Value {
+    if event["headers"].get("authorization").is_some() {
+        // Okta, Auth0 and Supabase database webhooks repeat a shared secret instead of signing.
+        event["headers"]["authorization"] = json!(secret);
+        return event;
+    }
     if event["headers"].get("workos-signature").is_some() {
         let body = event["body"].as_str().expect("body").to_owned();
         let t = (timestamp * 1000).to_string();

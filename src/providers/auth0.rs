@@ -1,0 +1,257 @@
+//! Auth0: `POST /webhooks/auth0`, authenticated by the `Authorization` header value configured
+//! on the stream (compared in constant time). Reads Log Streams (custom webhook, in JSON array,
+//! JSON lines or single-object format: `ss` successful signup creates, `du` deleted user
+//! deletes) and Event Streams CloudEvents (`user.created`, `user.updated`, `user.deleted`).
+
+use lambda_http::http::HeaderMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Delivery, PayloadError, Provider, WebhookRequest, verify_authorization_header};
+use crate::domain::{EmailAddress, UserChange, UserEvent, UserProfile, name_part};
+use crate::secrets::Secret;
+use crate::signature::SignatureError;
+
+/// Auth0 Log Streams and Event Streams.
+pub struct Auth0;
+
+const NAME: &str = "Auth0";
+
+/// One Log Streams entry: `{"log_id", "data": {"type", "user_id", "user_name", "details"}}`.
+#[derive(Deserialize)]
+struct Log {
+    data: LogData,
+}
+
+#[derive(Deserialize)]
+struct LogData {
+    #[serde(rename = "type")]
+    kind: String,
+    user_id: Option<String>,
+    user_name: Option<String>,
+    #[serde(default)]
+    details: Value,
+}
+
+/// One Event Streams CloudEvent: `{"type": "…user.created", "data": {"object": {…}}}`.
+#[derive(Deserialize)]
+struct CloudEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    data: CloudEventData,
+}
+
+#[derive(Deserialize)]
+struct CloudEventData {
+    object: Auth0User,
+}
+
+#[derive(Deserialize)]
+struct Auth0User {
+    user_id: String,
+    email: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+}
+
+impl Provider for Auth0 {
+    fn route(&self) -> &'static str {
+        "auth0"
+    }
+
+    fn verify(
+        &self,
+        request: &WebhookRequest<'_>,
+        secrets: &[Secret],
+    ) -> Result<(), SignatureError> {
+        verify_authorization_header(request, secrets)
+    }
+
+    fn delivery_id<'a>(&self, _headers: &'a HeaderMap) -> Option<&'a str> {
+        None
+    }
+
+    fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError> {
+        let items = items(body)?;
+        let single_cloud_event = match items.as_slice() {
+            [item] => item
+                .get("specversion")
+                .or(item.get("spec_version"))
+                .and(item.get("type")),
+            _ => None,
+        };
+        let event_type = single_cloud_event
+            .and_then(Value::as_str)
+            .unwrap_or("log_stream")
+            .to_owned();
+        let mut delivery = Delivery::ignored(event_type);
+        for (i, item) in items.into_iter().enumerate() {
+            match read_item(item) {
+                Ok(Some(event)) => delivery.events.push(event),
+                Ok(None) => {}
+                Err(PayloadError::Malformed { reason, .. }) => {
+                    return Err(PayloadError::Malformed {
+                        provider: NAME,
+                        reason: format!("item {i}: {reason}"),
+                    });
+                }
+                Err(e) => delivery.skipped.push(format!("item {i}: {e}")),
+            }
+        }
+        Ok(delivery)
+    }
+}
+
+/// The entries of a body in any of the three Log Streams formats.
+fn items(body: &[u8]) -> Result<Vec<Value>, PayloadError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Array(items)) => Ok(items),
+        Ok(item @ Value::Object(_)) => Ok(vec![item]),
+        Ok(_) => Err(PayloadError::Malformed {
+            provider: NAME,
+            reason: "expected a JSON array, an object or JSON lines".into(),
+        }),
+        // JSON lines: one object per line.
+        Err(whole) => body
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+            .map(|line| serde_json::from_slice(line))
+            .collect::<Result<Vec<Value>, _>>()
+            .map_err(|_| PayloadError::malformed(NAME, &whole)),
+    }
+}
+
+/// One entry as a user event; `None` for entry types this function does not act on.
+fn read_item(item: Value) -> Result<Option<UserEvent>, PayloadError> {
+    let malformed = |e: serde_json::Error| PayloadError::Malformed {
+        provider: NAME,
+        reason: e.to_string(),
+    };
+    if item.get("data").and_then(|d| d.get("object")).is_some() {
+        let event: CloudEvent = serde_json::from_value(item).map_err(malformed)?;
+        let user = event.data.object;
+        let change = if event.kind.ends_with("user.created") {
+            UserChange::Created
+        } else if event.kind.ends_with("user.updated") {
+            UserChange::Updated
+        } else if event.kind.ends_with("user.deleted") {
+            return Ok(Some(UserEvent::Deleted {
+                user_id: user.user_id,
+            }));
+        } else {
+            return Ok(None);
+        };
+        let email = user
+            .email
+            .filter(|e| !e.trim().is_empty())
+            .ok_or(PayloadError::NoEmail)?;
+        let profile = UserProfile {
+            user_id: user.user_id,
+            email: EmailAddress::parse(&email)?,
+            first_name: name_part(user.given_name.as_deref()),
+            last_name: name_part(user.family_name.as_deref()),
+        };
+        return Ok(Some(UserEvent::upserted(change, profile)));
+    }
+    let log: Log = serde_json::from_value(item).map_err(malformed)?;
+    let data = log.data;
+    match data.kind.as_str() {
+        "ss" => {
+            let user_id = data.user_id.ok_or_else(|| PayloadError::Malformed {
+                provider: NAME,
+                reason: "an ss entry without user_id".into(),
+            })?;
+            // The signup request's body holds the email; user_name usually repeats it.
+            let body = data.details.get("body");
+            let email = body
+                .and_then(|b| b.get("email"))
+                .and_then(Value::as_str)
+                .or(data.user_name.as_deref())
+                .ok_or(PayloadError::NoEmail)?;
+            let name = |key: &str| name_part(body.and_then(|b| b.get(key)).and_then(Value::as_str));
+            let profile = UserProfile {
+                user_id,
+                email: EmailAddress::parse(email)?,
+                first_name: name("given_name"),
+                last_name: name("family_name"),
+            };
+            Ok(Some(UserEvent::upserted(UserChange::Created, profile)))
+        }
+        "du" => Ok(data.user_id.map(|user_id| UserEvent::Deleted { user_id })),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shaped like an Auth0 `ss` (successful signup) log as Log Streams sends it.
+    const SIGNUP: &str = r#"{"log_id":"90020231127090000123456789012345678901234567890123","data":{"date":"2026-11-27T09:00:00.000Z","type":"ss",
+      "description":"","connection":"Username-Password-Authentication","connection_id":"con_8hFsMBGmdyJRaXE5","client_id":"AaiyAPdpYdesoKnqjj8HJqRn4T5titww",
+      "client_name":"My App","ip":"203.0.113.30","user_agent":"Chrome 120.0.0 / Mac OS X 10.15.7",
+      "details":{"body":{"tenant":"example","client_id":"AaiyAPdpYdesoKnqjj8HJqRn4T5titww","connection":"Username-Password-Authentication","email":"evelyn.boyd@example.com","password":"*****"}},
+      "user_id":"auth0|6564a1b2c3d4e5f6a7b8c9d0","user_name":"evelyn.boyd@example.com","strategy":"auth0","strategy_type":"database",
+      "log_id":"90020231127090000123456789012345678901234567890123"}}"#;
+    const LOGIN: &str =
+        r#"{"log_id":"2","data":{"type":"s","user_id":"auth0|1","user_name":"x@example.com"}}"#;
+
+    #[test]
+    fn reads_all_three_log_stream_formats() {
+        let array = format!("[{SIGNUP},{LOGIN}]");
+        let lines = format!("{}\n{}\n", SIGNUP.replace('\n', " "), LOGIN);
+        for body in [array.as_str(), lines.as_str(), SIGNUP] {
+            let d = Auth0.parse(body.as_bytes()).unwrap();
+            assert_eq!(d.event_type, "log_stream");
+            let [UserEvent::Upserted { user, .. }] = d.events.as_slice() else {
+                panic!("{d:?}")
+            };
+            assert_eq!(user.user_id, "auth0|6564a1b2c3d4e5f6a7b8c9d0");
+            assert_eq!(user.email.as_str(), "evelyn.boyd@example.com");
+        }
+    }
+
+    #[test]
+    fn deleted_user_logs_delete_and_entries_without_email_are_skipped() {
+        let no_email = SIGNUP
+            .replace(r#""email":"evelyn.boyd@example.com","#, "")
+            .replace(r#""user_name":"evelyn.boyd@example.com","#, "");
+        let body =
+            format!(r#"[{no_email},{{"log_id":"3","data":{{"type":"du","user_id":"auth0|9"}}}}]"#);
+        let d = Auth0.parse(body.as_bytes()).unwrap();
+        assert_eq!(
+            d.events,
+            [UserEvent::Deleted {
+                user_id: "auth0|9".into()
+            }]
+        );
+        assert_eq!(d.skipped.len(), 1, "{:?}", d.skipped);
+    }
+
+    #[test]
+    fn reads_event_streams_cloud_events() {
+        let body = r#"{"id":"evt_1","source":"urn:auth0:example:users","specversion":"1.0","type":"com.auth0.user.updated",
+          "time":"2026-11-27T09:00:00.000Z","data":{"object":{"user_id":"auth0|1","email":"a@example.com","given_name":"Ada","family_name":"L"}}}"#;
+        let d = Auth0.parse(body.as_bytes()).unwrap();
+        assert_eq!(d.event_type, "com.auth0.user.updated");
+        let [UserEvent::Upserted { change, user, .. }] = d.events.as_slice() else {
+            panic!("{d:?}")
+        };
+        assert_eq!(
+            (*change, user.first_name.as_deref()),
+            (UserChange::Updated, Some("Ada"))
+        );
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        assert!(matches!(
+            Auth0.parse(b"not json\nat all"),
+            Err(PayloadError::Malformed { .. })
+        ));
+        assert!(matches!(
+            Auth0.parse(b"42"),
+            Err(PayloadError::Malformed { .. })
+        ));
+    }
+}
