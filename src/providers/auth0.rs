@@ -115,7 +115,7 @@ fn items(body: &[u8]) -> Result<Vec<Value>, PayloadError> {
         Err(whole) => body
             .split(|&b| b == b'\n')
             .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-            .map(|line| serde_json::from_slice(line))
+            .map(serde_json::from_slice)
             .collect::<Result<Vec<Value>, _>>()
             .map_err(|_| PayloadError::malformed(NAME, &whole)),
     }
