@@ -52,11 +52,19 @@ except sm.exceptions.ResourceExistsException:
     sm.put_secret_value(SecretId=name, SecretString=value)
 PY
 
+# Kinde publishes its signing keys as a JWKS; the demo's are served from events/kinde/.
+jwks_port="$(free_port)"
+python3 -m http.server --bind 127.0.0.1 --directory events/kinde "$jwks_port" >"$WORK/jwks.log" 2>&1 &
+PIDS+=($!)
+wait_for_port "$jwks_port" "the Kinde JWKS server"
+KINDE_ISSUER_URL="http://127.0.0.1:$jwks_port"
+
 lambda_port="$(free_port)"
 say "starting the function under cargo lambda watch (the first build takes a few minutes)"
 cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$lambda_port" \
   --env-var "ATTIO_SYNC_SECRET_ID=$SECRET_ID" \
   --env-var "ATTIO_API_URL=$ATTIO_API_URL" \
+  --env-var "KINDE_ISSUER_URL=$KINDE_ISSUER_URL" \
   --env-var "AWS_ENDPOINT_URL_SECRETS_MANAGER=$AWS_ENDPOINT_URL_SECRETS_MANAGER" \
   --env-var "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID" \
   --env-var "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY" \
@@ -75,6 +83,7 @@ for event in events/*.json; do
     okta-*) secret="$OKTA_SECRET" ;;
     auth0-*) secret="$AUTH0_SECRET" ;;
     supabase-db-*) secret="$SUPABASE_DB_SECRET" ;;
+    kinde-*) secret="events/kinde/demo-key.pem" ;;
     *) secret="$STANDARD_SECRET" ;;
   esac
   python3 scripts/sign-event.py "$event" --secret "$secret" -o "$WORK/$name"

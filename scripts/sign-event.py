@@ -10,7 +10,9 @@ chosen by the headers it carries:
   base64-decoded `whsec_` secret;
 - WorkOS (`workos-signature`): `t=<now ms>, v1=` + hex HMAC-SHA256 over "{t}.{body}", keyed
   with the secret's UTF-8 bytes;
-- Okta, Auth0, Supabase database webhooks (`authorization`): the header is set to the secret.
+- Okta, Auth0, Supabase database webhooks (`authorization`): the header is set to the secret;
+- Kinde (`content-type: application/jwt`): the body, an RS256 JWT, is signed again with the
+  private key whose PEM file --secret names (with `openssl`), keeping its `kid`.
 An event with none of these (Okta's verification GET) is passed through unchanged.
 Prints the event (or writes it to OUT). Standard library only.
 """
@@ -39,6 +41,20 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def resign_jwt(token: str, key_pem: str) -> str:
+    """The same header and claims, signed RS256 with the key in the PEM file key_pem."""
+    import subprocess
+    header, claims = token.strip().split(".")[:2]
+    signing_input = f"{header}.{claims}".encode()
+    signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key_pem], input=signing_input,
+                               capture_output=True, check=True).stdout
+    return f"{header}.{claims}.{b64url(signature)}"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("event")
@@ -55,7 +71,10 @@ def main() -> int:
     raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
     ts = a.timestamp if a.timestamp is not None else int(time.time())
     scheme = next((s for s in SCHEMES if s[0] in lower), None)
-    if "workos-signature" in lower:
+    if headers.get(lower.get("content-type", ""), "") == "application/jwt":
+        event["body"] = resign_jwt(raw.decode(), a.secret)
+        event["isBase64Encoded"] = False
+    elif "workos-signature" in lower:
         t = str(ts * 1000)
         digest = hmac.new(a.secret.encode(), t.encode() + b"." + raw, hashlib.sha256).hexdigest()
         headers[lower["workos-signature"]] = f"t={t}, v1={digest}"

@@ -176,6 +176,11 @@ impl AttioClient {
         })
     }
 
+    /// The underlying HTTP client, to share its TLS setup and connection pool.
+    pub fn http_client(&self) -> reqwest::Client {
+        self.http.clone()
+    }
+
     /// `PUT /v2/objects/{object}/records?matching_attribute={slug}` with `{"data":{"values":…}}`:
     /// creates the record or updates the one holding the matching value. Returns its id.
     pub async fn assert_record(

@@ -50,6 +50,8 @@ pub struct Config {
     pub attio_max_elapsed: Duration,
     /// `ON_USER_DELETED`.
     pub on_user_deleted: OnUserDeleted,
+    /// Kinde tenant URL, `https://<sub>.kinde.com` (`KINDE_ISSUER_URL`); needed for Kinde only.
+    pub kinde_issuer_url: Option<String>,
 }
 
 /// A variable that is missing or holds a value the function cannot use.
@@ -113,6 +115,20 @@ impl Config {
                 });
             }
         };
+        let kinde_issuer_url = match get("KINDE_ISSUER_URL") {
+            None => None,
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                Some(url.trim_end_matches('/').to_owned())
+            }
+            Some(url) => {
+                return Err(ConfigError {
+                    variable: "KINDE_ISSUER_URL",
+                    problem: format!(
+                        "must be an http(s) URL such as https://yours.kinde.com, got {url:?}"
+                    ),
+                });
+            }
+        };
         let webhook_tolerance = seconds(&get, "WEBHOOK_TOLERANCE_SECONDS", 300, 1..=86_400)?;
         let secret_cache_ttl = seconds(&get, "SECRET_CACHE_TTL_SECONDS", 300, 0..=86_400)?;
         // Below Svix's 15 s delivery timeout, so the sender hears an answer before it gives up.
@@ -132,6 +148,7 @@ impl Config {
             secret_cache_ttl,
             attio_max_elapsed,
             on_user_deleted,
+            kinde_issuer_url,
         })
     }
 }
@@ -207,6 +224,7 @@ mod tests {
             ("ATTIO_MAX_ELAPSED_MS", "10s"),
             ("ATTIO_MAX_ELAPSED_MS", "0"),
             ("ON_USER_DELETED", "remove"),
+            ("KINDE_ISSUER_URL", "yours.kinde.com"),
             ("ATTIO_API_URL", "api.attio.com"),
         ] {
             let err = config(&[("ATTIO_SYNC_SECRET_ID", "s"), (variable, value)]).unwrap_err();

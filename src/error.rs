@@ -6,6 +6,7 @@ use lambda_http::http::StatusCode;
 use thiserror::Error;
 
 use crate::attio::AttioError;
+use crate::jwks::JwksError;
 use crate::providers::PayloadError;
 use crate::secrets::SecretsError;
 use crate::signature::SignatureError;
@@ -29,6 +30,12 @@ pub enum AppError {
     /// The Secrets Manager secret could not be fetched or read.
     #[error("configuration problem: {0}")]
     Secrets(#[from] SecretsError),
+    /// A setting this route needs is not set.
+    #[error("configuration problem: {0} is not set, and this route needs it")]
+    MissingSetting(&'static str),
+    /// A provider's published signing keys could not be fetched.
+    #[error("{0}")]
+    Jwks(#[from] JwksError),
     /// The secret has no signing secret for this route.
     #[error("configuration problem: the secret has no webhook_secrets.{0} entry")]
     NoSigningSecret(&'static str),
@@ -64,7 +71,10 @@ impl AppError {
             Self::UnknownRoute => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Secrets(_) | Self::NoSigningSecret(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Secrets(_) | Self::NoSigningSecret(_) | Self::MissingSetting(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            Self::Jwks(_) => StatusCode::BAD_GATEWAY,
             Self::Signature(SignatureError::UnusableSecret) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Signature(_) => StatusCode::UNAUTHORIZED,
             Self::Payload(PayloadError::Malformed { .. }) => StatusCode::BAD_REQUEST,
@@ -97,12 +107,17 @@ impl AppError {
             Self::Secrets(SecretsError::Fetch(_)) => "secret_unavailable",
             Self::Secrets(_) => "secret_malformed",
             Self::NoSigningSecret(_) => "signing_secret_missing",
+            Self::MissingSetting(_) => "setting_missing",
+            Self::Jwks(_) => "signing_keys_unavailable",
             Self::Signature(e) => match e {
                 SignatureError::MissingHeader(_) => "missing_signature",
                 SignatureError::InvalidTimestamp | SignatureError::TimestampOutOfTolerance(_) => {
                     "invalid_timestamp"
                 }
-                SignatureError::TooManySignatures | SignatureError::NoMatch => "invalid_signature",
+                SignatureError::TooManySignatures
+                | SignatureError::NoMatch
+                | SignatureError::UnknownKey(_)
+                | SignatureError::InvalidToken(_) => "invalid_signature",
                 SignatureError::UnusableSecret => "signing_secret_invalid",
             },
             Self::Payload(e) => match e {

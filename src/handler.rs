@@ -11,9 +11,12 @@ use crate::attio::{AttioBudget, AttioClient, AttioError, RetryPolicy};
 use crate::config::Config;
 use crate::domain::redact_emails;
 use crate::error::{AppError, MAX_BODY_BYTES};
+use crate::jwks::JwksCache;
 use crate::providers::{Delivery, Provider, WebhookRequest, provider_for_route};
 use crate::secrets::{SecretCache, SyncSecrets};
+use crate::signature::SignatureError;
 use crate::sync::{SyncError, SyncOutcome, UserSync};
+use jsonwebtoken::jwk::JwkSet;
 
 /// Time kept back from the Lambda deadline to answer in after giving up on Attio.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
@@ -22,6 +25,7 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 pub struct App {
     config: Config,
     secrets: SecretCache,
+    jwks: JwksCache,
     sync: UserSync,
 }
 
@@ -54,6 +58,8 @@ impl App {
             config.secret_id.clone(),
             config.secret_cache_ttl,
         );
+        // One HTTP client (one TLS setup, one connection pool) serves Attio and key sets.
+        let jwks = JwksCache::new(attio.http_client());
         let sync = UserSync::new(
             attio,
             config.user_matching_attribute,
@@ -62,6 +68,7 @@ impl App {
         Self {
             config,
             secrets,
+            jwks,
             sync,
         }
     }
@@ -206,19 +213,21 @@ impl App {
     }
 
     /// Verifies the request against the route's secrets; when none matches, refetches the
-    /// secret (bounded) in case the signing secret was rotated, and tries once more.
+    /// secret (bounded) in case the signing secret was rotated, and tries once more. Providers
+    /// that sign with published keys (Kinde) are verified against those instead.
     async fn verify(
         &self,
         provider: &dyn Provider,
         request: &Request,
         secrets: Arc<SyncSecrets>,
     ) -> Result<Arc<SyncSecrets>, AppError> {
-        let webhook_request = WebhookRequest {
-            headers: request.headers(),
-            body: request.body().as_ref(),
-            now: SystemTime::now(),
-            tolerance: self.config.webhook_tolerance,
-        };
+        if let Some(url) = provider.jwks_url(&self.config) {
+            let url = url.map_err(AppError::MissingSetting)?;
+            self.verify_with_published_keys(provider, request, &url)
+                .await?;
+            return Ok(secrets);
+        }
+        let webhook_request = self.webhook_request(request, None);
         let check = |s: &SyncSecrets| {
             let route_secrets = s.webhook_secrets_for(provider.route());
             if route_secrets.is_empty() {
@@ -228,7 +237,7 @@ impl App {
         };
         match check(&secrets) {
             Ok(()) => Ok(secrets),
-            Err(AppError::Signature(crate::signature::SignatureError::NoMatch))
+            Err(AppError::Signature(SignatureError::NoMatch))
             | Err(AppError::NoSigningSecret(_)) => {
                 match self.secrets.refresh_after_rejection().await {
                     Some(fresh) => check(&fresh).map(|()| fresh),
@@ -236,6 +245,40 @@ impl App {
                 }
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Verifies against the key set at `url`; a token naming a key the cached set lacks
+    /// refetches the set (bounded) once, for key rotation.
+    async fn verify_with_published_keys(
+        &self,
+        provider: &dyn Provider,
+        request: &Request,
+        url: &str,
+    ) -> Result<(), AppError> {
+        let keys = self.jwks.get(url).await?;
+        let check =
+            |keys: &JwkSet| provider.verify(&self.webhook_request(request, Some(keys)), &[]);
+        match check(&keys) {
+            Err(SignatureError::UnknownKey(kid)) => match self.jwks.refresh(url).await {
+                Some(fresh) => Ok(check(&fresh)?),
+                None => Err(SignatureError::UnknownKey(kid).into()),
+            },
+            other => Ok(other?),
+        }
+    }
+
+    fn webhook_request<'a>(
+        &self,
+        request: &'a Request,
+        keys: Option<&'a JwkSet>,
+    ) -> WebhookRequest<'a> {
+        WebhookRequest {
+            headers: request.headers(),
+            body: request.body().as_ref(),
+            now: SystemTime::now(),
+            tolerance: self.config.webhook_tolerance,
+            keys,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod handler;
+pub mod jwks;
 pub mod providers;
 pub mod secrets;
 pub mod signature;

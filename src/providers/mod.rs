@@ -3,6 +3,7 @@
 
 mod auth0;
 mod clerk;
+mod kinde;
 mod okta;
 mod standard;
 mod stytch;
@@ -14,6 +15,7 @@ use std::time::{Duration, SystemTime};
 use lambda_http::http::HeaderMap;
 use thiserror::Error;
 
+use crate::config::Config;
 use crate::domain::{InvalidEmail, UserEvent};
 use crate::secrets::Secret;
 use crate::signature::{SignatureError, SignedMessage, verify_standard_webhook};
@@ -27,6 +29,7 @@ pub static PROVIDERS: &[&dyn Provider] = &[
     &okta::Okta,
     &auth0::Auth0,
     &supabase_db::SupabaseDatabase,
+    &kinde::Kinde,
 ];
 
 /// The provider serving `route`, if any.
@@ -45,6 +48,8 @@ pub struct WebhookRequest<'a> {
     pub now: SystemTime,
     /// How far the sender's timestamp may be from `now`.
     pub tolerance: Duration,
+    /// The provider's published signing keys, for providers with a [`Provider::jwks_url`].
+    pub keys: Option<&'a jsonwebtoken::jwk::JwkSet>,
 }
 
 /// What a provider found in a delivery's body.
@@ -136,6 +141,12 @@ pub trait Provider: Sync {
 
     /// Turns a verified body into user events.
     fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError>;
+
+    /// Where this provider publishes the keys its requests are signed with (a JWKS), if it
+    /// signs that way. `Err(variable)` names the setting that configures it when unset.
+    fn jwks_url(&self, _config: &Config) -> Option<Result<String, &'static str>> {
+        None
+    }
 
     /// The answer to a one-time endpoint verification `GET` (Okta's challenge), if this
     /// provider has one and the request is one.

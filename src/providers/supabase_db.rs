@@ -162,6 +162,7 @@ mod tests {
             body: b"{}",
             now: SystemTime::now(),
             tolerance: Duration::from_secs(300),
+            keys: None,
         };
         assert_eq!(
             SupabaseDatabase.verify(&request, &[Secret::new("Bearer db-hook-secret")]),

@@ -213,6 +213,7 @@ mod tests {
             body,
             now: UNIX_EPOCH + Duration::from_millis(now_ms),
             tolerance: Duration::from_secs(180),
+            keys: None,
         }
     }
 

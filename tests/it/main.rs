@@ -6,6 +6,7 @@ mod support;
 mod cargo_lambda_watch;
 mod contract;
 mod faults;
+mod kinde;
 mod load;
 mod providers;
 

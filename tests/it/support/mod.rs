@@ -328,3 +328,90 @@ pub fn clerk_membership(
     });
     with_body("clerk-user-created.json", &body, CLERK_SECRET)
 }
+
+/// A JWKS endpoint for Kinde tests: `GET /.well-known/jwks.json` serves the keys it holds now.
+pub struct JwksServer {
+    pub url: String,
+    keys: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl JwksServer {
+    /// Serves test keys `1`, `2`, … (tests/it/fixtures/kinde-test-key-N.jwk.json).
+    pub async fn start(key_numbers: &[u32]) -> Self {
+        use std::sync::atomic::Ordering;
+        let keys = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let fetches = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (served, counted) = (keys.clone(), fetches.clone());
+        let app = axum::Router::new().route(
+            "/.well-known/jwks.json",
+            axum::routing::get(move || {
+                let (served, counted) = (served.clone(), counted.clone());
+                async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let keys = served.lock().expect("keys lock").clone();
+                    axum::Json(json!({ "keys": keys }))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind jwks");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("jwks server") });
+        let server = Self { url, keys, fetches };
+        server.serve(key_numbers);
+        server
+    }
+
+    /// From now on serve these test keys (a rotation).
+    pub fn serve(&self, key_numbers: &[u32]) {
+        *self.keys.lock().expect("keys lock") = key_numbers.iter().map(|n| test_jwk(*n)).collect();
+    }
+
+    /// How many times the key set was fetched.
+    pub fn fetches(&self) -> u32 {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn fixture(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/fixtures")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn test_jwk(n: u32) -> Value {
+    serde_json::from_str(&fixture(&format!("kinde-test-key-{n}.jwk.json"))).expect("JWK fixture")
+}
+
+/// A Kinde webhook token: `claims` signed RS256 with test key `n` (kid `kinde-test-N`).
+pub fn kinde_token(claims: &Value, n: u32) -> String {
+    use base64::Engine as _;
+    let pem = fixture(&format!("kinde-test-key-{n}.pem"));
+    let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(der)
+        .expect("PEM body");
+    let key = jsonwebtoken::EncodingKey::from_rsa_der(&der);
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(format!("kinde-test-{n}"));
+    jsonwebtoken::encode(&header, claims, &key).expect("sign test token")
+}
+
+/// Kinde `user.created` claims for a user in one organisation.
+pub fn kinde_user_created(user_id: &str, email: &str, org: &str) -> Value {
+    json!({
+        "type": "user.created", "event_id": "event_test", "source": "admin", "timestamp": "2026-11-27T09:00:00Z",
+        "data": {"user": {"id": user_id, "email": email, "first_name": "Gladys", "last_name": "West",
+                          "organizations": [{"code": org, "permissions": null, "roles": null}]}}
+    })
+}
+
+/// The Kinde sample event with `token` as its body.
+pub fn kinde_event(token: &str) -> Value {
+    let mut event = event_file("kinde-user-created.json");
+    event["body"] = json!(token);
+    event
+}

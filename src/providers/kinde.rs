@@ -1,0 +1,158 @@
+//! Kinde: `POST /webhooks/kinde`, the body an RS256 JWT (`Content-Type: application/jwt`)
+//! verified against the tenant's JWKS at `KINDE_ISSUER_URL/.well-known/jwks.json`. Syncs
+//! `user.created`, `user.updated` (with the user's organisations as workspaces) and
+//! `user.deleted`. Kinde's tokens carry no expiry: a replayed genuine event is a harmless,
+//! idempotent re-assert.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use lambda_http::http::HeaderMap;
+use serde::Deserialize;
+
+use super::{Delivery, PayloadError, Provider, WebhookRequest, read_part};
+use crate::config::Config;
+use crate::domain::{EmailAddress, UserChange, UserEvent, UserProfile, Workspace, name_part};
+use crate::secrets::Secret;
+use crate::signature::SignatureError;
+
+/// Kinde webhooks.
+pub struct Kinde;
+
+const NAME: &str = "Kinde";
+
+#[derive(Deserialize)]
+struct Claims {
+    #[serde(rename = "type")]
+    event_type: String,
+    data: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    user: KindeUser,
+}
+
+#[derive(Deserialize)]
+struct KindeUser {
+    id: String,
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    #[serde(default)]
+    organizations: Vec<Organization>,
+}
+
+#[derive(Deserialize)]
+struct Organization {
+    code: String,
+}
+
+impl Provider for Kinde {
+    fn route(&self) -> &'static str {
+        "kinde"
+    }
+
+    fn jwks_url(&self, config: &Config) -> Option<Result<String, &'static str>> {
+        Some(
+            config
+                .kinde_issuer_url
+                .as_ref()
+                .map(|issuer| format!("{issuer}/.well-known/jwks.json"))
+                .ok_or("KINDE_ISSUER_URL"),
+        )
+    }
+
+    fn verify(
+        &self,
+        request: &WebhookRequest<'_>,
+        _secrets: &[Secret],
+    ) -> Result<(), SignatureError> {
+        let invalid = |reason: &str| SignatureError::InvalidToken(reason.to_owned());
+        let token = std::str::from_utf8(request.body)
+            .map_err(|_| invalid("the body is not text"))?
+            .trim();
+        let header = jsonwebtoken::decode_header(token).map_err(|e| invalid(&e.to_string()))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(invalid("the token is not signed with RS256"));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| invalid("the token names no key (kid)"))?;
+        let keys = request
+            .keys
+            .ok_or(SignatureError::UnknownKey(kid.clone()))?;
+        let jwk = keys.find(&kid).ok_or(SignatureError::UnknownKey(kid))?;
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| invalid(&e.to_string()))?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        // Kinde's tokens have no exp, iat or aud; retries resend the same token for 36 h.
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+            .map(drop)
+            .map_err(|e| invalid(&e.to_string()))
+    }
+
+    fn delivery_id<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        headers.get("webhook-id").and_then(|v| v.to_str().ok())
+    }
+
+    fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError> {
+        // verify() has checked the signature; here only the claims are read.
+        let malformed = |reason: String| PayloadError::Malformed {
+            provider: NAME,
+            reason,
+        };
+        let token =
+            std::str::from_utf8(body).map_err(|_| malformed("the body is not text".into()))?;
+        let claims = token
+            .trim()
+            .split('.')
+            .nth(1)
+            .ok_or_else(|| malformed("not a JWT".into()))?;
+        let claims = URL_SAFE_NO_PAD
+            .decode(claims.trim_end_matches('='))
+            .map_err(|_| malformed("the JWT claims are not base64url".into()))?;
+        let claims: Claims =
+            serde_json::from_slice(&claims).map_err(|e| PayloadError::malformed(NAME, &e))?;
+        let change = match claims.event_type.as_str() {
+            "user.created" => UserChange::Created,
+            "user.updated" => UserChange::Updated,
+            "user.deleted" => {
+                let data: Data = read_part(NAME, "data", claims.data)?;
+                let event = UserEvent::Deleted {
+                    user_id: data.user.id,
+                };
+                return Ok(Delivery::of(claims.event_type, vec![event]));
+            }
+            _ => return Ok(Delivery::ignored(claims.event_type)),
+        };
+        let data: Data = read_part(NAME, "data", claims.data)?;
+        let user = data.user;
+        let email = user
+            .email
+            .filter(|e| !e.trim().is_empty())
+            .ok_or(PayloadError::NoEmail)?;
+        let workspaces = user
+            .organizations
+            .into_iter()
+            .map(|o| Workspace {
+                id: o.code,
+                name: None,
+            })
+            .collect();
+        let profile = UserProfile {
+            user_id: user.id,
+            email: EmailAddress::parse(&email)?,
+            first_name: name_part(user.first_name.as_deref()),
+            last_name: name_part(user.last_name.as_deref()),
+        };
+        let event = UserEvent::Upserted {
+            change,
+            user: profile,
+            workspaces,
+        };
+        Ok(Delivery::of(claims.event_type, vec![event]))
+    }
+}
