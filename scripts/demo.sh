@@ -86,7 +86,7 @@ for event in events/*.json; do
     kinde-*) secret="events/kinde/demo-key.pem" ;;
     *) secret="$STANDARD_SECRET" ;;
   esac
-  python3 scripts/sign-event.py "$event" --secret "$secret" -o "$WORK/$name"
+  python3 scripts/sign-event.py "$event" --secret "$secret" -o "$WORK/$name" 2>/dev/null
   if ! response="$(cargo lambda invoke attio-user-sync -A 127.0.0.1 -P "$lambda_port" --data-file "$WORK/$name" 2>"$WORK/invoke.log")"; then
     echo "error: invoking with $name failed; see $WORK/invoke.log and $WORK/lambda.log" >&2
     cat "$WORK/invoke.log" >&2
@@ -97,6 +97,10 @@ import json, sys
 name, response = sys.argv[1], json.loads(sys.argv[2])
 body = json.loads(response.get("body") or "{}")
 detail = "  ".join(f"{k}={body[k]}" for k in ("status", "event_type", "record_id", "person_record_id") if k in body)
+if "records" in body:
+    detail += "  record_ids=" + ",".join(str(r.get("record_id")) for r in body["records"])
+if "verification" in body:
+    detail = f"verification challenge answered: {body['verification']}"
 if "error" in body:
     detail = f"{body['error']['code']}: {body['error']['message']}"
 print(f"{name:36} {response.get('statusCode')}  {detail}")
