@@ -107,6 +107,21 @@ print(f"{name:36} {response.get('statusCode')}  {detail}")
 PY
 done
 
+# Cognito invokes its Post Confirmation trigger directly, not over HTTP.
+for event in events/cognito/*.json; do
+  name="cognito/$(basename "$event")"
+  if ! response="$(cargo lambda invoke cognito-post-confirmation -A 127.0.0.1 -P "$lambda_port" --data-file "$event" 2>"$WORK/invoke.log")"; then
+    echo "error: invoking the Cognito trigger with $name failed; see $WORK/invoke.log" >&2
+    cat "$WORK/invoke.log" >&2
+    exit 1
+  fi
+  if [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])) == json.loads(sys.argv[2]))' "$event" "$response")" = True ]; then
+    printf '%-36s %s\n' "$name" "event returned unchanged; user synced (see below)"
+  else
+    printf '%-36s %s\n' "$name" "unexpected answer: $response"
+  fi
+done
+
 if [[ "$ATTIO_API_URL" == http://127.0.0.1:* ]]; then
   say "users now in the Attio stand-in"
   python3 - "$ATTIO_API_URL" <<'PY'

@@ -52,6 +52,9 @@ pub struct Config {
     pub on_user_deleted: OnUserDeleted,
     /// Kinde tenant URL, `https://<sub>.kinde.com` (`KINDE_ISSUER_URL`); needed for Kinde only.
     pub kinde_issuer_url: Option<String>,
+    /// Cognito trigger only: fail the sign-up when Attio cannot be written
+    /// (`COGNITO_BLOCK_SIGNUP_ON_ERROR=true`). Off by default: a sign-up never waits on the CRM.
+    pub cognito_block_signup_on_error: bool,
 }
 
 /// A variable that is missing or holds a value the function cannot use.
@@ -129,6 +132,16 @@ impl Config {
                 });
             }
         };
+        let cognito_block_signup_on_error = match get("COGNITO_BLOCK_SIGNUP_ON_ERROR").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "COGNITO_BLOCK_SIGNUP_ON_ERROR",
+                    problem: format!("must be true or false, got {other:?}"),
+                });
+            }
+        };
         let webhook_tolerance = seconds(&get, "WEBHOOK_TOLERANCE_SECONDS", 300, 1..=86_400)?;
         let secret_cache_ttl = seconds(&get, "SECRET_CACHE_TTL_SECONDS", 300, 0..=86_400)?;
         // Below Svix's 15 s delivery timeout, so the sender hears an answer before it gives up.
@@ -149,6 +162,7 @@ impl Config {
             attio_max_elapsed,
             on_user_deleted,
             kinde_issuer_url,
+            cognito_block_signup_on_error,
         })
     }
 }
@@ -225,6 +239,7 @@ mod tests {
             ("ATTIO_MAX_ELAPSED_MS", "0"),
             ("ON_USER_DELETED", "remove"),
             ("KINDE_ISSUER_URL", "yours.kinde.com"),
+            ("COGNITO_BLOCK_SIGNUP_ON_ERROR", "yes"),
             ("ATTIO_API_URL", "api.attio.com"),
         ] {
             let err = config(&[("ATTIO_SYNC_SECRET_ID", "s"), (variable, value)]).unwrap_err();

@@ -154,3 +154,14 @@ impl AppError {
         }
     }
 }
+
+/// How a failure is reported to Lambda when an invocation fails (the Cognito trigger): the
+/// code as the error type, the sentence as the message.
+impl From<AppError> for lambda_runtime::Diagnostic {
+    fn from(e: AppError) -> Self {
+        Self {
+            error_type: e.code().to_owned(),
+            error_message: crate::domain::redact_emails(&e.to_string()),
+        }
+    }
+}

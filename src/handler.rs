@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::attio::{AttioBudget, AttioClient, AttioError, RetryPolicy};
 use crate::config::Config;
+use crate::domain::UserEvent;
 use crate::domain::redact_emails;
 use crate::error::{AppError, MAX_BODY_BYTES};
 use crate::jwks::JwksCache;
@@ -161,16 +162,29 @@ impl App {
         if delivery.events.is_empty() && delivery.skipped.is_empty() {
             return Ok((delivery, Handled::Ignored));
         }
-        let mut outcomes = Vec::with_capacity(delivery.events.len());
+        match self.apply(&delivery.events, secrets, budget).await {
+            Ok(outcomes) => Ok((delivery, Handled::Synced(outcomes))),
+            Err(e) => Err((Some(delivery.event_type), e)),
+        }
+    }
+
+    /// Applies events in order, stopping at the first that Attio does not confirm. An Attio
+    /// `401` refetches the secret (the token may have been rotated) and retries once.
+    pub async fn apply(
+        &self,
+        events: &[UserEvent],
+        secrets: Arc<SyncSecrets>,
+        budget: &mut AttioBudget,
+    ) -> Result<Vec<SyncOutcome>, AppError> {
+        let mut outcomes = Vec::with_capacity(events.len());
         let mut secrets = secrets;
-        for event in &delivery.events {
+        for event in events {
             let outcome = match self
                 .sync
                 .apply(&secrets.attio_access_token, event, budget)
                 .await
             {
                 Err(SyncError::Attio(AttioError::Unauthorized { message })) => {
-                    // The token may have been rotated: refetch once, retry once with the new one.
                     match self.secrets.refresh_after_rejection().await {
                         Some(fresh) => {
                             secrets = fresh;
@@ -183,9 +197,19 @@ impl App {
                 }
                 other => other,
             };
-            outcomes.push(outcome.map_err(|e| (Some(delivery.event_type.clone()), e.into()))?);
+            outcomes.push(outcome?);
         }
-        Ok((delivery, Handled::Synced(outcomes)))
+        Ok(outcomes)
+    }
+
+    /// The configuration the app was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The cached secret (fetched if needed), for entry points other than HTTP.
+    pub async fn secrets(&self) -> Result<Arc<SyncSecrets>, AppError> {
+        Ok(self.secrets.get().await?)
     }
 
     /// When Attio work must be done by: `ATTIO_MAX_ELAPSED_MS` from now, or sooner if the

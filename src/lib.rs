@@ -6,6 +6,7 @@
 //! Manager secret, [`config`] validates the environment once.
 
 pub mod attio;
+pub mod cognito;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -1,8 +1,8 @@
-//! End to end through cargo-lambda's Lambda emulator: the release-shaped binary (not the
-//! library) runs against `cargo lambda watch`'s Runtime API, and a sample from `events/`,
-//! re-signed with the shipped `scripts/sign-event.py`, goes in with `cargo lambda invoke`.
+//! End to end through cargo-lambda's Lambda emulator: the built binaries (not the library) run
+//! against `cargo lambda watch`'s Runtime API, and samples from `events/` go in with
+//! `cargo lambda invoke`, webhook ones re-signed with the shipped `scripts/sign-event.py`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -10,6 +10,10 @@ use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use crate::support::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -42,34 +46,35 @@ fn spawn(command: &mut Command, what: &str) -> Child {
         })
 }
 
-#[tokio::test]
-async fn signed_sample_event_through_cargo_lambda_watch_creates_the_user() {
-    let attio = AttioStandIn::start(TOKEN).await;
-    let secret_id = create_secret(&default_secret()).await;
-    let port = free_port();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+/// A binary running against `cargo lambda watch --only-lambda-apis`, with JSON logs captured.
+struct Emulated {
+    port: u16,
+    _emulator: Child,
+    function: Child,
+}
 
-    let _emulator = spawn(
-        Command::new("cargo")
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "-A",
-                "127.0.0.1",
-                "-P",
-                &port.to_string(),
-            ])
-            .current_dir(&root)
-            .stdout(Stdio::null()),
-        "cargo lambda watch",
-    );
-    wait_for_port(port, "cargo lambda watch").await;
-    let mut function = spawn(
-        Command::new(env!("CARGO_BIN_EXE_attio-user-sync"))
+impl Emulated {
+    async fn start(binary: &str, env: &[(&str, String)]) -> Self {
+        let port = free_port();
+        let emulator = spawn(
+            Command::new("cargo")
+                .args([
+                    "lambda",
+                    "watch",
+                    "--only-lambda-apis",
+                    "-A",
+                    "127.0.0.1",
+                    "-P",
+                    &port.to_string(),
+                ])
+                .current_dir(root())
+                .stdout(Stdio::null()),
+            "cargo lambda watch",
+        );
+        wait_for_port(port, "cargo lambda watch").await;
+        let mut command = Command::new(binary);
+        command
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_NAME", "_")
@@ -77,45 +82,94 @@ async fn signed_sample_event_through_cargo_lambda_watch_creates_the_user() {
                 "AWS_LAMBDA_RUNTIME_API",
                 format!("http://127.0.0.1:{port}/.rt"),
             )
-            .env("ATTIO_SYNC_SECRET_ID", &secret_id)
-            .env("ATTIO_API_URL", attio.url()),
-        "the attio-user-sync binary",
-    );
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let function = spawn(&mut command, binary);
+        Self {
+            port,
+            _emulator: emulator,
+            function,
+        }
+    }
 
-    let signed = std::env::temp_dir().join(format!("attio-user-sync-e2e-{port}.json"));
+    /// `cargo lambda invoke --data-file`: the function's answer.
+    async fn invoke(&self, data_file: &Path) -> Value {
+        let output = Command::new("cargo")
+            .args([
+                "lambda",
+                "invoke",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &self.port.to_string(),
+                "--data-file",
+            ])
+            .arg(data_file)
+            .current_dir(root())
+            .output()
+            .await
+            .expect("cargo lambda invoke runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("the invoke prints the function's answer")
+    }
+
+    /// Stops the function and returns everything it logged, one JSON value a line.
+    async fn logs(mut self) -> (String, Vec<Value>) {
+        self.function.start_kill().expect("stop the function");
+        let output = self
+            .function
+            .wait_with_output()
+            .await
+            .expect("function output");
+        let logs = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let lines = logs
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}"))
+            })
+            .collect();
+        (logs, lines)
+    }
+}
+
+#[tokio::test]
+async fn signed_sample_event_through_cargo_lambda_watch_creates_the_user() {
+    let attio = AttioStandIn::start(TOKEN).await;
+    let secret_id = create_secret(&default_secret()).await;
+    let function = Emulated::start(
+        env!("CARGO_BIN_EXE_attio-user-sync"),
+        &[
+            ("ATTIO_SYNC_SECRET_ID", secret_id),
+            ("ATTIO_API_URL", attio.url()),
+        ],
+    )
+    .await;
+
+    let signed = std::env::temp_dir().join(format!("attio-user-sync-e2e-{}.json", function.port));
     let status = Command::new("python3")
-        .arg(root.join("scripts/sign-event.py"))
-        .arg(root.join("events/clerk-user-created.json"))
+        .arg(root().join("scripts/sign-event.py"))
+        .arg(root().join("events/clerk-user-created.json"))
         .args(["--secret", CLERK_SECRET, "-o"])
         .arg(&signed)
         .status()
         .await
         .expect("python3 runs the re-signing script");
     assert!(status.success());
-    let output = Command::new("cargo")
-        .args([
-            "lambda",
-            "invoke",
-            "-A",
-            "127.0.0.1",
-            "-P",
-            &port.to_string(),
-            "--data-file",
-        ])
-        .arg(&signed)
-        .current_dir(&root)
-        .output()
-        .await
-        .expect("cargo lambda invoke runs");
+    let response = function.invoke(&signed).await;
     let _ = std::fs::remove_file(&signed);
 
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let response: Value =
-        serde_json::from_slice(&output.stdout).expect("the invoke prints the Lambda response");
     assert_eq!(response["statusCode"], 200, "{response}");
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
     let [user] = attio
@@ -127,19 +181,7 @@ async fn signed_sample_event_through_cargo_lambda_watch_creates_the_user() {
     assert_eq!(user.text("user_id"), Some("user_2adaLovelace0001"));
 
     // The logs are JSON lines, say what happened, and hold no address, token or secret.
-    function.start_kill().expect("stop the function");
-    let output = function.wait_with_output().await.expect("function output");
-    let logs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<Value> = logs
-        .lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}"))
-        })
-        .collect();
+    let (logs, lines) = function.logs().await;
     let handled = lines
         .iter()
         .find(|l| l["fields"]["message"] == "webhook handled")
@@ -149,4 +191,37 @@ async fn signed_sample_event_through_cargo_lambda_watch_creates_the_user() {
     for secret in ["ada.lovelace@example.com", TOKEN, CLERK_SECRET] {
         assert!(!logs.contains(secret), "the logs contain {secret}: {logs}");
     }
+}
+
+#[tokio::test]
+async fn cognito_trigger_binary_returns_the_event_and_creates_the_user() {
+    let attio = AttioStandIn::start(TOKEN).await;
+    let secret_id = create_secret(&default_secret()).await;
+    let function = Emulated::start(
+        env!("CARGO_BIN_EXE_cognito-post-confirmation"),
+        &[
+            ("ATTIO_SYNC_SECRET_ID", secret_id),
+            ("ATTIO_API_URL", attio.url()),
+        ],
+    )
+    .await;
+    let sample = root().join("events/cognito/post-confirmation-sign-up.json");
+
+    let returned = function.invoke(&sample).await;
+
+    let sent: Value = serde_json::from_str(&std::fs::read_to_string(&sample).unwrap()).unwrap();
+    assert_eq!(returned, sent, "Cognito gets its event back unchanged");
+    let [user] = attio
+        .records("users")
+        .try_into()
+        .expect("one user in Attio");
+    assert_eq!(
+        user.text("user_id"),
+        Some("a1b2c3d4-5678-90ab-cdef-EXAMPLE11111")
+    );
+    let (logs, _) = function.logs().await;
+    assert!(
+        logs.contains("post confirmation handled") && !logs.contains("mae.jemison@example.com"),
+        "{logs}"
+    );
 }

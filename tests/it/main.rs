@@ -4,6 +4,7 @@
 mod support;
 
 mod cargo_lambda_watch;
+mod cognito;
 mod contract;
 mod faults;
 mod kinde;

@@ -1,0 +1,19 @@
+//! Amazon Cognito Post Confirmation trigger: the same sync, invoked directly by Cognito.
+
+use attio_user_sync::{App, Config, cognito};
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config =
+        Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let app = App::from_config(config).await?;
+    app.prefetch_secret().await;
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        cognito::post_confirmation(app, event.payload).await
+    }))
+    .await
+}

@@ -1,0 +1,124 @@
+//! Amazon Cognito's Post Confirmation trigger: invoked directly by Cognito (no HTTP, no
+//! signature). `PostConfirmation_ConfirmSignUp` syncs the new user; anything else passes
+//! through. The event is always returned unchanged, within Cognito's 5 s. By default an Attio
+//! failure is logged with the user's `sub` and the sign-up goes on; with
+//! `COGNITO_BLOCK_SIGNUP_ON_ERROR=true` it fails the sign-up instead.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::cognito::{
+    CognitoEventUserPoolsPostConfirmation, CognitoEventUserPoolsPostConfirmationTriggerSource,
+};
+use serde_json::Value;
+
+use crate::App;
+use crate::attio::AttioBudget;
+use crate::domain::{EmailAddress, UserChange, UserEvent, UserProfile, name_part};
+use crate::error::AppError;
+use crate::providers::PayloadError;
+
+/// Cognito waits 5 s; keep time to return.
+const COGNITO_BUDGET: Duration = Duration::from_secs(4);
+
+/// The user a Post Confirmation event confirms, or `None` for triggers other than sign-up.
+pub fn confirmed_user(event: &Value) -> Result<Option<UserProfile>, PayloadError> {
+    let event: CognitoEventUserPoolsPostConfirmation = serde_json::from_value(event.clone())
+        .map_err(|e| PayloadError::malformed("Cognito Post Confirmation", &e))?;
+    let header = event.cognito_event_user_pools_header;
+    if header.trigger_source
+        != Some(CognitoEventUserPoolsPostConfirmationTriggerSource::ConfirmSignUp)
+    {
+        return Ok(None);
+    }
+    let attributes = event.request.user_attributes;
+    let user_id = attributes
+        .get("sub")
+        .cloned()
+        .or(header.user_name)
+        .ok_or_else(|| PayloadError::Malformed {
+            provider: "Cognito Post Confirmation",
+            reason: "userAttributes has no sub".into(),
+        })?;
+    let email = attributes
+        .get("email")
+        .filter(|e| !e.trim().is_empty())
+        .ok_or(PayloadError::NoEmail)?;
+    Ok(Some(UserProfile {
+        user_id,
+        email: EmailAddress::parse(email)?,
+        first_name: name_part(attributes.get("given_name").map(String::as_str)),
+        last_name: name_part(attributes.get("family_name").map(String::as_str)),
+    }))
+}
+
+/// Handles one Post Confirmation invocation: returns the event unchanged, or an error only
+/// when configured to block sign-ups on failure.
+pub async fn post_confirmation(app: &App, event: Value) -> Result<Value, AppError> {
+    let started = std::time::Instant::now();
+    let user_id = event
+        .pointer("/request/userAttributes/sub")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let result = sync(app, &event).await;
+    let (outcome, detail) = match &result {
+        Ok(Some(_)) => ("synced", String::new()),
+        Ok(None) => ("ignored", String::new()),
+        Err(e) => (e.code(), crate::domain::redact_emails(&e.to_string())),
+    };
+    tracing::info!(
+        provider = "cognito",
+        user_sub = user_id.as_deref().unwrap_or(""),
+        outcome,
+        duration_ms = started.elapsed().as_millis() as u64,
+        detail,
+        "post confirmation handled"
+    );
+    match result {
+        Err(e) if app.config().cognito_block_signup_on_error => Err(e),
+        _ => Ok(event),
+    }
+}
+
+async fn sync(app: &App, event: &Value) -> Result<Option<String>, AppError> {
+    let Some(user) = confirmed_user(event)? else {
+        return Ok(None);
+    };
+    let secrets = app.secrets().await?;
+    let mut budget = AttioBudget::until(tokio::time::Instant::now() + COGNITO_BUDGET);
+    let events = [UserEvent::upserted(UserChange::Created, user)];
+    let outcomes = app.apply(&events, secrets, &mut budget).await?;
+    Ok(outcomes.into_iter().next().map(|o| format!("{o:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The aws-lambda-rust-runtime fixture example-cognito-event-userpools-postconfirmation.json.
+    pub const FIXTURE: &str = r#"{
+      "version": "1", "triggerSource": "PostConfirmation_ConfirmSignUp", "region": "us-east-1",
+      "userPoolId": "us-east-1_EXAMPLE", "userName": "johndoe",
+      "callerContext": {"awsSdkVersion": "aws-sdk-unknown-unknown", "clientId": "1example23456789"},
+      "request": {"userAttributes": {"sub": "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111", "cognito:user_status": "CONFIRMED",
+                  "email_verified": "true", "email": "johndoe@example.com", "given_name": "John", "family_name": "Doe"},
+                  "clientMetadata": {"exampleMetadataKey": "example metadata value"}},
+      "response": {}
+    }"#;
+
+    #[test]
+    fn confirm_sign_up_yields_the_user() {
+        let event: Value = serde_json::from_str(FIXTURE).unwrap();
+        let user = confirmed_user(&event).unwrap().unwrap();
+        assert_eq!(user.user_id, "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111");
+        assert_eq!(user.email.as_str(), "johndoe@example.com");
+        assert_eq!(user.last_name.as_deref(), Some("Doe"));
+    }
+
+    #[test]
+    fn forgot_password_confirmation_is_not_a_sign_up() {
+        let event: Value =
+            serde_json::from_str(&FIXTURE.replace("ConfirmSignUp", "ConfirmForgotPassword"))
+                .unwrap();
+        assert_eq!(confirmed_user(&event), Ok(None));
+    }
+}
