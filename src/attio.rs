@@ -21,6 +21,24 @@ pub type RecordId = String;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// A record found by a query: its id and its values as Attio returns them (lists of objects).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundRecord {
+    /// The record id.
+    pub id: RecordId,
+    /// `{"<slug>": [{"value": …, …}], …}`.
+    pub values: Value,
+}
+
+impl FoundRecord {
+    /// The text of a single-value attribute (`value` of its first entry).
+    pub fn text(&self, attribute: &str) -> Option<&str> {
+        self.values
+            .pointer(&format!("/{attribute}/0/value"))
+            .and_then(Value::as_str)
+    }
+}
+
 /// When to try a failed call again. How long to keep trying is the [`AttioBudget`]'s to say.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -200,7 +218,7 @@ impl AttioClient {
         record_id(&answer)
     }
 
-    /// The id of the record whose `attribute` equals `value`, if there is one
+    /// The record whose `attribute` equals `value`, if there is one
     /// (`POST /v2/objects/{object}/records/query` with an equality filter).
     pub async fn find_record(
         &self,
@@ -209,14 +227,22 @@ impl AttioClient {
         attribute: &str,
         value: &str,
         budget: &mut AttioBudget,
-    ) -> Result<Option<RecordId>, AttioError> {
+    ) -> Result<Option<FoundRecord>, AttioError> {
         let path = format!("/v2/objects/{object}/records/query");
         let body = json!({ "filter": { attribute: value }, "limit": 1 });
-        let answer = self
+        let mut answer = self
             .call(token, Method::POST, &path, Some(&body), object, budget)
             .await?;
-        let first = answer.pointer("/data/0").filter(|v| !v.is_null());
-        first.map(|r| record_id(&json!({ "data": r }))).transpose()
+        let Some(first) = answer
+            .pointer_mut("/data/0")
+            .filter(|v| !v.is_null())
+            .map(Value::take)
+        else {
+            return Ok(None);
+        };
+        let id = record_id(&json!({ "data": { "id": first["id"] } }))?;
+        let values = first.get("values").cloned().unwrap_or(Value::Null);
+        Ok(Some(FoundRecord { id, values }))
     }
 
     /// The target record ids of a record-reference attribute of one record.

@@ -48,6 +48,8 @@ pub fn confirmed_user(event: &Value) -> Result<Option<UserProfile>, PayloadError
         email: EmailAddress::parse(email)?,
         first_name: name_part(attributes.get("given_name").map(String::as_str)),
         last_name: name_part(attributes.get("family_name").map(String::as_str)),
+        // Post Confirmation runs right after the sign-up; Cognito sends no time with it.
+        created_at: None,
     }))
 }
 

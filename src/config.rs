@@ -52,6 +52,12 @@ pub struct Config {
     pub on_user_deleted: OnUserDeleted,
     /// Kinde tenant URL, `https://<sub>.kinde.com` (`KINDE_ISSUER_URL`); needed for Kinde only.
     pub kinde_issuer_url: Option<String>,
+    /// A timestamp attribute of `users` to write the provider's sign-up time to
+    /// (`ATTIO_USER_CREATED_AT_ATTRIBUTE`); none by default, since Attio has no standard one.
+    pub user_created_at_attribute: Option<String>,
+    /// A timestamp attribute of `users` holding the time of the last change applied
+    /// (`ATTIO_USER_EVENT_TIME_ATTRIBUTE`). When set, an event older than it is not applied.
+    pub user_event_time_attribute: Option<String>,
     /// Cognito trigger only: fail the sign-up when Attio cannot be written
     /// (`COGNITO_BLOCK_SIGNUP_ON_ERROR=true`). Off by default: a sign-up never waits on the CRM.
     pub cognito_block_signup_on_error: bool,
@@ -163,7 +169,31 @@ impl Config {
             on_user_deleted,
             kinde_issuer_url,
             cognito_block_signup_on_error,
+            user_created_at_attribute: attribute_slug(&get, "ATTIO_USER_CREATED_AT_ATTRIBUTE")?,
+            user_event_time_attribute: attribute_slug(&get, "ATTIO_USER_EVENT_TIME_ATTRIBUTE")?,
         })
+    }
+}
+
+/// An optional Attio attribute slug: lowercase letters, digits and underscores.
+fn attribute_slug(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+) -> Result<Option<String>, ConfigError> {
+    match get(variable) {
+        None => Ok(None),
+        Some(slug)
+            if slug.len() <= 64
+                && slug
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') =>
+        {
+            Ok(Some(slug))
+        }
+        Some(slug) => Err(ConfigError {
+            variable,
+            problem: format!("must be an Attio attribute slug (a-z, 0-9, _), got {slug:?}"),
+        }),
     }
 }
 
@@ -240,6 +270,7 @@ mod tests {
             ("ON_USER_DELETED", "remove"),
             ("KINDE_ISSUER_URL", "yours.kinde.com"),
             ("COGNITO_BLOCK_SIGNUP_ON_ERROR", "yes"),
+            ("ATTIO_USER_EVENT_TIME_ATTRIBUTE", "Last Event"),
             ("ATTIO_API_URL", "api.attio.com"),
         ] {
             let err = config(&[("ATTIO_SYNC_SECRET_ID", "s"), (variable, value)]).unwrap_err();

@@ -71,6 +71,37 @@ impl fmt::Display for EmailAddress {
     }
 }
 
+/// A moment a provider reported (a sign-up, a change), kept to the millisecond in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// From Unix milliseconds (Clerk). Times before 1970 are taken as unknown.
+    pub fn from_unix_millis(ms: i64) -> Option<Self> {
+        (ms > 0).then_some(Self(ms))
+    }
+
+    /// From RFC 3339 text, any offset (`2026-11-27T09:00:00.000Z`, `…+00:00`). Unparseable text
+    /// and times before 1970 (Supabase's `0001-01-01` placeholder) are taken as unknown.
+    pub fn parse(text: &str) -> Option<Self> {
+        let t = time::OffsetDateTime::parse(
+            text.trim(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()?;
+        Self::from_unix_millis(i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()?)
+    }
+
+    /// RFC 3339 in UTC, as Attio's timestamp attributes take it.
+    pub fn to_rfc3339(self) -> String {
+        let nanos = i128::from(self.0) * 1_000_000;
+        time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    }
+}
+
 /// What happened to the user at the identity provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserChange {
@@ -91,6 +122,8 @@ pub struct UserProfile {
     pub first_name: Option<String>,
     /// Family name, when known.
     pub last_name: Option<String>,
+    /// When the user signed up, when the provider says.
+    pub created_at: Option<Timestamp>,
 }
 
 impl UserProfile {
@@ -143,6 +176,8 @@ pub enum UserEvent {
         user: UserProfile,
         /// Organisations to link the user to (never unlinks others).
         workspaces: Vec<Workspace>,
+        /// When the change happened at the provider, when it says; orders redeliveries.
+        occurred_at: Option<Timestamp>,
     },
     /// The user was deleted at the provider.
     Deleted {
@@ -172,7 +207,16 @@ impl UserEvent {
             change,
             user,
             workspaces: Vec::new(),
+            occurred_at: None,
         }
+    }
+
+    /// The same event, stamped with when it happened at the provider.
+    pub fn at(mut self, when: Option<Timestamp>) -> Self {
+        if let Self::Upserted { occurred_at, .. } = &mut self {
+            *occurred_at = when;
+        }
+        self
     }
 }
 
@@ -231,6 +275,23 @@ pub fn redact_emails(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_from_millis_and_rfc3339_agree_and_placeholders_are_unknown() {
+        let from_ms = Timestamp::from_unix_millis(1_654_012_591_514).unwrap();
+        assert_eq!(from_ms.to_rfc3339(), "2022-05-31T15:56:31.514Z");
+        assert_eq!(Timestamp::parse("2022-05-31T15:56:31.514Z"), Some(from_ms));
+        assert_eq!(
+            Timestamp::parse("2022-05-31T17:56:31.514+02:00"),
+            Some(from_ms)
+        );
+        assert_eq!(Timestamp::parse("0001-01-01T00:00:00Z"), None);
+        assert_eq!(Timestamp::parse("yesterday"), None);
+        assert!(
+            Timestamp::parse("2026-11-27T09:00:01Z")
+                > Timestamp::parse("2026-11-27T09:00:00.999999+00:00")
+        );
+    }
 
     #[test]
     fn redact_emails_hides_addresses_inside_messages() {
@@ -293,6 +354,7 @@ mod tests {
             email: EmailAddress::parse("a@example.com").unwrap(),
             first_name: Some("Ada".into()),
             last_name: Some("Lovelace".into()),
+            created_at: None,
         };
         assert_eq!(u.full_name().as_deref(), Some("Ada Lovelace"));
         u.last_name = None;

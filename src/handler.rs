@@ -61,11 +61,7 @@ impl App {
         );
         // One HTTP client (one TLS setup, one connection pool) serves Attio and key sets.
         let jwks = JwksCache::new(attio.http_client());
-        let sync = UserSync::new(
-            attio,
-            config.user_matching_attribute,
-            config.on_user_deleted,
-        );
+        let sync = UserSync::new(attio, &config);
         Self {
             config,
             secrets,
@@ -359,6 +355,9 @@ fn outcome_json(outcome: &SyncOutcome) -> serde_json::Value {
         }
         SyncOutcome::Deleted { record_id } => {
             json!({ "status": "deleted", "record_id": record_id })
+        }
+        SyncOutcome::Outdated { record_id } => {
+            json!({ "status": "outdated", "record_id": record_id, "reason": "Attio already holds a newer change of this user" })
         }
         SyncOutcome::Ignored { reason } => json!({ "status": "ignored", "reason": reason }),
     }

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use thiserror::Error;
 
 use crate::attio::{AttioBudget, AttioClient, AttioError, RecordId};
-use crate::config::{OnUserDeleted, UserMatchingAttribute};
-use crate::domain::{UserEvent, UserProfile, UserRef, Workspace};
+use crate::config::{Config, OnUserDeleted, UserMatchingAttribute};
+use crate::domain::{Timestamp, UserEvent, UserProfile, UserRef, Workspace};
 use crate::secrets::Secret;
 
 /// What applying one event did in Attio.
@@ -39,6 +39,11 @@ pub enum SyncOutcome {
         /// The deleted `users` record, if there was one.
         record_id: Option<RecordId>,
     },
+    /// Attio already holds a newer change of this user; this late event was not applied.
+    Outdated {
+        /// The `users` record.
+        record_id: RecordId,
+    },
     /// Nothing to do, on purpose.
     Ignored {
         /// Why, for the answer.
@@ -65,19 +70,19 @@ pub struct UserSync {
     attio: AttioClient,
     matching: UserMatchingAttribute,
     on_user_deleted: OnUserDeleted,
+    created_at_attribute: Option<String>,
+    event_time_attribute: Option<String>,
 }
 
 impl UserSync {
-    /// A sync writing through `attio`.
-    pub fn new(
-        attio: AttioClient,
-        matching: UserMatchingAttribute,
-        on_user_deleted: OnUserDeleted,
-    ) -> Self {
+    /// A sync writing through `attio`, as `config` says.
+    pub fn new(attio: AttioClient, config: &Config) -> Self {
         Self {
             attio,
-            matching,
-            on_user_deleted,
+            matching: config.user_matching_attribute,
+            on_user_deleted: config.on_user_deleted,
+            created_at_attribute: config.user_created_at_attribute.clone(),
+            event_time_attribute: config.user_event_time_attribute.clone(),
         }
     }
 
@@ -91,9 +96,19 @@ impl UserSync {
     ) -> Result<SyncOutcome, SyncError> {
         match event {
             UserEvent::Upserted {
-                user, workspaces, ..
+                user,
+                workspaces,
+                occurred_at,
+                ..
             } => {
-                let (record_id, person_record_id) = self.upsert_user(token, user, budget).await?;
+                if let Some(record_id) = self
+                    .newer_change_applied(token, user, *occurred_at, budget)
+                    .await?
+                {
+                    return Ok(SyncOutcome::Outdated { record_id });
+                }
+                let (record_id, person_record_id) =
+                    self.write_user(token, user, *occurred_at, budget).await?;
                 let mut workspace_record_ids = Vec::with_capacity(workspaces.len());
                 for workspace in workspaces {
                     let ws = self.assert_workspace(token, workspace, budget).await?;
@@ -108,7 +123,9 @@ impl UserSync {
             }
             UserEvent::JoinedWorkspace { user, workspace } => {
                 let record_id = match user {
-                    UserRef::Profile(profile) => self.upsert_user(token, profile, budget).await?.0,
+                    UserRef::Profile(profile) => {
+                        self.write_user(token, profile, None, budget).await?.0
+                    }
                     UserRef::Id(id) => self
                         .find_user(token, id, budget)
                         .await?
@@ -134,7 +151,8 @@ impl UserSync {
                     .find_record(token, "workspaces", "workspace_id", workspace_id, budget)
                     .await?;
                 if let Some(workspace) = workspace {
-                    self.unlink(token, &record_id, &workspace, budget).await?;
+                    self.unlink(token, &record_id, &workspace.id, budget)
+                        .await?;
                 }
                 Ok(SyncOutcome::Unlinked {
                     record_id: Some(record_id),
@@ -155,11 +173,38 @@ impl UserSync {
         }
     }
 
-    /// Asserts the person, then the user linked to it. Returns (user, person) record ids.
-    async fn upsert_user(
+    /// With `ATTIO_USER_EVENT_TIME_ATTRIBUTE` set: the user's record id when Attio already
+    /// holds a change newer than `occurred_at` (this event arrived late), else `None`. Attio has
+    /// no conditional write, so this is a read before the write.
+    async fn newer_change_applied(
         &self,
         token: &Secret,
         user: &UserProfile,
+        occurred_at: Option<Timestamp>,
+        budget: &mut AttioBudget,
+    ) -> Result<Option<RecordId>, AttioError> {
+        let (Some(attribute), Some(occurred_at)) = (&self.event_time_attribute, occurred_at) else {
+            return Ok(None);
+        };
+        let Some(existing) = self
+            .attio
+            .find_record(token, "users", "user_id", &user.user_id, budget)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let applied = existing.text(attribute).and_then(Timestamp::parse);
+        Ok(applied
+            .filter(|applied| *applied > occurred_at)
+            .map(|_| existing.id))
+    }
+
+    /// Asserts the person, then the user linked to it. Returns (user, person) record ids.
+    async fn write_user(
+        &self,
+        token: &Secret,
+        user: &UserProfile,
+        occurred_at: Option<Timestamp>,
         budget: &mut AttioBudget,
     ) -> Result<(RecordId, RecordId), AttioError> {
         let person = self
@@ -172,15 +217,16 @@ impl UserSync {
                 budget,
             )
             .await?;
+        let mut values = user_values(user, &person);
+        if let (Some(attribute), Some(created_at)) = (&self.created_at_attribute, user.created_at) {
+            values[attribute.as_str()] = json!(created_at.to_rfc3339());
+        }
+        if let (Some(attribute), Some(occurred_at)) = (&self.event_time_attribute, occurred_at) {
+            values[attribute.as_str()] = json!(occurred_at.to_rfc3339());
+        }
         let record = self
             .attio
-            .assert_record(
-                token,
-                "users",
-                self.matching.slug(),
-                user_values(user, &person),
-                budget,
-            )
+            .assert_record(token, "users", self.matching.slug(), values, budget)
             .await?;
         Ok((record, person))
     }
@@ -191,9 +237,11 @@ impl UserSync {
         user_id: &str,
         budget: &mut AttioBudget,
     ) -> Result<Option<RecordId>, AttioError> {
-        self.attio
+        let found = self
+            .attio
             .find_record(token, "users", "user_id", user_id, budget)
-            .await
+            .await?;
+        Ok(found.map(|r| r.id))
     }
 
     async fn assert_workspace(
@@ -301,6 +349,7 @@ mod tests {
             email: EmailAddress::parse("ada@example.com").unwrap(),
             first_name: first.map(Into::into),
             last_name: last.map(Into::into),
+            created_at: None,
         }
     }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Delivery, PayloadError, Provider, WebhookRequest, verify_authorization_header};
-use crate::domain::{EmailAddress, UserChange, UserEvent, UserProfile, name_part};
+use crate::domain::{EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, name_part};
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
 
@@ -29,6 +29,7 @@ struct LogData {
     kind: String,
     user_id: Option<String>,
     user_name: Option<String>,
+    date: Option<String>,
     #[serde(default)]
     details: Value,
 }
@@ -39,6 +40,7 @@ struct CloudEvent {
     #[serde(rename = "type")]
     kind: String,
     data: CloudEventData,
+    time: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -52,6 +54,8 @@ struct Auth0User {
     email: Option<String>,
     given_name: Option<String>,
     family_name: Option<String>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
 }
 
 impl Provider for Auth0 {
@@ -150,13 +154,19 @@ fn read_item(item: Value) -> Result<Option<UserEvent>, PayloadError> {
             email: EmailAddress::parse(&email)?,
             first_name: name_part(user.given_name.as_deref()),
             last_name: name_part(user.family_name.as_deref()),
+            created_at: user.created_at.as_deref().and_then(Timestamp::parse),
         };
-        return Ok(Some(UserEvent::upserted(change, profile)));
+        let changed_at = user.updated_at.or(event.time);
+        return Ok(Some(
+            UserEvent::upserted(change, profile)
+                .at(changed_at.as_deref().and_then(Timestamp::parse)),
+        ));
     }
     let log: Log = serde_json::from_value(item).map_err(malformed)?;
     let data = log.data;
     match data.kind.as_str() {
         "ss" => {
+            let date = data.date.as_deref().and_then(Timestamp::parse);
             let user_id = data.user_id.ok_or_else(|| PayloadError::Malformed {
                 provider: NAME,
                 reason: "an ss entry without user_id".into(),
@@ -174,8 +184,12 @@ fn read_item(item: Value) -> Result<Option<UserEvent>, PayloadError> {
                 email: EmailAddress::parse(email)?,
                 first_name: name("given_name"),
                 last_name: name("family_name"),
+                // A signup log's date is when the user signed up.
+                created_at: date,
             };
-            Ok(Some(UserEvent::upserted(UserChange::Created, profile)))
+            Ok(Some(
+                UserEvent::upserted(UserChange::Created, profile).at(date),
+            ))
         }
         "du" => Ok(data.user_id.map(|user_id| UserEvent::Deleted { user_id })),
         _ => Ok(None),

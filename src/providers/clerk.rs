@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::{Delivery, PayloadError, Provider, SVIX_HEADERS, WebhookRequest, read_part};
 use crate::domain::{
-    EmailAddress, UserChange, UserEvent, UserProfile, UserRef, Workspace, name_part,
+    EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, UserRef, Workspace, name_part,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -30,6 +30,10 @@ struct ClerkUser {
     #[serde(default)]
     email_addresses: Vec<ClerkEmail>,
     primary_email_address_id: Option<String>,
+    /// Unix milliseconds.
+    created_at: Option<i64>,
+    /// Unix milliseconds: orders this user's changes.
+    updated_at: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -95,7 +99,8 @@ impl Provider for Clerk {
                     UserChange::Updated
                 };
                 let user: ClerkUser = read_part(NAME, "data", envelope.data)?;
-                UserEvent::upserted(change, user.profile()?)
+                let changed_at = user.updated_at.and_then(Timestamp::from_unix_millis);
+                UserEvent::upserted(change, user.profile()?).at(changed_at)
             }
             "user.deleted" => {
                 let deleted: Deleted = read_part(NAME, "data", envelope.data)?;
@@ -113,6 +118,7 @@ impl Provider for Clerk {
                         email,
                         first_name: name_part(member.first_name.as_deref()),
                         last_name: name_part(member.last_name.as_deref()),
+                        created_at: None,
                     }),
                     Err(_) => UserRef::Id(member.user_id),
                 };
@@ -147,6 +153,7 @@ impl ClerkUser {
             user_id: self.id,
             first_name: name_part(self.first_name.as_deref()),
             last_name: name_part(self.last_name.as_deref()),
+            created_at: self.created_at.and_then(Timestamp::from_unix_millis),
         })
     }
 }

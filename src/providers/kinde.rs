@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use super::{Delivery, PayloadError, Provider, WebhookRequest, read_part};
 use crate::config::Config;
-use crate::domain::{EmailAddress, UserChange, UserEvent, UserProfile, Workspace, name_part};
+use crate::domain::{
+    EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, Workspace, name_part,
+};
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
 
@@ -26,6 +28,8 @@ struct Claims {
     #[serde(rename = "type")]
     event_type: String,
     data: serde_json::Value,
+    /// RFC 3339: when the event happened; orders redeliveries.
+    timestamp: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -147,11 +151,13 @@ impl Provider for Kinde {
             email: EmailAddress::parse(&email)?,
             first_name: name_part(user.first_name.as_deref()),
             last_name: name_part(user.last_name.as_deref()),
+            created_at: None,
         };
         let event = UserEvent::Upserted {
             change,
             user: profile,
             workspaces,
+            occurred_at: claims.timestamp.as_deref().and_then(Timestamp::parse),
         };
         Ok(Delivery::of(claims.event_type, vec![event]))
     }

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::{
     Delivery, PayloadError, Provider, WebhookRequest, read_part, verify_authorization_header,
 };
-use crate::domain::{EmailAddress, UserChange, UserEvent, UserProfile, split_full_name};
+use crate::domain::{EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, split_full_name};
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
 
@@ -41,6 +41,8 @@ struct Event {
     event_type: String,
     #[serde(default)]
     target: Vec<Target>,
+    /// RFC 3339: when Okta recorded the event; orders redeliveries.
+    published: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -110,13 +112,18 @@ impl Provider for Okta {
             match EmailAddress::parse(user.alternate_id.as_deref().unwrap_or("")) {
                 Ok(email) => {
                     let (first_name, last_name) = split_full_name(user.display_name.as_deref());
+                    let published = event.published.as_deref().and_then(Timestamp::parse);
                     let profile = UserProfile {
                         user_id: user.id,
                         email,
                         first_name,
                         last_name,
+                        // A creation event is published when the user is created.
+                        created_at: published.filter(|_| change == UserChange::Created),
                     };
-                    delivery.events.push(UserEvent::upserted(change, profile));
+                    delivery
+                        .events
+                        .push(UserEvent::upserted(change, profile).at(published));
                 }
                 Err(e) => delivery
                     .skipped

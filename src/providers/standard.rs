@@ -8,7 +8,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{Delivery, PayloadError, Provider, WEBHOOK_HEADERS, WebhookRequest};
-use crate::domain::{EmailAddress, UserChange, UserEvent, UserProfile, name_part, split_full_name};
+use crate::domain::{
+    EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, name_part, split_full_name,
+};
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
 
@@ -28,12 +30,16 @@ enum Payload {
         #[serde(rename = "type")]
         event_type: String,
         data: Value,
+        /// RFC 3339: when the change happened; orders redeliveries.
+        #[serde(default)]
+        timestamp: Option<String>,
     },
 }
 
 #[derive(Deserialize)]
 struct HookMetadata {
     name: String,
+    time: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +56,7 @@ struct NeutralUser {
     email: Option<String>,
     first_name: Option<String>,
     last_name: Option<String>,
+    created_at: Option<String>,
 }
 
 impl Provider for StandardWebhooks {
@@ -80,7 +87,11 @@ impl Provider for StandardWebhooks {
                     .into(),
             })?;
         match payload {
-            Payload::Neutral { event_type, data } => {
+            Payload::Neutral {
+                event_type,
+                data,
+                timestamp,
+            } => {
                 let change = match event_type.as_str() {
                     "user.created" => UserChange::Created,
                     "user.updated" => UserChange::Updated,
@@ -96,8 +107,9 @@ impl Provider for StandardWebhooks {
                     email: required_email(user.email.as_deref())?,
                     first_name: name_part(user.first_name.as_deref()),
                     last_name: name_part(user.last_name.as_deref()),
+                    created_at: user.created_at.as_deref().and_then(Timestamp::parse),
                 };
-                Ok(single(event_type, change, profile))
+                Ok(single(event_type, change, profile, timestamp.as_deref()))
             }
             Payload::SupabaseHook { metadata, user } => {
                 if metadata.name != "before-user-created" {
@@ -109,8 +121,15 @@ impl Provider for StandardWebhooks {
                     email: required_email(user.email.as_deref())?,
                     first_name,
                     last_name,
+                    // The hook runs before Supabase creates the user: no creation time yet.
+                    created_at: None,
                 };
-                Ok(single(metadata.name, UserChange::Created, profile))
+                Ok(single(
+                    metadata.name,
+                    UserChange::Created,
+                    profile,
+                    metadata.time.as_deref(),
+                ))
             }
         }
     }
@@ -123,8 +142,9 @@ fn required_email(raw: Option<&str>) -> Result<EmailAddress, PayloadError> {
     }
 }
 
-fn single(event_type: String, change: UserChange, user: UserProfile) -> Delivery {
-    Delivery::of(event_type, vec![UserEvent::upserted(change, user)])
+fn single(event_type: String, change: UserChange, user: UserProfile, at: Option<&str>) -> Delivery {
+    let event = UserEvent::upserted(change, user).at(at.and_then(Timestamp::parse));
+    Delivery::of(event_type, vec![event])
 }
 
 /// Supabase sign-up forms and OAuth providers put names under different keys: try the

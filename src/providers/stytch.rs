@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use super::{Delivery, PayloadError, Provider, SVIX_HEADERS, WebhookRequest, read_part};
 use crate::domain::{
-    EmailAddress, UserChange, UserEvent, UserProfile, Workspace, name_part, split_full_name,
+    EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, Workspace, name_part,
+    split_full_name,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -25,6 +26,8 @@ struct Envelope {
     source: String,
     /// The id of the entity acted upon.
     id: String,
+    /// RFC 3339: when the event happened; orders redeliveries.
+    timestamp: Option<String>,
     #[serde(default)]
     user: Option<Value>,
     #[serde(default)]
@@ -38,6 +41,7 @@ struct StytchUser {
     emails: Vec<StytchEmail>,
     #[serde(default)]
     name: Option<StytchName>,
+    created_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +62,7 @@ struct StytchMember {
     /// B2B members have one name string.
     name: Option<String>,
     organization_id: String,
+    created_at: Option<String>,
 }
 
 impl Provider for Stytch {
@@ -115,6 +120,7 @@ impl Provider for Stytch {
                 email: EmailAddress::parse(email)?,
                 first_name: name_part(name.and_then(|n| n.first_name.as_deref())),
                 last_name: name_part(name.and_then(|n| n.last_name.as_deref())),
+                created_at: user.created_at.as_deref().and_then(Timestamp::parse),
             };
             UserEvent::upserted(change, profile)
         } else {
@@ -133,6 +139,7 @@ impl Provider for Stytch {
                 email: EmailAddress::parse(&email)?,
                 first_name,
                 last_name,
+                created_at: member.created_at.as_deref().and_then(Timestamp::parse),
             };
             // A B2B member belongs to exactly one organisation.
             UserEvent::Upserted {
@@ -142,9 +149,11 @@ impl Provider for Stytch {
                     id: member.organization_id,
                     name: None,
                 }],
+                occurred_at: None,
             }
         };
-        Ok(Delivery::of(event_type, vec![event]))
+        let occurred_at = envelope.timestamp.as_deref().and_then(Timestamp::parse);
+        Ok(Delivery::of(event_type, vec![event.at(occurred_at)]))
     }
 }
 

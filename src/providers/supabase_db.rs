@@ -10,7 +10,7 @@ use super::standard::supabase_names;
 use super::{
     Delivery, PayloadError, Provider, WebhookRequest, read_part, verify_authorization_header,
 };
-use crate::domain::{EmailAddress, UserChange, UserEvent, UserProfile};
+use crate::domain::{EmailAddress, Timestamp, UserChange, UserEvent, UserProfile};
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
 
@@ -35,6 +35,9 @@ struct AuthUser {
     email: Option<String>,
     #[serde(default)]
     raw_user_meta_data: Option<Map<String, Value>>,
+    created_at: Option<String>,
+    /// Orders this user's changes.
+    updated_at: Option<String>,
 }
 
 impl Provider for SupabaseDatabase {
@@ -83,6 +86,7 @@ impl Provider for SupabaseDatabase {
             reason: format!("an {} without record", payload.operation),
         })?;
         let user: AuthUser = read_part(NAME, "record", record)?;
+        let changed_at = user.updated_at.as_deref().and_then(Timestamp::parse);
         let email = user
             .email
             .filter(|e| !e.trim().is_empty())
@@ -93,10 +97,11 @@ impl Provider for SupabaseDatabase {
             email: EmailAddress::parse(&email)?,
             first_name,
             last_name,
+            created_at: user.created_at.as_deref().and_then(Timestamp::parse),
         };
         Ok(Delivery::of(
             event_type,
-            vec![UserEvent::upserted(change, profile)],
+            vec![UserEvent::upserted(change, profile).at(changed_at)],
         ))
     }
 }

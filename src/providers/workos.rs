@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{Delivery, PayloadError, Provider, WebhookRequest, read_part};
 use crate::domain::{
-    EmailAddress, UserChange, UserEvent, UserProfile, UserRef, Workspace, name_part,
+    EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, UserRef, Workspace, name_part,
 };
 use crate::secrets::Secret;
 use crate::signature::{SignatureError, decode_hex, hmac_sha256_matches};
@@ -36,6 +36,9 @@ struct WorkOsUser {
     last_name: Option<String>,
     /// Directory users only.
     organization_id: Option<String>,
+    created_at: Option<String>,
+    /// Orders this user's changes.
+    updated_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -130,10 +133,12 @@ impl Provider for WorkOs {
                     .map(|id| Workspace { id, name: None })
                     .into_iter()
                     .collect();
+                let occurred_at = user.updated_at.as_deref().and_then(Timestamp::parse);
                 UserEvent::Upserted {
                     change,
                     user: user.profile()?,
                     workspaces,
+                    occurred_at,
                 }
             }
             "user.deleted" | "dsync.user.deleted" => {
@@ -187,6 +192,7 @@ impl WorkOsUser {
             email: EmailAddress::parse(&email)?,
             first_name: name_part(self.first_name.as_deref()),
             last_name: name_part(self.last_name.as_deref()),
+            created_at: self.created_at.as_deref().and_then(Timestamp::parse),
         })
     }
 }

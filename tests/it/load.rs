@@ -1,6 +1,8 @@
-//! Load: many signed events from many users, duplicates redelivered, through the function
-//! against a stand-in that enforces Attio's 25 writes/s, with the sender retrying every
-//! non-2xx on a compressed Svix schedule. Checks nothing is lost, duplicated or stale.
+//! Load: many signed events from many users, each user's updates delivered out of order and
+//! some redelivered, through the function against a stand-in that enforces Attio's 25
+//! writes/s, with the sender retrying every non-2xx on a compressed Svix schedule. The
+//! function runs with ATTIO_USER_EVENT_TIME_ATTRIBUTE, so late older updates are not applied.
+//! Checks nothing is lost, duplicated or stale.
 //!
 //! The short run is part of the suite. The long one:
 //! `./scripts/load-test.sh` (2,000 events from 300 users; `LOAD_EVENTS`, `LOAD_USERS` to change).
@@ -35,6 +37,7 @@ struct Report {
     events: u32,
     deliveries: AtomicU32,
     ok: AtomicU32,
+    outdated: AtomicU32,
     rate_limited: AtomicU32,
     other_failures: AtomicU32,
     lost: AtomicU32,
@@ -51,10 +54,11 @@ async fn run_load(events: usize, users: usize) {
     let secret_id = create_secret(&secret).await;
     let mut containers = Vec::new();
     for _ in 0..CONTAINERS {
-        containers.push(Arc::new(app_for(&secret_id, &attio.url(), &[]).await));
+        let ordered = [("ATTIO_USER_EVENT_TIME_ATTRIBUTE", "last_event_at")];
+        containers.push(Arc::new(app_for(&secret_id, &attio.url(), &ordered).await));
     }
 
-    // Each user: created, then updates; one event in ten is redelivered right after it landed.
+    // Each user: created, then updates, shuffled; one event in ten is redelivered after it landed.
     let per_user = events / users;
     let mut plans: Vec<Vec<u32>> = (0..users).map(|_| (0..per_user as u32).collect()).collect();
     for extra in 0..(events - per_user * users) {
@@ -63,6 +67,7 @@ async fn run_load(events: usize, users: usize) {
     }
     let mut rng = fastrand::Rng::with_seed(7);
     for plan in &mut plans {
+        rng.shuffle(plan);
         let mut with_duplicates = Vec::new();
         for &version in plan.iter() {
             with_duplicates.push(version);
@@ -78,14 +83,14 @@ async fn run_load(events: usize, users: usize) {
     });
     let latest: Vec<u32> = plans
         .iter()
-        .map(|p| *p.last().expect("non-empty"))
+        .map(|p| *p.iter().max().expect("non-empty"))
         .collect();
 
     let started = Instant::now();
     let permits = Arc::new(Semaphore::new(CONTAINERS));
     let mut senders = Vec::new();
     // Users are shuffled so deliveries of different users interleave in no particular order;
-    // one user's events go in order, as a sender keeps them.
+    // one user's events go one after another (never two of one user at once), in shuffled order.
     let mut order: Vec<usize> = (0..users).collect();
     rng.shuffle(&mut order);
     for user in order {
@@ -132,13 +137,14 @@ async fn run_load(events: usize, users: usize) {
     }
     let attio_429s = attio.requests().iter().filter(|r| r.status == 429).count();
     println!(
-        "load: {} events from {users} users in {:.1} s: {} deliveries, {} answered 2xx, {} answered 503 rate-limited, \
+        "load: {} events from {users} users in {:.1} s: {} deliveries, {} answered 2xx ({} of them late and left unapplied), {} answered 503 rate-limited, \
          {} other non-2xx, lost {}, Attio answered 429 {attio_429s} times; in Attio: {} users, {} people, \
          missing {missing}, duplicated {duplicated}, stale {stale}",
         report.events,
         elapsed.as_secs_f64(),
         report.deliveries.load(Ordering::SeqCst),
         report.ok.load(Ordering::SeqCst),
+        report.outdated.load(Ordering::SeqCst),
         report.rate_limited.load(Ordering::SeqCst),
         report.other_failures.load(Ordering::SeqCst),
         report.lost.load(Ordering::SeqCst),
@@ -166,7 +172,7 @@ async fn run_load(events: usize, users: usize) {
 async fn deliver(app: &App, user: usize, version: u32, permits: &Semaphore, report: &Report) {
     for wait in RETRY_SCHEDULE {
         tokio::time::sleep(wait).await;
-        let event = clerk_event(
+        let mut body = clerk_user(
             if version == 0 {
                 "user.created"
             } else {
@@ -177,6 +183,10 @@ async fn deliver(app: &App, user: usize, version: u32, permits: &Semaphore, repo
             "Load",
             &format!("v{version}"),
         );
+        // Clerk's updated_at orders one user's changes: version N happened N seconds in.
+        body["data"]["updated_at"] =
+            serde_json::json!(1_795_770_000_000_i64 + i64::from(version) * 1000);
+        let event = with_body("clerk-user-created.json", &body, CLERK_SECRET);
         let request = lambda_http::request::from_str(&event.to_string()).expect("event parses");
         let response = {
             let _container = permits.acquire().await.expect("semaphore open");
@@ -186,6 +196,11 @@ async fn deliver(app: &App, user: usize, version: u32, permits: &Semaphore, repo
         match response.status().as_u16() {
             200..=299 => {
                 report.ok.fetch_add(1, Ordering::SeqCst);
+                let body: Value =
+                    serde_json::from_slice(response.body().as_ref()).unwrap_or_default();
+                if body["status"] == "outdated" {
+                    report.outdated.fetch_add(1, Ordering::SeqCst);
+                }
                 return;
             }
             503 => report.rate_limited.fetch_add(1, Ordering::SeqCst),

@@ -9,6 +9,7 @@ mod contract;
 mod faults;
 mod kinde;
 mod load;
+mod ordering;
 mod providers;
 
 mod secrets;

@@ -31,6 +31,7 @@ enum AttributeType {
     Text,
     EmailAddress,
     PersonalName,
+    Timestamp,
     RecordReference(&'static [&'static str]),
 }
 
@@ -78,6 +79,10 @@ fn schema(object: &str) -> Option<&'static [Attribute]> {
             false,
             false,
         ),
+        // Custom timestamp attributes, as a workspace admin could add them; the function
+        // writes them only when configured to (ATTIO_USER_*_ATTRIBUTE).
+        attr("signed_up_at", Timestamp, false, false, false),
+        attr("last_event_at", Timestamp, false, false, false),
     ];
     static WORKSPACES: &[Attribute] = &[
         attr("workspace_id", Text, false, true, true),
@@ -812,6 +817,14 @@ fn normalise(s: &Inner, def: &Attribute, raw: &Value) -> Result<Vec<Value>, Stri
                 .or_else(|| item.get("value").and_then(Value::as_str))
                 .map(|t| json!(t))
                 .ok_or_else(|| format!("Invalid value for text attribute \"{}\".", def.slug)),
+            Timestamp => item
+                .as_str()
+                .or_else(|| item.get("value").and_then(Value::as_str))
+                .filter(|t| {
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).is_ok()
+                })
+                .map(|t| json!(t))
+                .ok_or_else(|| format!("Invalid ISO 8601 timestamp for attribute \"{}\".", def.slug)),
             EmailAddress => {
                 let addr = item
                     .as_str()
@@ -884,6 +897,10 @@ fn record_body(object: &str, record: &Record, attributes: &[Attribute]) -> Value
                     match def.kind {
                         Text => {
                             out["attribute_type"] = json!("text");
+                            out["value"] = v;
+                        }
+                        Timestamp => {
+                            out["attribute_type"] = json!("timestamp");
                             out["value"] = v;
                         }
                         EmailAddress => {

@@ -415,3 +415,10 @@ pub fn kinde_event(token: &str) -> Value {
     event["body"] = json!(token);
     event
 }
+
+/// A signed Clerk delivery whose user was last updated at `updated_at_ms` (Unix ms).
+pub fn clerk_event_at(event_type: &str, user_id: &str, last: &str, updated_at_ms: i64) -> Value {
+    let mut body = clerk_user(event_type, user_id, "ada@example.com", "Ada", last);
+    body["data"]["updated_at"] = json!(updated_at_ms);
+    with_body("clerk-user-created.json", &body, CLERK_SECRET)
+}
