@@ -50,7 +50,7 @@ async fn run_load(events: usize, users: usize) {
     );
     let secret = default_secret();
     let attio = AttioStandIn::start(TOKEN).await;
-    attio.limit_writes(25);
+    attio.limit_rates(25, 100);
     let secret_id = create_secret(&secret).await;
     let mut containers = Vec::new();
     for _ in 0..CONTAINERS {

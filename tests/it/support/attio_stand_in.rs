@@ -169,10 +169,11 @@ struct Inner {
     requests: Vec<ReceivedRequest>,
     /// Faults to play, each for any object (None) or one object.
     faults: VecDeque<(Option<String>, Fault)>,
-    /// Most writes per wall-clock second before answering 429, as Attio does (25).
-    write_limit: Option<usize>,
-    /// The second of the current window and the writes counted in it.
-    window: (u64, usize),
+    /// Most writes and reads per wall-clock second before answering 429, as Attio does
+    /// (25 writes, 100 reads).
+    limits: Option<(usize, usize)>,
+    /// The second of the current window and the writes and reads counted in it.
+    window: (u64, usize, usize),
 }
 
 /// A running stand-in. Dropping it stops the server.
@@ -268,10 +269,10 @@ impl AttioStandIn {
             .push_back((Some(object.to_owned()), fault));
     }
 
-    /// Enforce Attio's write rate limit: past `per_second` writes in one second, answer 429
-    /// with `Retry-After` set to the next second as an HTTP date.
-    pub fn limit_writes(&self, per_second: usize) {
-        lock(&self.state).write_limit = Some(per_second);
+    /// Enforce Attio's rate limits: past `writes` writes or `reads` reads in one second,
+    /// answer 429 with `Retry-After` set to the next second as an HTTP date.
+    pub fn limit_rates(&self, writes: usize, reads: usize) {
+        lock(&self.state).limits = Some((writes, reads));
     }
 }
 
@@ -467,24 +468,29 @@ fn fault_response(status: u16, code: &str, retry_after: Option<String>) -> Respo
     response
 }
 
-/// Counts a write against the per-second limit; `Some(retry_after)` when over it.
-fn over_write_limit(s: &mut Inner) -> Option<String> {
-    let limit = s.write_limit?;
+/// Counts a call against its per-second limit; `Some(retry_after)` when over it.
+fn over_rate_limit(s: &mut Inner, writes: bool) -> Option<String> {
+    let (write_limit, read_limit) = s.limits?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
         .as_secs();
     if s.window.0 != now {
-        s.window = (now, 0);
+        s.window = (now, 0, 0);
     }
-    if s.window.1 >= limit {
+    let (count, limit) = if writes {
+        (&mut s.window.1, write_limit)
+    } else {
+        (&mut s.window.2, read_limit)
+    };
+    if *count >= limit {
         let next = DateTime::from_secs((now + 1) as i64);
         return Some(
             next.fmt(DateTimeFormat::HttpDate)
                 .expect("formattable date"),
         );
     }
-    s.window.1 += 1;
+    *count += 1;
     None
 }
 
@@ -501,9 +507,7 @@ fn answer(s: &mut Inner, op: &Op, object: &str, headers: &HeaderMap, body: &Valu
             "Invalid or expired access token.",
         );
     }
-    if op.writes()
-        && let Some(retry_after) = over_write_limit(s)
-    {
+    if let Some(retry_after) = over_rate_limit(s, op.writes()) {
         let mut response = error(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_error",
