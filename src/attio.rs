@@ -39,6 +39,15 @@ impl FoundRecord {
     }
 }
 
+/// What an update by record id does to the multi-value attributes it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListUpdate {
+    /// Add the values given to those held (`PATCH`).
+    Append,
+    /// Hold exactly the values given (`PUT`).
+    Replace,
+}
+
 /// When to try a failed call again. How long to keep trying is the [`AttioBudget`]'s to say.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -272,34 +281,24 @@ impl AttioClient {
             .collect())
     }
 
-    /// `PATCH /v2/objects/{object}/records/{id}`: multi-value attributes given are appended to.
-    pub async fn append_values(
+    /// Updates one record by id. Single-value attributes given are set; multi-value ones are
+    /// appended to (`PATCH`) or replaced (`PUT`), as `lists` says.
+    pub async fn update_record(
         &self,
         token: &Secret,
         object: &str,
         record_id: &str,
         values: Value,
+        lists: ListUpdate,
         budget: &mut AttioBudget,
     ) -> Result<(), AttioError> {
+        let method = match lists {
+            ListUpdate::Append => Method::PATCH,
+            ListUpdate::Replace => Method::PUT,
+        };
         let path = format!("/v2/objects/{object}/records/{record_id}");
         let body = json!({ "data": { "values": values } });
-        self.call(token, Method::PATCH, &path, Some(&body), object, budget)
-            .await
-            .map(drop)
-    }
-
-    /// `PUT /v2/objects/{object}/records/{id}`: multi-value attributes given are replaced.
-    pub async fn overwrite_values(
-        &self,
-        token: &Secret,
-        object: &str,
-        record_id: &str,
-        values: Value,
-        budget: &mut AttioBudget,
-    ) -> Result<(), AttioError> {
-        let path = format!("/v2/objects/{object}/records/{record_id}");
-        let body = json!({ "data": { "values": values } });
-        self.call(token, Method::PUT, &path, Some(&body), object, budget)
+        self.call(token, method, &path, Some(&body), object, budget)
             .await
             .map(drop)
     }

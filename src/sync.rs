@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use thiserror::Error;
 
-use crate::attio::{AttioBudget, AttioClient, AttioError, RecordId};
+use crate::attio::{AttioBudget, AttioClient, AttioError, ListUpdate, RecordId};
 use crate::config::{Config, OnUserDeleted, UserMatchingAttribute};
 use crate::domain::{Timestamp, UserEvent, UserProfile, UserRef, Workspace};
 use crate::secrets::Secret;
@@ -277,7 +277,14 @@ impl UserSync {
         }
         let values = json!({ "workspace": [workspace_ref(workspace_record_id)] });
         self.attio
-            .append_values(token, "users", record_id, values, budget)
+            .update_record(
+                token,
+                "users",
+                record_id,
+                values,
+                ListUpdate::Append,
+                budget,
+            )
             .await
     }
 
@@ -302,11 +309,12 @@ impl UserSync {
             .map(|id| workspace_ref(id))
             .collect();
         self.attio
-            .overwrite_values(
+            .update_record(
                 token,
                 "users",
                 record_id,
                 json!({ "workspace": remaining }),
+                ListUpdate::Replace,
                 budget,
             )
             .await
