@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes the signature-header parser and each payload parser with cargo fuzz (libFuzzer), for
-# SECONDS each (default 60). Not part of CI: it is slow and needs cargo-fuzz (installed here
+# SECONDS each (default 60): ./scripts/fuzz.sh [SECONDS] ["TARGET ..."]. Not part of CI: it is slow and needs cargo-fuzz (installed here
 # from crates.io if missing). New inputs go to fuzz/corpus/ (not committed); the small seed
 # corpus is fuzz/seeds/. A crash leaves its input in fuzz/artifacts/.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -10,7 +10,7 @@ command -v cargo-fuzz >/dev/null 2>&1 || { say "installing cargo-fuzz"; cargo in
 # libFuzzer's instrumentation needs nightly flags; this machine has only stable Rust, which
 # accepts them with RUSTC_BOOTSTRAP=1.
 export RUSTC_BOOTSTRAP=1
-for target in signature_header provider_payloads email_address; do
+for target in ${2:-signature_header provider_payloads email_address}; do
   say "fuzzing $target for ${seconds}s"
   mkdir -p "fuzz/corpus/$target"
   cargo fuzz run "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
