@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Fuzzes the signature-header parser and each payload parser with cargo fuzz (libFuzzer), for
-# SECONDS each (default 60): ./scripts/fuzz.sh [SECONDS] ["TARGET ..."]. Not part of CI: it is slow and needs cargo-fuzz (installed here
-# from crates.io if missing). New inputs go to fuzz/corpus/ (not committed); the small seed
-# corpus is fuzz/seeds/. A crash leaves its input in fuzz/artifacts/.
+# Fuzzes the signature-header parser, every provider's payload parser and email redaction with
+# cargo fuzz (libFuzzer), SECONDS each (default 60): ./scripts/fuzz.sh [SECONDS] ["TARGET ..."].
+# Not part of CI: it is slow and needs cargo-fuzz (installed here from crates.io if missing).
+# New inputs go to fuzz/corpus/ (not committed); the small seed corpus is fuzz/seeds/. A crash
+# leaves its input in fuzz/artifacts/.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 seconds="${1:-60}"
