@@ -119,6 +119,8 @@ pub struct ReceivedRequest {
     pub body: Value,
     /// The status the stand-in answered.
     pub status: u16,
+    /// How long the stand-in took to answer, from the request's arrival to its answer.
+    pub handled_in: Duration,
 }
 
 /// A stored record: id plus values, each a list of normalised values.
@@ -411,6 +413,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let arrived = std::time::Instant::now();
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let fault = {
         let mut s = lock(&state);
@@ -447,6 +450,7 @@ async fn handle(
         record_id,
         body: parsed,
         status: response.status().as_u16(),
+        handled_in: arrived.elapsed(),
     });
     response
 }

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Reproduces BENCHMARKS.md: sizes (cargo lambda build --release, arm64 and x86_64, bootstrap and
+# zip) and whole-process figures (cold start, warm CPU per event, latency, peak RSS, outbound
+# calls) of attio-user-sync beside the floor (floor/, a hello-world lambda_http function built
+# the same way). Release builds use LTO: the first run takes 20 minutes or more on 2 cores.
+# BENCH_SKIP_SIZES=1 skips the cross builds; BENCH_COLD_RUNS / BENCH_WARM_EVENTS set the counts.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+FLOOR_TARGET="$TARGET/floor"
+
+ensure_pip cargo-lambda cargo-lambda
+start_moto
+
+say "building the release binaries (native, for the process figures)"
+cargo build --release --locked --bin attio-user-sync
+CARGO_TARGET_DIR="$FLOOR_TARGET" cargo build --release --manifest-path floor/Cargo.toml
+
+if [ -z "${BENCH_SKIP_SIZES:-}" ]; then
+  say "sizes: cargo lambda build --release for arm64 and x86_64"
+  sizes="$(mktemp -d)"
+  for arch in arm64 x86-64; do
+    cargo lambda build --release --"$arch" --bin attio-user-sync --lambda-dir "$sizes/fn-$arch" --output-format zip >/dev/null
+    CARGO_TARGET_DIR="$FLOOR_TARGET" cargo lambda build --release --"$arch" --manifest-path floor/Cargo.toml \
+      --lambda-dir "$sizes/floor-$arch" --output-format zip >/dev/null
+    cargo lambda build --release --"$arch" --bin attio-user-sync --lambda-dir "$sizes/fn-$arch-bin" >/dev/null
+    CARGO_TARGET_DIR="$FLOOR_TARGET" cargo lambda build --release --"$arch" --manifest-path floor/Cargo.toml \
+      --lambda-dir "$sizes/floor-$arch-bin" >/dev/null
+  done
+  echo "## Sizes"
+  echo "| artefact | attio-user-sync | floor | ratio |"
+  echo "| --- | --- | --- | --- |"
+  for arch in arm64 x86-64; do
+    for kind in bootstrap zip; do
+      if [ "$kind" = bootstrap ]; then
+        f="$sizes/fn-$arch-bin/attio-user-sync/bootstrap"; l="$sizes/floor-$arch-bin/floor/bootstrap"
+      else
+        f="$sizes/fn-$arch/attio-user-sync/bootstrap.zip"; l="$sizes/floor-$arch/floor/bootstrap.zip"
+      fi
+      python3 -c 'import os,sys; f,l=os.path.getsize(sys.argv[1]),os.path.getsize(sys.argv[2]); print(f"| {sys.argv[3]} {sys.argv[4]} | {f/1048576:.2f} MiB | {l/1048576:.2f} MiB | {f/l:.2f}x |")' \
+        "$f" "$l" "$arch" "$kind"
+    done
+  done
+  rm -rf "$sizes"
+  echo
+fi
+
+say "whole-process figures"
+BENCH_BINARY="$TARGET/release/attio-user-sync" BENCH_FLOOR="$FLOOR_TARGET/release/floor" \
+  cargo bench --locked --bench process
