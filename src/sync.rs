@@ -2,6 +2,10 @@
 //! `users` record (matched on the provider's id) linked to it; organisations are `workspaces`
 //! records the user is linked to.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use serde_json::{Value, json};
 use thiserror::Error;
 
@@ -65,13 +69,14 @@ pub enum SyncError {
 }
 
 /// Turns user events into Attio calls.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct UserSync {
     attio: AttioClient,
     matching: UserMatchingAttribute,
     on_user_deleted: OnUserDeleted,
     created_at_attribute: Option<String>,
     event_time_attribute: Option<String>,
+    people: PersonCache,
 }
 
 impl UserSync {
@@ -83,6 +88,7 @@ impl UserSync {
             on_user_deleted: config.on_user_deleted,
             created_at_attribute: config.user_created_at_attribute.clone(),
             event_time_attribute: config.user_event_time_attribute.clone(),
+            people: PersonCache::default(),
         }
     }
 
@@ -200,6 +206,9 @@ impl UserSync {
     }
 
     /// Asserts the person, then the user linked to it. Returns (user, person) record ids.
+    /// When this container asserted the very same person values recently, the person assert
+    /// is skipped (one Attio call instead of two); should Attio refuse the user's reference to
+    /// that person (deleted or merged since), the person is asserted again and the user retried.
     async fn write_user(
         &self,
         token: &Secret,
@@ -207,28 +216,67 @@ impl UserSync {
         occurred_at: Option<Timestamp>,
         budget: &mut AttioBudget,
     ) -> Result<(RecordId, RecordId), AttioError> {
-        let person = self
+        let person_values = person_values(user);
+        let email = user.email.as_str();
+        let remembered = self.people.recall(email, &person_values);
+        let person = match &remembered {
+            Some(id) => id.clone(),
+            None => {
+                self.assert_person(token, email, &person_values, budget)
+                    .await?
+            }
+        };
+        match self
+            .assert_user(token, user, &person, occurred_at, budget)
+            .await
+        {
+            Err(AttioError::Invalid { .. }) if remembered.is_some() => {
+                self.people.forget(email);
+                let person = self
+                    .assert_person(token, email, &person_values, budget)
+                    .await?;
+                let record = self
+                    .assert_user(token, user, &person, occurred_at, budget)
+                    .await?;
+                Ok((record, person))
+            }
+            result => Ok((result?, person)),
+        }
+    }
+
+    async fn assert_person(
+        &self,
+        token: &Secret,
+        email: &str,
+        values: &Value,
+        budget: &mut AttioBudget,
+    ) -> Result<RecordId, AttioError> {
+        let id = self
             .attio
-            .assert_record(
-                token,
-                "people",
-                "email_addresses",
-                person_values(user),
-                budget,
-            )
+            .assert_record(token, "people", "email_addresses", values.clone(), budget)
             .await?;
-        let mut values = user_values(user, &person);
+        self.people.remember(email, values, &id);
+        Ok(id)
+    }
+
+    async fn assert_user(
+        &self,
+        token: &Secret,
+        user: &UserProfile,
+        person: &str,
+        occurred_at: Option<Timestamp>,
+        budget: &mut AttioBudget,
+    ) -> Result<RecordId, AttioError> {
+        let mut values = user_values(user, person);
         if let (Some(attribute), Some(created_at)) = (&self.created_at_attribute, user.created_at) {
             values[attribute.as_str()] = json!(created_at.to_rfc3339());
         }
         if let (Some(attribute), Some(occurred_at)) = (&self.event_time_attribute, occurred_at) {
             values[attribute.as_str()] = json!(occurred_at.to_rfc3339());
         }
-        let record = self
-            .attio
+        self.attio
             .assert_record(token, "users", self.matching.slug(), values, budget)
-            .await?;
-        Ok((record, person))
+            .await
     }
 
     async fn find_user(
@@ -318,6 +366,44 @@ impl UserSync {
                 budget,
             )
             .await
+    }
+}
+
+/// How long a remembered person assert stands in for a new one.
+const PERSON_MEMORY: Duration = Duration::from_secs(300);
+/// Most people remembered; past that the memory starts again (a container's traffic is bursty).
+const PERSON_MEMORY_SIZE: usize = 1024;
+
+/// People this container asserted recently: email → (the values sent, the record id, when).
+#[derive(Debug, Default)]
+struct PersonCache {
+    entries: Mutex<HashMap<String, (Value, RecordId, Instant)>>,
+}
+
+impl PersonCache {
+    /// The person's record id, if these exact values were asserted for this email recently.
+    fn recall(&self, email: &str, values: &Value) -> Option<RecordId> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (sent, id, at) = entries.get(email)?;
+        (sent == values && at.elapsed() < PERSON_MEMORY).then(|| id.clone())
+    }
+
+    fn remember(&self, email: &str, values: &Value, id: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= PERSON_MEMORY_SIZE {
+            entries.clear();
+        }
+        entries.insert(
+            email.to_owned(),
+            (values.clone(), id.to_owned(), Instant::now()),
+        );
+    }
+
+    fn forget(&self, email: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(email);
     }
 }
 

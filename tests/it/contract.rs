@@ -686,3 +686,56 @@ async fn stytch_event_signed_with_clerks_secret_is_401() {
 
     assert_eq!((answer.status, answer.code()), (401, "invalid_signature"));
 }
+
+#[tokio::test]
+async fn an_event_that_changes_nothing_about_the_person_makes_one_attio_call() {
+    let t = TestApp::spawn().await;
+    let first = t
+        .send(&resign(event_file("clerk-user-created.json"), CLERK_SECRET))
+        .await;
+
+    let again = t
+        .send(&resign(event_file("clerk-user-created.json"), CLERK_SECRET))
+        .await;
+
+    assert_eq!(again.status, 200);
+    assert_eq!(
+        again.body["person_record_id"],
+        first.body["person_record_id"]
+    );
+    let objects: Vec<String> = t
+        .attio
+        .requests()
+        .iter()
+        .map(|r| r.object.clone())
+        .collect();
+    assert_eq!(
+        objects,
+        ["people", "users", "users"],
+        "the unchanged person is not asserted again"
+    );
+}
+
+#[tokio::test]
+async fn a_person_deleted_in_attio_meanwhile_is_asserted_again() {
+    let t = TestApp::spawn().await;
+    let first = t
+        .send(&resign(event_file("clerk-user-created.json"), CLERK_SECRET))
+        .await;
+    t.attio
+        .remove_record("people", first.body["person_record_id"].as_str().unwrap());
+
+    let again = t
+        .send(&resign(event_file("clerk-user-created.json"), CLERK_SECRET))
+        .await;
+
+    assert_eq!(again.status, 200, "{:?}", again.body);
+    let [person] = t
+        .attio
+        .records("people")
+        .try_into()
+        .expect("the person exists again");
+    let [user] = t.attio.records("users").try_into().expect("one user");
+    assert_eq!(user.text("person"), Some(person.id.as_str()));
+    assert_eq!(again.body["person_record_id"], person.id);
+}

@@ -247,6 +247,13 @@ impl AttioStandIn {
             .unwrap_or_default()
     }
 
+    /// Delete a record, as someone in the Attio app would.
+    pub fn remove_record(&self, object: &str, id: &str) {
+        if let Some(records) = lock(&self.state).records.get_mut(object) {
+            records.retain(|r| r.id != id);
+        }
+    }
+
     /// Accept only `token` from now on (a rotation in Attio).
     pub fn rotate_token(&self, token: &str) {
         let mut s = lock(&self.state);
