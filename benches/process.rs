@@ -245,7 +245,7 @@ fn url_event(path: &str, headers: Value, body: &str) -> Value {
 
 /// A signed event of `route` for user number `n`.
 fn event(route: &str, n: usize) -> Value {
-    let email = format!("bench.user.{n}@example.com");
+    let email = format!("bench.{route}.{n}@example.com");
     match route {
         "clerk" | "standard" => {
             let (secret, prefix, body) = if route == "clerk" {
@@ -354,26 +354,24 @@ async fn warm(
     let process = Process::spawn(binary, &addr, env);
     // Warm up: the first event pays for init, the first connections and the secret fetch.
     invoke(&queue, event(route, 1_000_000)).await;
-    let requests_before = attio.map_or(0, |a| a.requests().len());
+    let requests_before = attio.map_or(0, AttioStandIn::request_count);
     let secrets_before = secrets_calls.map_or(0, |c| c.load(Ordering::SeqCst));
     let (cpu_before, _) = process.usage();
     let mut latencies = Vec::with_capacity(count);
     let mut own = Vec::with_capacity(count);
     let started = Instant::now();
     for n in 0..count {
-        let seen = attio.map_or(0, |a| a.requests().len());
+        let seen = attio.map_or(0, AttioStandIn::request_count);
         let (sent, answered, response) = invoke(&queue, event(route, n)).await;
         assert_eq!(response["statusCode"], 200, "{route}: {response}");
         let total = answered - sent;
-        let in_attio: Duration = attio.map_or(Duration::ZERO, |a| {
-            a.requests()[seen..].iter().map(|r| r.handled_in).sum()
-        });
+        let in_attio = attio.map_or(Duration::ZERO, |a| a.time_handling_since(seen));
         latencies.push(total);
         own.push(total.saturating_sub(in_attio));
     }
     let elapsed = started.elapsed();
     let (cpu_after, peak_rss_kib) = process.usage();
-    let attio_calls = attio.map_or(0, |a| a.requests().len() - requests_before);
+    let attio_calls = attio.map_or(0, |a| a.request_count() - requests_before);
     Warm {
         cpu_per_event: (cpu_after - cpu_before) / count as u32,
         p50: percentile(&mut latencies, 0.5),

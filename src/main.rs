@@ -2,7 +2,8 @@
 
 use attio_user_sync::{App, Config};
 
-#[tokio::main]
+// One invocation at a time: a single-threaded runtime spares cross-thread wake-ups.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config =

@@ -4,7 +4,8 @@ use attio_user_sync::{App, Config, cognito};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
-#[tokio::main]
+// One invocation at a time: a single-threaded runtime spares cross-thread wake-ups.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config =

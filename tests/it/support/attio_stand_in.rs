@@ -238,6 +238,19 @@ impl AttioStandIn {
         lock(&self.state).requests.clone()
     }
 
+    /// How many requests have arrived so far.
+    pub fn request_count(&self) -> usize {
+        lock(&self.state).requests.len()
+    }
+
+    /// The time the stand-in spent answering requests number `from` onwards.
+    pub fn time_handling_since(&self, from: usize) -> Duration {
+        lock(&self.state).requests[from..]
+            .iter()
+            .map(|r| r.handled_in)
+            .sum()
+    }
+
     /// The records of one object.
     pub fn records(&self, object: &str) -> Vec<Record> {
         lock(&self.state)
