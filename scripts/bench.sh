@@ -15,6 +15,13 @@ start_moto
 say "building the release binaries (native, for the process figures)"
 cargo build --release --locked --bin attio-user-sync
 CARGO_TARGET_DIR="$FLOOR_TARGET" cargo build --release --manifest-path floor/Cargo.toml
+# `cargo bench` rebuilds the package's binaries into target/release with the bench profile:
+# keep the LTO builds that are measured out of its way.
+MEASURED="$TARGET/measured"
+mkdir -p "$MEASURED"
+cp "$TARGET/release/attio-user-sync" "$MEASURED/attio-user-sync"
+cp "$FLOOR_TARGET/release/floor" "$MEASURED/floor"
+ls -l "$MEASURED"
 
 if [ -z "${BENCH_SKIP_SIZES:-}" ]; then
   say "sizes: cargo lambda build --release for arm64 and x86_64"
@@ -46,5 +53,5 @@ if [ -z "${BENCH_SKIP_SIZES:-}" ]; then
 fi
 
 say "whole-process figures"
-BENCH_BINARY="$TARGET/release/attio-user-sync" BENCH_FLOOR="$FLOOR_TARGET/release/floor" \
+BENCH_BINARY="$MEASURED/attio-user-sync" BENCH_FLOOR="$MEASURED/floor" \
   cargo bench --locked --bench process

@@ -42,8 +42,7 @@ impl App {
     /// Builds the Secrets Manager and Attio clients from the configuration and AWS's
     /// standard environment (region, credentials, `AWS_ENDPOINT_URL_SECRETS_MANAGER`).
     pub async fn from_config(config: Config) -> Result<Self, lambda_http::Error> {
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let client = aws_sdk_secretsmanager::Client::new(&aws);
+        let client = crate::secrets::client_from_env();
         let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default())?;
         Ok(Self::new(config, client, attio))
     }

@@ -131,6 +131,34 @@ struct State {
     last_forced_refresh: Option<Instant>,
 }
 
+/// A Secrets Manager client configured from the environment Lambda provides: the region
+/// (`AWS_REGION`, else `AWS_DEFAULT_REGION`), credentials (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and an optional endpoint
+/// (`AWS_ENDPOINT_URL_SECRETS_MANAGER`, else `AWS_ENDPOINT_URL`). It leaves out aws-config's
+/// full provider chain (profile files, SSO, IMDS, STS), which a Lambda function never uses and
+/// which would add to its size and cold start.
+pub fn client_from_env() -> aws_sdk_secretsmanager::Client {
+    use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(
+            var("AWS_REGION")
+                .or_else(|| var("AWS_DEFAULT_REGION"))
+                .map(Region::new),
+        );
+    if let (Some(key), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        // Lambda's credentials stay valid for the life of the execution environment.
+        let credentials =
+            Credentials::new(key, secret, var("AWS_SESSION_TOKEN"), None, "environment");
+        config = config.credentials_provider(credentials);
+    }
+    if let Some(url) = var("AWS_ENDPOINT_URL_SECRETS_MANAGER").or_else(|| var("AWS_ENDPOINT_URL")) {
+        config = config.endpoint_url(url);
+    }
+    aws_sdk_secretsmanager::Client::from_conf(config.build())
+}
+
 /// Caches the secret for the life of the container.
 pub struct SecretCache {
     client: aws_sdk_secretsmanager::Client,
