@@ -3,7 +3,6 @@
 //! JSON lines or single-object format: `ss` successful signup creates, `du` deleted user
 //! deletes) and Event Streams CloudEvents (`user.created`, `user.updated`, `user.deleted`).
 
-use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -69,10 +68,6 @@ impl Provider for Auth0 {
         secrets: &[Secret],
     ) -> Result<(), SignatureError> {
         verify_authorization_header(request, secrets)
-    }
-
-    fn delivery_id<'a>(&self, _headers: &'a HeaderMap) -> Option<&'a str> {
-        None
     }
 
     fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError> {

@@ -136,8 +136,11 @@ pub trait Provider: Sync {
         secrets: &[Secret],
     ) -> Result<(), SignatureError>;
 
-    /// The sender's delivery id, for logs; stable across retries.
-    fn delivery_id<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str>;
+    /// The sender's delivery id, for logs; stable across retries. Most senders without a
+    /// signature scheme (Okta, Auth0, Supabase database webhooks) and WorkOS send none.
+    fn delivery_id<'a>(&self, _headers: &'a HeaderMap) -> Option<&'a str> {
+        None
+    }
 
     /// Turns a verified body into user events.
     fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError>;

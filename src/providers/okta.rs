@@ -69,10 +69,6 @@ impl Provider for Okta {
         verify_authorization_header(request, secrets)
     }
 
-    fn delivery_id<'a>(&self, _headers: &'a HeaderMap) -> Option<&'a str> {
-        None
-    }
-
     fn answer_challenge(&self, headers: &HeaderMap) -> Option<serde_json::Value> {
         let challenge = headers.get(CHALLENGE)?.to_str().ok()?;
         Some(json!({ "verification": challenge }))

@@ -2,7 +2,6 @@
 //! signed: the webhook is configured to send a secret `Authorization` header, compared here in
 //! constant time. `INSERT` creates, `UPDATE` updates, `DELETE` deletes (per `ON_USER_DELETED`).
 
-use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -51,10 +50,6 @@ impl Provider for SupabaseDatabase {
         secrets: &[Secret],
     ) -> Result<(), SignatureError> {
         verify_authorization_header(request, secrets)
-    }
-
-    fn delivery_id<'a>(&self, _headers: &'a HeaderMap) -> Option<&'a str> {
-        None
     }
 
     fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError> {
@@ -112,6 +107,7 @@ mod tests {
 
     use super::*;
     use crate::providers::single_upsert;
+    use lambda_http::http::HeaderMap;
 
     /// Shaped like Supabase's documented database webhook payload for `auth.users`.
     const INSERT: &str = r#"{"type":"INSERT","table":"users","schema":"auth","old_record":null,

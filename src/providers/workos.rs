@@ -4,7 +4,6 @@
 //! (Directory Sync, linked to their organisation's workspace) and
 //! `organization_membership.created|updated|deleted`.
 
-use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 
 use super::{Delivery, PayloadError, Provider, WebhookRequest, read_part};
@@ -110,11 +109,6 @@ impl Provider for WorkOs {
         }
     }
 
-    fn delivery_id<'a>(&self, _headers: &'a HeaderMap) -> Option<&'a str> {
-        // WorkOS puts the event id in the body only.
-        None
-    }
-
     fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError> {
         let envelope: Envelope =
             serde_json::from_slice(body).map_err(|e| PayloadError::malformed(NAME, &e))?;
@@ -204,6 +198,7 @@ mod tests {
     use super::*;
     use crate::providers::single_upsert;
     use crate::signature::hmac_sha256_hex;
+    use lambda_http::http::HeaderMap;
 
     const SECRET: &str = "sk_test_workos_webhook_secret";
     const BODY: &[u8] = br#"{"id":"event_01HXYZ","event":"user.created","data":{"object":"user","id":"user_01E4ZCR3C56J083X43JQXF3JK5","email":"marcelina.davis@example.com","first_name":"Marcelina","last_name":"Davis","email_verified":true,"created_at":"2021-06-25T19:07:33.155Z","updated_at":"2021-06-25T19:07:33.155Z"},"created_at":"2021-06-25T19:07:33.155Z"}"#;
