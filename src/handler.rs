@@ -3,21 +3,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use jsonwebtoken::jwk::JwkSet;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
 use crate::attio::{AttioBudget, AttioClient, AttioError, RetryPolicy};
 use crate::config::Config;
-use crate::domain::UserEvent;
-use crate::domain::redact_emails;
+use crate::domain::{UserEvent, redact_emails};
 use crate::error::{AppError, MAX_BODY_BYTES};
 use crate::jwks::JwksCache;
 use crate::providers::{Delivery, Provider, WebhookRequest, provider_for_route};
 use crate::secrets::{SecretCache, SyncSecrets};
 use crate::signature::SignatureError;
 use crate::sync::{SyncError, SyncOutcome, UserSync};
-use jsonwebtoken::jwk::JwkSet;
 
 /// Time kept back from the Lambda deadline to answer in after giving up on Attio.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
@@ -41,7 +40,7 @@ enum Handled {
 impl App {
     /// Builds the Secrets Manager and Attio clients from the configuration and AWS's
     /// standard environment (region, credentials, `AWS_ENDPOINT_URL_SECRETS_MANAGER`).
-    pub async fn from_config(config: Config) -> Result<Self, lambda_http::Error> {
+    pub fn from_config(config: Config) -> Result<Self, lambda_http::Error> {
         let client = crate::secrets::client_from_env();
         let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default())?;
         Ok(Self::new(config, client, attio))

@@ -8,7 +8,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
-    let app = App::from_config(config).await?;
+    let app = App::from_config(config)?;
     app.prefetch_secret().await;
     let app = &app;
     lambda_http::run(lambda_http::service_fn(move |request| async move {
