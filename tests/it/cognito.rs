@@ -1,7 +1,6 @@
 //! The Cognito Post Confirmation trigger: the event comes back unchanged, the user lands in
 //! Attio, and an Attio outage does not block the sign-up unless configured to.
 
-use attio_user_sync::attio::RetryPolicy;
 use attio_user_sync::cognito;
 use serde_json::Value;
 
@@ -14,13 +13,7 @@ fn sign_up() -> Value {
 }
 
 fn attio_down(t: &TestApp) {
-    for _ in 0..RetryPolicy::default().max_attempts {
-        t.attio.inject(Fault::Status {
-            status: 503,
-            code: "service_unavailable",
-            retry_after: None,
-        });
-    }
+    fail_every_attempt(&t.attio, None, attio_error(503, "service_unavailable"));
 }
 
 #[tokio::test]

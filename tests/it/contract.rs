@@ -391,23 +391,9 @@ async fn email_already_held_by_another_user_is_409_and_nothing_is_overwritten() 
 async fn attio_server_errors_are_retried_then_502() {
     let t = TestApp::spawn().await;
     let attempts = RetryPolicy::default().max_attempts;
-    for _ in 0..attempts {
-        t.attio.inject(Fault::Status {
-            status: 500,
-            code: "internal_error",
-            retry_after: None,
-        });
-    }
+    fail_every_attempt(&t.attio, None, attio_error(500, "internal_error"));
 
-    let answer = t
-        .send(&clerk_event(
-            "user.created",
-            "user_1",
-            "a@example.com",
-            "A",
-            "B",
-        ))
-        .await;
+    let answer = t.send(&new_user_event()).await;
 
     assert_eq!((answer.status, answer.code()), (502, "attio_unavailable"));
     assert_eq!(
@@ -427,15 +413,7 @@ async fn a_short_attio_outage_is_ridden_out() {
         retry_after: None,
     });
 
-    let answer = t
-        .send(&clerk_event(
-            "user.created",
-            "user_1",
-            "a@example.com",
-            "A",
-            "B",
-        ))
-        .await;
+    let answer = t.send(&new_user_event()).await;
 
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert_eq!(t.attio.requests().len(), 3);
@@ -449,15 +427,7 @@ async fn unreachable_attio_is_502() {
     drop(closed);
     let t = TestApp::spawn_with(&default_secret(), &[("ATTIO_API_URL", &url)]).await;
 
-    let answer = t
-        .send(&clerk_event(
-            "user.created",
-            "user_1",
-            "a@example.com",
-            "A",
-            "B",
-        ))
-        .await;
+    let answer = t.send(&new_user_event()).await;
 
     assert_eq!(
         (answer.status, answer.code()),
@@ -470,23 +440,14 @@ async fn unreachable_attio_is_502() {
 #[tokio::test]
 async fn attio_still_rate_limiting_is_503_with_retry_after() {
     let t = TestApp::spawn().await;
-    for _ in 0..RetryPolicy::default().max_attempts {
-        t.attio.inject(Fault::Status {
-            status: 429,
-            code: "rate_limit_exceeded",
-            retry_after: Some("0".into()),
-        });
-    }
+    let rate_limited = Fault::Status {
+        status: 429,
+        code: "rate_limit_exceeded",
+        retry_after: Some("0".into()),
+    };
+    fail_every_attempt(&t.attio, None, rate_limited);
 
-    let answer = t
-        .send(&clerk_event(
-            "user.created",
-            "user_1",
-            "a@example.com",
-            "A",
-            "B",
-        ))
-        .await;
+    let answer = t.send(&new_user_event()).await;
 
     assert_eq!((answer.status, answer.code()), (503, "attio_rate_limited"));
     let retry_after: u64 = answer.headers["retry-after"]
@@ -502,15 +463,7 @@ async fn users_object_not_activated_is_500_saying_so() {
     let t = TestApp::spawn().await;
     t.attio.disable_object("users");
 
-    let answer = t
-        .send(&clerk_event(
-            "user.created",
-            "user_1",
-            "a@example.com",
-            "A",
-            "B",
-        ))
-        .await;
+    let answer = t.send(&new_user_event()).await;
 
     assert_eq!(
         (answer.status, answer.code()),

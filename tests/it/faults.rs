@@ -22,21 +22,10 @@ fn ada() -> serde_json::Value {
     )
 }
 
-fn status_fault(status: u16, code: &'static str) -> Fault {
-    Fault::Status {
-        status,
-        code,
-        retry_after: None,
-    }
-}
-
 #[tokio::test]
 async fn partial_progress_converges_when_the_sender_retries() {
     let t = TestApp::spawn().await;
-    for _ in 0..RetryPolicy::default().max_attempts {
-        t.attio
-            .inject_for("users", status_fault(500, "internal_error"));
-    }
+    fail_every_attempt(&t.attio, Some("users"), attio_error(500, "internal_error"));
 
     let failed = t.send(&ada()).await;
     assert_eq!((failed.status, failed.code()), (502, "attio_unavailable"));
@@ -97,7 +86,7 @@ async fn retry_after_beyond_the_budget_is_503_passing_it_on() {
 async fn concurrent_write_conflict_is_retried() {
     let t = TestApp::spawn().await;
     t.attio
-        .inject_for("users", status_fault(409, "concurrent_write_conflict"));
+        .inject_for("users", attio_error(409, "concurrent_write_conflict"));
 
     let answer = t.send(&ada()).await;
 
@@ -108,7 +97,7 @@ async fn concurrent_write_conflict_is_retried() {
 #[tokio::test]
 async fn invalid_requests_are_not_retried() {
     let t = TestApp::spawn().await;
-    t.attio.inject(status_fault(400, "validation_type"));
+    t.attio.inject(attio_error(400, "validation_type"));
 
     let answer = t.send(&ada()).await;
 

@@ -36,16 +36,7 @@ async fn okta_batch_answers_5xx_unless_every_event_landed() {
     // The second user's person assert fails on every attempt.
     t.attio
         .inject_for("people", Fault::Slow(std::time::Duration::ZERO));
-    for _ in 0..attio_user_sync::attio::RetryPolicy::default().max_attempts {
-        t.attio.inject_for(
-            "people",
-            Fault::Status {
-                status: 500,
-                code: "internal_error",
-                retry_after: None,
-            },
-        );
-    }
+    fail_every_attempt(&t.attio, Some("people"), attio_error(500, "internal_error"));
 
     let answer = t
         .send(&resign(event_file("okta-users-created.json"), OKTA_SECRET))

@@ -7,15 +7,7 @@ use crate::support::*;
 #[tokio::test]
 async fn rotated_attio_token_is_picked_up_on_attio_401() {
     let t = TestApp::spawn().await;
-    let warm = t
-        .send(&clerk_event(
-            "user.created",
-            "user_1",
-            "a@example.com",
-            "A",
-            "B",
-        ))
-        .await;
+    let warm = t.send(&new_user_event()).await;
     assert_eq!(warm.status, 200);
 
     t.attio.rotate_token("attio-rotated-token");
@@ -46,15 +38,7 @@ async fn token_attio_refuses_even_after_refetch_is_500() {
     let t = TestApp::spawn().await;
     t.attio.rotate_token("a-token-nobody-has");
 
-    let answer = t
-        .send(&clerk_event(
-            "user.created",
-            "user_1",
-            "a@example.com",
-            "A",
-            "B",
-        ))
-        .await;
+    let answer = t.send(&new_user_event()).await;
 
     assert_eq!((answer.status, answer.code()), (500, "attio_unauthorized"));
 }

@@ -422,3 +422,28 @@ pub fn clerk_event_at(event_type: &str, user_id: &str, last: &str, updated_at_ms
     body["data"]["updated_at"] = json!(updated_at_ms);
     with_body("clerk-user-created.json", &body, CLERK_SECRET)
 }
+
+/// A fault as Attio sends it: `status` with Attio's error `code`, no `Retry-After`.
+pub fn attio_error(status: u16, code: &'static str) -> Fault {
+    Fault::Status {
+        status,
+        code,
+        retry_after: None,
+    }
+}
+
+/// Makes the next call to `object` (or to any object) fail with `fault` on every attempt the
+/// function's retry policy allows.
+pub fn fail_every_attempt(attio: &AttioStandIn, object: Option<&str>, fault: Fault) {
+    for _ in 0..attio_user_sync::attio::RetryPolicy::default().max_attempts {
+        match object {
+            Some(object) => attio.inject_for(object, fault.clone()),
+            None => attio.inject(fault.clone()),
+        }
+    }
+}
+
+/// A signed Clerk `user.created` for a plain new user (`user_1`, `a@example.com`).
+pub fn new_user_event() -> Value {
+    clerk_event("user.created", "user_1", "a@example.com", "A", "B")
+}
