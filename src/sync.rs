@@ -117,9 +117,12 @@ impl UserSync {
                     self.write_user(token, user, *occurred_at, budget).await?;
                 let mut workspace_record_ids = Vec::with_capacity(workspaces.len());
                 for workspace in workspaces {
-                    let ws = self.assert_workspace(token, workspace, budget).await?;
-                    self.link(token, &record_id, &ws, budget).await?;
-                    workspace_record_ids.push(ws);
+                    workspace_record_ids
+                        .push(self.assert_workspace(token, workspace, budget).await?);
+                }
+                if !workspace_record_ids.is_empty() {
+                    self.link(token, &record_id, &workspace_record_ids, budget)
+                        .await?;
                 }
                 Ok(SyncOutcome::Synced {
                     record_id,
@@ -138,8 +141,13 @@ impl UserSync {
                         .ok_or_else(|| SyncError::UserNotYetSynced(id.clone()))?,
                 };
                 let workspace_record_id = self.assert_workspace(token, workspace, budget).await?;
-                self.link(token, &record_id, &workspace_record_id, budget)
-                    .await?;
+                self.link(
+                    token,
+                    &record_id,
+                    std::slice::from_ref(&workspace_record_id),
+                    budget,
+                )
+                .await?;
                 Ok(SyncOutcome::Linked {
                     record_id,
                     workspace_record_id,
@@ -307,23 +315,30 @@ impl UserSync {
             .await
     }
 
-    /// Adds the workspace to the user's list. Attio's assert would replace the list, so this
-    /// reads it and appends (PATCH) only when the workspace is missing.
+    /// Adds workspaces to the user's list. Attio's assert would replace the list, so this
+    /// reads it once and appends (PATCH) only the workspaces it lacks.
     async fn link(
         &self,
         token: &Secret,
         record_id: &str,
-        workspace_record_id: &str,
+        workspace_record_ids: &[RecordId],
         budget: &mut AttioBudget,
     ) -> Result<(), AttioError> {
         let linked = self
             .attio
             .referenced_ids(token, "users", record_id, "workspace", budget)
             .await?;
-        if linked.iter().any(|id| id == workspace_record_id) {
+        let mut missing: Vec<&RecordId> = Vec::new();
+        for id in workspace_record_ids {
+            if !linked.contains(id) && !missing.contains(&id) {
+                missing.push(id);
+            }
+        }
+        if missing.is_empty() {
             return Ok(());
         }
-        let values = json!({ "workspace": [workspace_ref(workspace_record_id)] });
+        let refs: Vec<Value> = missing.into_iter().map(|id| workspace_ref(id)).collect();
+        let values = json!({ "workspace": refs });
         self.attio
             .update_record(
                 token,

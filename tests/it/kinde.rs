@@ -129,3 +129,20 @@ async fn kinde_without_an_issuer_url_is_500_naming_the_setting() {
             .contains("KINDE_ISSUER_URL")
     );
 }
+
+#[tokio::test]
+async fn a_user_in_several_organisations_is_linked_to_each_once() {
+    let jwks = JwksServer::start(&[1]).await;
+    let t = kinde_app(&jwks).await;
+    let mut claims = kinde_user_created("kp_multi", "multi@example.com", "org_a");
+    claims["data"]["user"]["organizations"] =
+        json!([{"code": "org_a"}, {"code": "org_b"}, {"code": "org_a"}]);
+
+    let answer = t.send(&kinde_event(&kinde_token(&claims, 1))).await;
+
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let [user] = t.attio.records("users").try_into().expect("one user");
+    let linked = user.values["workspace"].as_array().unwrap();
+    assert_eq!(linked.len(), 2, "{linked:?}");
+    assert_eq!(t.attio.records("workspaces").len(), 2);
+}
