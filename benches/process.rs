@@ -10,6 +10,7 @@
 
 #[path = "../tests/it/support/attio_stand_in.rs"]
 mod attio_stand_in;
+mod support;
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -17,8 +18,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use support::{ROUTES, TOKEN, create_bench_secret, event};
+
 use attio_stand_in::AttioStandIn;
-use attio_user_sync::signature::{hmac_sha256_hex, sign_standard_webhook};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -27,12 +29,6 @@ use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
-
-const TOKEN: &str = "bench-attio-token";
-const CLERK: &str = "whsec_YmVuY2ggY2xlcmsgc2lnbmluZyBzZWNyZXQhIQ==";
-const STANDARD: &str = "whsec_YmVuY2ggc3RhbmRhcmQgc2lnbmluZyBzZWNyZXQ=";
-const WORKOS: &str = "bench-workos-secret";
-const OKTA: &str = "bench-okta-shared-secret";
 
 /// One invocation handed to the function, and where its answer goes.
 struct Invocation {
@@ -240,75 +236,6 @@ async fn invoke(queue: &mpsc::Sender<Invocation>, event: Value) -> (Instant, Ins
     (sent, at, value)
 }
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// A Function URL event for `path` with `headers` and `body`.
-fn url_event(path: &str, headers: Value, body: &str) -> Value {
-    json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {"accountId": "anonymous", "apiId": "bench", "domainName": "bench.lambda-url.us-east-1.on.aws",
-            "domainPrefix": "bench", "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1",
-            "userAgent": "bench"}, "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "27/Nov/2026:09:00:00 +0000",
-            "timeEpoch": 0},
-        "body": body, "isBase64Encoded": false
-    })
-}
-
-/// A signed event of `route` for user number `n`.
-fn event(route: &str, n: usize) -> Value {
-    let email = format!("bench.{route}.{n}@example.com");
-    match route {
-        "clerk" | "standard" => {
-            let (secret, prefix, body) = if route == "clerk" {
-                let body = json!({"type": "user.created", "object": "event", "data": {"id": format!("user_{n}"),
-                    "first_name": "Bench", "last_name": format!("User {n}"), "primary_email_address_id": "idn_1",
-                    "email_addresses": [{"id": "idn_1", "email_address": email}], "created_at": 1_795_770_000_000_i64,
-                    "updated_at": 1_795_770_000_000_i64}});
-                (CLERK, "svix", body)
-            } else {
-                let body = json!({"type": "user.created", "data": {"id": format!("user_{n}"), "email": email,
-                    "first_name": "Bench", "last_name": format!("User {n}")}});
-                (STANDARD, "webhook", body)
-            };
-            let body = body.to_string();
-            let id = format!("msg_{n}");
-            let ts = now();
-            let signature = sign_standard_webhook(secret, &id, ts, body.as_bytes()).unwrap();
-            let headers = json!({"content-type": "application/json", format!("{prefix}-id"): id,
-                format!("{prefix}-timestamp"): ts.to_string(), format!("{prefix}-signature"): signature});
-            url_event(&format!("/webhooks/{route}"), headers, &body)
-        }
-        "workos" => {
-            let body = json!({"id": format!("event_{n}"), "event": "user.created", "data": {"object": "user",
-                "id": format!("user_{n}"), "email": email, "first_name": "Bench", "last_name": format!("User {n}")}})
-            .to_string();
-            let t = (now() * 1000).to_string();
-            let hex = hmac_sha256_hex(WORKOS.as_bytes(), &[t.as_bytes(), b".", body.as_bytes()]);
-            let headers = json!({"content-type": "application/json", "workos-signature": format!("t={t}, v1={hex}")});
-            url_event("/webhooks/workos", headers, &body)
-        }
-        "okta" => {
-            let body = json!({"eventType": "com.okta.event_hook", "data": {"events": [{"eventType": "user.lifecycle.create",
-                "published": "2026-11-27T09:00:00.000Z", "target": [{"id": format!("00u{n}"), "type": "User",
-                "alternateId": email, "displayName": format!("Bench User{n}")}]}]}})
-            .to_string();
-            url_event(
-                "/webhooks/okta",
-                json!({"content-type": "application/json", "authorization": OKTA}),
-                &body,
-            )
-        }
-        "floor" => url_event("/", json!({"content-type": "application/json"}), "{}"),
-        other => panic!("no bench event for {other}"),
-    }
-}
-
 fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
     xs[xs.len() / 2]
@@ -428,17 +355,7 @@ async fn main() {
 
     let attio = AttioStandIn::start(TOKEN).await;
     let (proxy, secrets_calls) = start_counting_proxy(moto.clone()).await;
-    let secret_id = format!("attio-user-sync/bench/{:x}", fastrand::u64(..));
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let secret = json!({"attio_access_token": TOKEN,
-        "webhook_secrets": {"clerk": CLERK, "standard": STANDARD, "workos": WORKOS, "okta": OKTA}});
-    aws_sdk_secretsmanager::Client::new(&sdk)
-        .create_secret()
-        .name(&secret_id)
-        .secret_string(secret.to_string())
-        .send()
-        .await
-        .expect("create the bench secret in moto");
+    let secret_id = create_bench_secret().await;
     // BENCH_FUNCTION_ENV="K=V K=V" adds variables to the function's environment.
     let extra = std::env::var("BENCH_FUNCTION_ENV").unwrap_or_default();
     let mut env: Vec<(&str, String)> = extra
@@ -526,7 +443,7 @@ async fn main() {
     };
     row("floor (hello world)", &floor_warm);
     let mut peak = 0;
-    for route in ["clerk", "standard", "workos", "okta"] {
+    for route in ROUTES {
         let w = warm(
             &binary,
             &env,

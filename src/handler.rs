@@ -41,8 +41,9 @@ impl App {
     /// Builds the Secrets Manager and Attio clients from the configuration and AWS's
     /// standard environment (region, credentials, `AWS_ENDPOINT_URL_SECRETS_MANAGER`).
     pub fn from_config(config: Config) -> Result<Self, lambda_http::Error> {
-        let client = crate::secrets::client_from_env();
         let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default())?;
+        // One HTTP client (one TLS setup, one connection pool) for Attio and Secrets Manager.
+        let client = crate::secrets::client_from_env(attio.http_client());
         Ok(Self::new(config, client, attio))
     }
 

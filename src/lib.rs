@@ -13,6 +13,7 @@ pub mod error;
 pub mod handler;
 pub mod jwks;
 pub mod providers;
+pub mod sdk_http;
 pub mod secrets;
 pub mod signature;
 pub mod sync;

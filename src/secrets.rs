@@ -134,14 +134,24 @@ struct State {
 /// A Secrets Manager client configured from the environment Lambda provides: the region
 /// (`AWS_REGION`, else `AWS_DEFAULT_REGION`), credentials (`AWS_ACCESS_KEY_ID`,
 /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and an optional endpoint
-/// (`AWS_ENDPOINT_URL_SECRETS_MANAGER`, else `AWS_ENDPOINT_URL`). It leaves out aws-config's
-/// full provider chain (profile files, SSO, IMDS, STS), which a Lambda function never uses and
-/// which would add to its size and cold start.
-pub fn client_from_env() -> aws_sdk_secretsmanager::Client {
+/// (`AWS_ENDPOINT_URL_SECRETS_MANAGER`, else `AWS_ENDPOINT_URL`), sending through `http`.
+/// It leaves out aws-config's full provider chain (profile files, SSO, IMDS, STS) and the SDK's
+/// own HTTP client, which a Lambda function never needs and which would add to its size and
+/// cold start.
+pub fn client_from_env(http: reqwest::Client) -> aws_sdk_secretsmanager::Client {
+    client_from_lookup(http, |name| std::env::var(name).ok())
+}
+
+/// [`client_from_env`] with the variables read through `lookup`.
+pub fn client_from_lookup(
+    http: reqwest::Client,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> aws_sdk_secretsmanager::Client {
     use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
     let mut config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(crate::sdk_http::ReqwestSdkClient::new(http))
         .region(
             var("AWS_REGION")
                 .or_else(|| var("AWS_DEFAULT_REGION"))

@@ -205,6 +205,25 @@ async fn secrets_manager_throttling_at_cold_start_is_500_for_the_sender_to_retry
 }
 
 #[tokio::test]
+async fn secrets_manager_dropping_connections_is_retried_then_500() {
+    let (dropping, accepted) = stub_dropping_connections().await;
+    let attio = AttioStandIn::start(TOKEN).await;
+    let app = app_with_secrets_endpoint("attio-user-sync/dropped", &attio.url(), &dropping).await;
+
+    let response = app
+        .handle(lambda_http::request::from_str(&ada().to_string()).unwrap())
+        .await;
+
+    assert_eq!(response.status(), 500);
+    let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    assert_eq!(body["error"]["code"], "secret_unavailable");
+    // A dropped connection is a transient I/O error to the SDK, which tries again.
+    let connections = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(connections >= 2, "{connections} connection(s): no retry");
+    assert!(attio.requests().is_empty());
+}
+
+#[tokio::test]
 async fn non_utf8_body_is_400_and_not_sent_to_attio() {
     let t = TestApp::spawn().await;
     let raw: &[u8] = b"{\"type\":\"user.created\",\"data\":{\"id\":\"\xff\xfe\"}}";

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use attio_user_sync::attio::{AttioClient, RetryPolicy};
+use attio_user_sync::secrets::client_from_lookup;
 use attio_user_sync::signature::{hmac_sha256_hex, sign_standard_webhook};
 use attio_user_sync::{App, Config};
 use lambda_http::http::HeaderMap;
@@ -48,12 +49,17 @@ pub fn default_secret() -> Value {
 
 /// A Secrets Manager client for moto's server, which `scripts/test.sh` starts.
 pub async fn secrets_client() -> aws_sdk_secretsmanager::Client {
+    moto_endpoint();
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    aws_sdk_secretsmanager::Client::new(&config)
+}
+
+/// Checks that moto's Secrets Manager is configured, or says how to start it.
+fn moto_endpoint() {
     assert!(
         std::env::var_os("AWS_ENDPOINT_URL_SECRETS_MANAGER").is_some(),
         "AWS_ENDPOINT_URL_SECRETS_MANAGER is not set: run the tests with ./scripts/test.sh, which starts moto's Secrets Manager"
     );
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    aws_sdk_secretsmanager::Client::new(&config)
 }
 
 /// Creates a secret with a unique name holding `content`; returns its name.
@@ -158,25 +164,17 @@ impl TestApp {
 
 /// Builds the app the way `main` does, with `Config::from_lookup` instead of the process env.
 pub async fn app_for(secret_id: &str, attio_url: &str, env: &[(&str, &str)]) -> App {
-    app_with(secrets_client().await, secret_id, attio_url, env)
+    moto_endpoint();
+    app_with(None, secret_id, attio_url, env)
 }
 
 /// An app whose Secrets Manager is at `endpoint` (a fault-injecting stub) instead of moto.
 pub async fn app_with_secrets_endpoint(secret_id: &str, attio_url: &str, endpoint: &str) -> App {
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let config = aws_sdk_secretsmanager::config::Builder::from(&shared)
-        .endpoint_url(endpoint)
-        .build();
-    app_with(
-        aws_sdk_secretsmanager::Client::from_conf(config),
-        secret_id,
-        attio_url,
-        &[],
-    )
+    app_with(Some(endpoint), secret_id, attio_url, &[])
 }
 
 fn app_with(
-    secrets: aws_sdk_secretsmanager::Client,
+    secrets_endpoint: Option<&str>,
     secret_id: &str,
     attio_url: &str,
     env: &[(&str, &str)],
@@ -188,6 +186,12 @@ fn app_with(
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration");
     let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default()).expect("client");
+    // Secrets Manager reached as the function reaches it: through its HTTP client, configured
+    // from the environment (moto's endpoint, set by scripts/test.sh), or at `secrets_endpoint`.
+    let secrets = client_from_lookup(attio.http_client(), |name| match secrets_endpoint {
+        Some(url) if name == "AWS_ENDPOINT_URL_SECRETS_MANAGER" => Some(url.to_owned()),
+        _ => std::env::var(name).ok(),
+    });
     App::new(config, secrets, attio)
 }
 
@@ -210,6 +214,24 @@ pub async fn stub_secrets_manager_throttling() -> String {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await.expect("stub server") });
     url
+}
+
+/// An endpoint that accepts connections and closes them without answering; returns its URL
+/// and the number of connections accepted so far.
+pub async fn stub_dropping_connections() -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind stub");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    (url, accepted)
 }
 
 pub fn now() -> i64 {

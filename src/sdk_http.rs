@@ -1,0 +1,99 @@
+//! The AWS SDK's HTTP client: Secrets Manager requests go through the same `reqwest` client as
+//! Attio's, so the function has one TLS setup (one root store read at init), one connection
+//! stack and one pool, instead of the SDK's own hyper-rustls client beside reqwest's.
+
+use std::time::Duration;
+
+use aws_sdk_secretsmanager::config::{HttpClient, RuntimeComponents};
+use aws_smithy_runtime_api::client::http::{
+    HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+
+/// Lets the AWS SDK send its requests through `reqwest`.
+#[derive(Debug, Clone)]
+pub struct ReqwestSdkClient {
+    http: reqwest::Client,
+}
+
+impl ReqwestSdkClient {
+    /// Wraps a client; its connect timeout, pool and TLS settings apply to SDK calls too.
+    pub fn new(http: reqwest::Client) -> Self {
+        Self { http }
+    }
+}
+
+impl HttpClient for ReqwestSdkClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        _components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(Connector {
+            http: self.http.clone(),
+            // The SDK's read timeout bounds each request; the connect timeout is the client's.
+            timeout: settings.read_timeout(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Connector {
+    http: reqwest::Client,
+    timeout: Option<Duration>,
+}
+
+impl HttpConnector for Connector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let request = self.convert(request);
+        HttpConnectorFuture::new(async move {
+            let response = request?.send().await.map_err(connector_error)?;
+            let status = StatusCode::try_from(response.status().as_u16())
+                .map_err(|e| ConnectorError::other(e.into(), None))?;
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map_err(connector_error)?;
+            let mut answer = HttpResponse::new(status, SdkBody::from(body));
+            for (name, value) in &headers {
+                if let Ok(value) = value.to_str() {
+                    answer
+                        .headers_mut()
+                        .append(name.as_str().to_owned(), value.to_owned());
+                }
+            }
+            Ok(answer)
+        })
+    }
+}
+
+impl Connector {
+    fn convert(&self, request: HttpRequest) -> Result<reqwest::RequestBuilder, ConnectorError> {
+        let method = reqwest::Method::from_bytes(request.method().as_bytes())
+            .map_err(|e| ConnectorError::other(e.into(), None))?;
+        // Secrets Manager's requests are small JSON documents, always held in memory.
+        let body = request.body().bytes().ok_or_else(|| {
+            ConnectorError::other("streaming request bodies are not supported".into(), None)
+        })?;
+        let mut builder = self.http.request(method, request.uri()).body(body.to_vec());
+        for (name, value) in request.headers() {
+            builder = builder.header(name, value);
+        }
+        if let Some(timeout) = self.timeout {
+            builder = builder.timeout(timeout);
+        }
+        Ok(builder)
+    }
+}
+
+/// Maps a transport failure to the SDK's kinds, which decide whether it retries.
+fn connector_error(e: reqwest::Error) -> ConnectorError {
+    if e.is_timeout() {
+        ConnectorError::timeout(e.into())
+    } else if e.is_connect() || e.is_request() || e.is_body() {
+        ConnectorError::io(e.into())
+    } else {
+        ConnectorError::other(e.into(), None)
+    }
+}
