@@ -5,6 +5,8 @@
 //!   parsing builds it, outside the timing) to the response: routing, signature, payload,
 //!   the two Attio asserts through the real HTTP client, the JSON answer and the log line.
 //! - `handle/clerk/person_unchanged`: the same user again; the person assert is skipped.
+//! - `http/attio_assert_round_trip`: one Attio assert through the same HTTP client, alone:
+//!   the part of `handle` that is the HTTP client and the kernel rather than the function.
 //! - `verify_and_parse/<route>`: the signature check and payload reading alone.
 //!
 //! The `handle` benches report **CPU time of the function's thread** (`CLOCK_THREAD_CPUTIME_ID`),
@@ -126,6 +128,45 @@ fn benches(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // The same HTTP client alone: one Attio assert round trip, the body built beforehand.
+    // What `handle` costs beyond its Attio calls is the function's own work.
+    let http = AttioClient::new(&attio.url(), RetryPolicy::default())
+        .unwrap()
+        .http_client();
+    let assert_url = format!(
+        "{}/v2/objects/people/records?matching_attribute=email_addresses",
+        attio.url()
+    );
+    c.bench_function("http/attio_assert_round_trip", |b| {
+        b.iter_custom(|iters| {
+            let bodies: Vec<String> = (0..iters)
+                .map(|_| {
+                    next_user += 1;
+                    serde_json::json!({"data": {"values": {
+                        "email_addresses": [format!("bench.http.{next_user}@example.com")],
+                        "name": [{"first_name": "Bench", "last_name": "User", "full_name": "Bench User"}]}}})
+                    .to_string()
+                })
+                .collect();
+            let start = thread_cpu_time();
+            function.block_on(async {
+                for body in bodies {
+                    let answer = http
+                        .put(&assert_url)
+                        .bearer_auth(TOKEN)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                        .expect("the stand-in answers");
+                    assert_eq!(answer.status(), 200);
+                    black_box(answer.bytes().await.expect("a body"));
+                }
+            });
+            thread_cpu_time() - start
+        })
+    });
 
     let secrets = SyncSecrets::parse(&secret_string()).expect("bench secret");
     let mut group = c.benchmark_group("verify_and_parse");

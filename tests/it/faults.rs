@@ -224,6 +224,21 @@ async fn secrets_manager_dropping_connections_is_retried_then_500() {
 }
 
 #[tokio::test]
+async fn an_attio_answer_without_the_record_id_is_502_attio_bad_response() {
+    for body in [r#"{"data":{"values":{}}}"#, "<html>gateway</html>", ""] {
+        let t = TestApp::spawn().await;
+        t.attio.inject(Fault::Garbled(body));
+
+        let answer = t.send(&ada()).await;
+
+        assert_eq!(answer.status, 502, "{body}: {}", answer.body);
+        assert_eq!(answer.code(), "attio_bad_response", "{body}");
+        // Not retried: the call succeeded, and sending it again would not mend the answer.
+        assert_eq!(t.attio.request_count(), 1, "{body}");
+    }
+}
+
+#[tokio::test]
 async fn non_utf8_body_is_400_and_not_sent_to_attio() {
     let t = TestApp::spawn().await;
     let raw: &[u8] = b"{\"type\":\"user.created\",\"data\":{\"id\":\"\xff\xfe\"}}";

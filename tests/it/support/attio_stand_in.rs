@@ -161,6 +161,8 @@ pub enum Fault {
     },
     /// Wait this long, then answer as usual (if the caller is still there).
     Slow(Duration),
+    /// Answer 200 with this body instead of the record (an answer Attio's docs do not allow).
+    Garbled(&'static str),
 }
 
 #[derive(Default)]
@@ -449,6 +451,9 @@ async fn handle(
             code,
             retry_after,
         }) => fault_response(status, code, retry_after),
+        Some(Fault::Garbled(body)) => {
+            (StatusCode::OK, [("content-type", "application/json")], body).into_response()
+        }
         Some(Fault::Slow(delay)) => {
             // The caller may give up meanwhile; then this answer goes nowhere, as with Attio.
             tokio::time::sleep(delay).await;
