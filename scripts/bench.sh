@@ -2,7 +2,8 @@
 # Reproduces BENCHMARKS.md: sizes (cargo lambda build --release, arm64 and x86_64, bootstrap and
 # zip) and whole-process figures (cold start, warm CPU per event, latency, peak RSS, outbound
 # calls) of attio-user-sync beside the floor (floor/, a hello-world lambda_http function built
-# the same way). Release builds use LTO: the first run takes 20 minutes or more on 2 cores.
+# the same way), then the in-process criterion figures (benches/handler.rs). Release builds use
+# LTO: the first run takes 20 minutes or more on 2 cores.
 # BENCH_SKIP_SIZES=1 skips the cross builds; BENCH_COLD_RUNS / BENCH_WARM_EVENTS set the counts.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -55,3 +56,6 @@ fi
 say "whole-process figures"
 BENCH_BINARY="$MEASURED/attio-user-sync" BENCH_FLOOR="$MEASURED/floor" \
   cargo bench --locked --bench process
+
+say "in-process figures (criterion): the function's own CPU per event"
+cargo bench --locked --bench handler
