@@ -71,7 +71,8 @@ fn benches(c: &mut Criterion) {
     ]);
     let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("bench configuration");
     let app = function.block_on(async {
-        let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default()).unwrap();
+        let tls = attio_user_sync::tls::client_config(None).unwrap();
+        let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default(), tls).unwrap();
         let client = attio_user_sync::secrets::client_from_env(attio.http_client());
         let app = App::new(config, client, attio);
         app.prefetch_secret().await;
@@ -131,7 +132,8 @@ fn benches(c: &mut Criterion) {
 
     // The same HTTP client alone: one Attio assert round trip, the body built beforehand.
     // What `handle` costs beyond its Attio calls is the function's own work.
-    let http = AttioClient::new(&attio.url(), RetryPolicy::default())
+    let tls = attio_user_sync::tls::client_config(None).unwrap();
+    let http = AttioClient::new(&attio.url(), RetryPolicy::default(), tls)
         .unwrap()
         .http_client();
     let assert_url = format!(

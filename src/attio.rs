@@ -190,8 +190,14 @@ pub struct AttioClient {
 
 impl AttioClient {
     /// Builds the HTTP client once; call during init.
-    pub fn new(base_url: &str, retry: RetryPolicy) -> Result<Self, reqwest::Error> {
+    /// A client for Attio at `base_url` whose TLS trusts what `tls` says ([`crate::tls`]).
+    pub fn new(
+        base_url: &str,
+        retry: RetryPolicy,
+        tls: rustls::ClientConfig,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(50))
@@ -483,7 +489,12 @@ fn describe_transport_error(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {
-        "connection failed".into()
+        // The innermost cause says why: refused, DNS, or a certificate not trusted.
+        let mut cause: &dyn std::error::Error = e;
+        while let Some(source) = cause.source() {
+            cause = source;
+        }
+        format!("connection failed: {cause}")
     } else {
         // reqwest's Display includes the URL, which holds no secret.
         e.to_string()

@@ -61,6 +61,9 @@ pub struct Config {
     /// Cognito trigger only: fail the sign-up when Attio cannot be written
     /// (`COGNITO_BLOCK_SIGNUP_ON_ERROR=true`). Off by default: a sign-up never waits on the CRM.
     pub cognito_block_signup_on_error: bool,
+    /// A PEM bundle of the certificate authorities to trust instead of the compiled-in
+    /// Mozilla roots (`SSL_CERT_FILE`); see [`crate::tls`].
+    pub ca_bundle: Option<std::path::PathBuf>,
 }
 
 /// A variable that is missing or holds a value the function cannot use.
@@ -169,6 +172,7 @@ impl Config {
             on_user_deleted,
             kinde_issuer_url,
             cognito_block_signup_on_error,
+            ca_bundle: get("SSL_CERT_FILE").map(Into::into),
             user_created_at_attribute: attribute_slug(&get, "ATTIO_USER_CREATED_AT_ATTRIBUTE")?,
             user_event_time_attribute: attribute_slug(&get, "ATTIO_USER_EVENT_TIME_ATTRIBUTE")?,
         })

@@ -41,7 +41,8 @@ impl App {
     /// Builds the Secrets Manager and Attio clients from the configuration and AWS's
     /// standard environment (region, credentials, `AWS_ENDPOINT_URL_SECRETS_MANAGER`).
     pub fn from_config(config: Config) -> Result<Self, lambda_http::Error> {
-        let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default())?;
+        let tls = crate::tls::client_config(config.ca_bundle.as_deref())?;
+        let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default(), tls)?;
         // One HTTP client (one TLS setup, one connection pool) for Attio and Secrets Manager.
         let client = crate::secrets::client_from_env(attio.http_client());
         Ok(Self::new(config, client, attio))

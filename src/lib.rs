@@ -17,6 +17,7 @@ pub mod sdk_http;
 pub mod secrets;
 pub mod signature;
 pub mod sync;
+pub mod tls;
 
 pub use config::Config;
 pub use handler::App;

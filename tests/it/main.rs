@@ -13,4 +13,5 @@ mod ordering;
 mod providers;
 
 mod secrets;
+mod tls;
 mod workspaces;

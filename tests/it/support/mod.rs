@@ -185,7 +185,9 @@ fn app_with(
     ]);
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration");
-    let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default()).expect("client");
+    let tls = attio_user_sync::tls::client_config(config.ca_bundle.as_deref()).expect("TLS");
+    let attio =
+        AttioClient::new(&config.attio_api_url, RetryPolicy::default(), tls).expect("client");
     // Secrets Manager reached as the function reaches it: through its HTTP client, configured
     // from the environment (moto's endpoint, set by scripts/test.sh), or at `secrets_endpoint`.
     let secrets = client_from_lookup(attio.http_client(), |name| match secrets_endpoint {
