@@ -10,6 +10,8 @@
 
 #[path = "../tests/it/support/attio_stand_in.rs"]
 mod attio_stand_in;
+#[path = "../tests/it/support/https_front.rs"]
+mod https_front;
 mod support;
 
 use std::collections::HashMap;
@@ -373,9 +375,9 @@ async fn main() {
     ]);
 
     println!("## Cold start ({cold_runs} runs each, medians)");
-    // Amazon Linux 2023 (Lambda's provided.al2023) keeps one CA bundle and no hashed
-    // certificate directory; Debian keeps both, and the TLS setup reads every file. The second
-    // series emulates AL2023's layout: the bundle alone.
+    // The function trusts compiled-in roots and reads no CA file, unless SSL_CERT_FILE names a
+    // bundle: the second series sets it to the system's bundle (about 150 certificates) to show
+    // what reading and parsing one costs.
     let bundle = [
         "/etc/ssl/certs/ca-certificates.crt",
         "/etc/pki/tls/certs/ca-bundle.crt",
@@ -383,14 +385,29 @@ async fn main() {
     .into_iter()
     .find(|p| std::path::Path::new(p).exists())
     .expect("a CA bundle");
-    let no_hashed_dir = std::env::temp_dir().join("attio-user-sync-bench-no-certs");
-    std::fs::create_dir_all(&no_hashed_dir).unwrap();
-    let mut al2023_env = env.clone();
-    al2023_env.extend([
-        ("SSL_CERT_FILE", bundle.to_owned()),
-        ("SSL_CERT_DIR", no_hashed_dir.display().to_string()),
+    let mut bundle_env = env.clone();
+    bundle_env.push(("SSL_CERT_FILE", bundle.to_owned()));
+    // Production speaks TLS to both: a third series puts HTTPS fronts (the test CA, trusted
+    // through SSL_CERT_FILE) before moto's proxy and the stand-in, so the function's handshakes
+    // count as its own work while the fronts' share stays in the harness.
+    let mut https_env: Vec<(&str, String)> = env
+        .iter()
+        .filter(|(k, _)| *k != "ATTIO_API_URL" && *k != "AWS_ENDPOINT_URL_SECRETS_MANAGER")
+        .cloned()
+        .collect();
+    https_env.extend([
+        (
+            "ATTIO_API_URL",
+            https_front::https_front(&attio.url()).await,
+        ),
+        (
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+            https_front::https_front(&proxy).await,
+        ),
+        ("SSL_CERT_FILE", https_front::test_ca_bundle()),
     ]);
-    let mut al2023_cold = Vec::new();
+    let mut https_cold = Vec::new();
+    let mut bundle_cold = Vec::new();
     let mut function_cold = (Vec::new(), Vec::new(), Vec::new());
     let mut floor_cold = (Vec::new(), Vec::new());
     for n in 0..cold_runs {
@@ -407,13 +424,22 @@ async fn main() {
         .await;
         let a = cold_start(
             &binary,
-            &al2023_env,
+            &bundle_env,
             event("clerk", 3_000_000 + n),
             Some(&secrets_calls),
             Some(&attio),
         )
         .await;
-        al2023_cold.push(a.first_response.saturating_sub(a.network));
+        bundle_cold.push(a.first_response.saturating_sub(a.network));
+        let h = cold_start(
+            &binary,
+            &https_env,
+            event("clerk", 4_000_000 + n),
+            Some(&secrets_calls),
+            Some(&attio),
+        )
+        .await;
+        https_cold.push(h.first_response.saturating_sub(h.network));
         function_cold.0.push(c.init);
         function_cold.1.push(c.first_response);
         function_cold
@@ -446,9 +472,16 @@ async fn main() {
         ms(lf),
         fx.as_secs_f64() / lf.as_secs_f64()
     );
-    let ax = median(al2023_cold);
+    let hx = median(https_cold);
     println!(
-        "| same, with Amazon Linux 2023's certificate layout (one bundle) | {} | {} | {:.2}x |",
+        "| same, over TLS (both endpoints behind HTTPS on loopback, handshakes included) | {} | {} | {:.2}x |",
+        ms(hx),
+        ms(lf),
+        hx.as_secs_f64() / lf.as_secs_f64()
+    );
+    let ax = median(bundle_cold);
+    println!(
+        "| same, with `SSL_CERT_FILE` set to the system's CA bundle | {} | {} | {:.2}x |",
         ms(ax),
         ms(lf),
         ax.as_secs_f64() / lf.as_secs_f64()
@@ -490,20 +523,20 @@ async fn main() {
         peak = peak.max(w.peak_rss_kib);
         row(route, &w);
     }
-    let al2023 = warm(
+    let bundle = warm(
         &binary,
-        &al2023_env,
+        &bundle_env,
         "clerk",
         warm_events,
         Some(&attio),
         Some(&secrets_calls),
     )
     .await;
-    row("clerk, AL2023 certificate layout", &al2023);
+    row("clerk, `SSL_CERT_FILE` = system CA bundle", &bundle);
     println!();
     println!(
-        "peak RSS ratio (largest route / floor): {:.2}x; with AL2023's certificate layout: {:.2}x",
+        "peak RSS ratio (largest route / floor): {:.2}x; with `SSL_CERT_FILE` = system CA bundle: {:.2}x",
         peak as f64 / floor_warm.peak_rss_kib as f64,
-        al2023.peak_rss_kib as f64 / floor_warm.peak_rss_kib as f64
+        bundle.peak_rss_kib as f64 / floor_warm.peak_rss_kib as f64
     );
 }
