@@ -13,13 +13,7 @@ use serde_json::json;
 use crate::support::*;
 
 fn ada() -> serde_json::Value {
-    clerk_event(
-        "user.created",
-        "user_ada",
-        "ada@example.com",
-        "Ada",
-        "Lovelace",
-    )
+    ada_event("user.created", "Lovelace")
 }
 
 #[tokio::test]
@@ -165,34 +159,32 @@ async fn stale_secret_keeps_serving_when_secrets_manager_fails() {
         .await
         .unwrap();
 
-    let answer = t
-        .send(&clerk_event(
-            "user.updated",
-            "user_ada",
-            "ada@example.com",
-            "Ada",
-            "King",
-        ))
-        .await;
+    let answer = t.send(&ada_event("user.updated", "King")).await;
 
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     let [person] = t.attio.records("people").try_into().unwrap();
     assert_eq!(person.first("name").unwrap()["last_name"], "King");
 }
 
-#[tokio::test]
-async fn secrets_manager_throttling_at_cold_start_is_500_for_the_sender_to_retry() {
-    let throttling = stub_secrets_manager_throttling().await;
+/// A cold function whose Secrets Manager is `endpoint` handles one delivery: its status and
+/// body, and the Attio stand-in it would have written to.
+async fn with_secrets_manager_at(endpoint: &str) -> (u16, serde_json::Value, AttioStandIn) {
     let attio = AttioStandIn::start(TOKEN).await;
-    let app =
-        app_with_secrets_endpoint("attio-user-sync/throttled", &attio.url(), &throttling).await;
-
+    let app = app_with_secrets_endpoint("attio-user-sync/faulty", &attio.url(), endpoint).await;
     let response = app
         .handle(lambda_http::request::from_str(&ada().to_string()).unwrap())
         .await;
+    let body = serde_json::from_slice(response.body().as_ref()).unwrap();
+    (response.status().as_u16(), body, attio)
+}
 
-    assert_eq!(response.status(), 500);
-    let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+#[tokio::test]
+async fn secrets_manager_throttling_at_cold_start_is_500_for_the_sender_to_retry() {
+    let throttling = stub_secrets_manager_throttling().await;
+
+    let (status, body, attio) = with_secrets_manager_at(&throttling).await;
+
+    assert_eq!(status, 500);
     assert_eq!(body["error"]["code"], "secret_unavailable");
     assert!(
         body["error"]["message"]
@@ -207,15 +199,10 @@ async fn secrets_manager_throttling_at_cold_start_is_500_for_the_sender_to_retry
 #[tokio::test]
 async fn secrets_manager_dropping_connections_is_retried_then_500() {
     let (dropping, accepted) = stub_dropping_connections().await;
-    let attio = AttioStandIn::start(TOKEN).await;
-    let app = app_with_secrets_endpoint("attio-user-sync/dropped", &attio.url(), &dropping).await;
 
-    let response = app
-        .handle(lambda_http::request::from_str(&ada().to_string()).unwrap())
-        .await;
+    let (status, body, attio) = with_secrets_manager_at(&dropping).await;
 
-    assert_eq!(response.status(), 500);
-    let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    assert_eq!(status, 500);
     assert_eq!(body["error"]["code"], "secret_unavailable");
     // A dropped connection is a transient I/O error to the SDK, which tries again.
     let connections = accepted.load(std::sync::atomic::Ordering::SeqCst);

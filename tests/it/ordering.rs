@@ -25,15 +25,7 @@ async fn sign_up_time_is_written_when_an_attribute_is_configured() {
     )
     .await;
 
-    let answer = t
-        .send(&clerk_event(
-            "user.created",
-            "user_ada",
-            "ada@example.com",
-            "Ada",
-            "L",
-        ))
-        .await;
+    let answer = t.send(&ada_event("user.created", "L")).await;
 
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     let [user] = t.attio.records("users").try_into().unwrap();
@@ -48,14 +40,7 @@ async fn sign_up_time_is_written_when_an_attribute_is_configured() {
 async fn sign_up_time_is_not_written_by_default() {
     let t = TestApp::spawn().await;
 
-    t.send(&clerk_event(
-        "user.created",
-        "user_ada",
-        "ada@example.com",
-        "Ada",
-        "L",
-    ))
-    .await;
+    t.send(&ada_event("user.created", "L")).await;
 
     let [user] = t.attio.records("users").try_into().unwrap();
     assert_eq!(user.text("signed_up_at"), None);

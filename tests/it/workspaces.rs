@@ -131,15 +131,7 @@ async fn membership_of_a_user_attio_lacks_is_503_until_the_user_arrives() {
     );
     assert_eq!(early.headers["retry-after"], "60");
 
-    let created = t
-        .send(&clerk_event(
-            "user.created",
-            "user_ada",
-            "ada@example.com",
-            "Ada",
-            "L",
-        ))
-        .await;
+    let created = t.send(&ada_event("user.created", "L")).await;
     assert_eq!(created.status, 200);
     let retried = t.send(&membership).await;
 
@@ -159,15 +151,7 @@ async fn user_updates_do_not_drop_workspaces() {
     ))
     .await;
 
-    let answer = t
-        .send(&clerk_event(
-            "user.updated",
-            "user_ada",
-            "ada@example.com",
-            "Ada",
-            "King",
-        ))
-        .await;
+    let answer = t.send(&ada_event("user.updated", "King")).await;
 
     assert_eq!(answer.status, 200);
     assert_eq!(workspace_ids_of_user(&t, "user_ada"), ["org_a"]);
@@ -181,14 +165,7 @@ fn user_deleted() -> serde_json::Value {
 #[tokio::test]
 async fn user_deleted_is_ignored_by_default() {
     let t = TestApp::spawn().await;
-    t.send(&clerk_event(
-        "user.created",
-        "user_ada",
-        "ada@example.com",
-        "Ada",
-        "L",
-    ))
-    .await;
+    t.send(&ada_event("user.created", "L")).await;
 
     let answer = t.send(&user_deleted()).await;
 
@@ -200,15 +177,7 @@ async fn user_deleted_is_ignored_by_default() {
 #[tokio::test]
 async fn user_deleted_with_delete_policy_removes_the_user_and_keeps_the_person() {
     let t = TestApp::spawn_with(&default_secret(), &[("ON_USER_DELETED", "delete")]).await;
-    let created = t
-        .send(&clerk_event(
-            "user.created",
-            "user_ada",
-            "ada@example.com",
-            "Ada",
-            "L",
-        ))
-        .await;
+    let created = t.send(&ada_event("user.created", "L")).await;
 
     let answer = t.send(&user_deleted()).await;
 

@@ -326,6 +326,12 @@ pub fn clerk_event(event_type: &str, user_id: &str, email: &str, first: &str, la
     )
 }
 
+/// A signed Clerk delivery for the user most tests use: `user_ada`, ada@example.com, "Ada"
+/// with last name `last`.
+pub fn ada_event(event_type: &str, last: &str) -> Value {
+    clerk_event(event_type, "user_ada", "ada@example.com", "Ada", last)
+}
+
 /// A Function URL event for another path and method, unsigned.
 pub fn request_to(method: &str, path: &str) -> Value {
     let mut event = event_file("clerk-user-created.json");
