@@ -70,11 +70,14 @@ fn benches(c: &mut Criterion) {
         ("ATTIO_API_URL", attio.url()),
     ]);
     let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("bench configuration");
+    let tls = attio_user_sync::tls::client_config(None).unwrap();
+    let attio_client =
+        AttioClient::new(&config.attio_api_url, RetryPolicy::default(), tls).unwrap();
+    // The app's own HTTP client (a handle to its pool), for the round trip measured alone.
+    let http = attio_client.http_client();
     let app = function.block_on(async {
-        let tls = attio_user_sync::tls::client_config(None).unwrap();
-        let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default(), tls).unwrap();
-        let client = attio_user_sync::secrets::client_from_env(attio.http_client());
-        let app = App::new(config, client, attio);
+        let client = attio_user_sync::secrets::client_from_env(attio_client.http_client());
+        let app = App::new(config, client, attio_client);
         app.prefetch_secret().await;
         // The first request of each route opens the connection and warms the caches.
         for route in ROUTES {
@@ -132,10 +135,6 @@ fn benches(c: &mut Criterion) {
 
     // The same HTTP client alone: one Attio assert round trip, the body built beforehand.
     // What `handle` costs beyond its Attio calls is the function's own work.
-    let tls = attio_user_sync::tls::client_config(None).unwrap();
-    let http = AttioClient::new(&attio.url(), RetryPolicy::default(), tls)
-        .unwrap()
-        .http_client();
     let assert_url = format!(
         "{}/v2/objects/people/records?matching_attribute=email_addresses",
         attio.url()

@@ -452,39 +452,32 @@ async fn main() {
         median(function_cold.2),
     );
     let (li, lf) = (median(floor_cold.0), median(floor_cold.1));
+    let cold_row = |figure: &str, ours: Duration, floor: Duration| {
+        println!(
+            "| {figure} | {} | {} | {:.2}x |",
+            ms(ours),
+            ms(floor),
+            ours.as_secs_f64() / floor.as_secs_f64()
+        )
+    };
     println!("| figure | attio-user-sync | floor | ratio |");
     println!("| --- | --- | --- | --- |");
-    println!(
-        "| init (process start to first `next`) | {} | {} | {:.2}x |",
-        ms(fi),
-        ms(li),
-        fi.as_secs_f64() / li.as_secs_f64()
+    cold_row("init (process start to first `next`)", fi, li);
+    cold_row("first response (process start to answer)", ff, lf);
+    cold_row(
+        "first response, less time waiting on moto and the Attio stand-in",
+        fx,
+        lf,
     );
-    println!(
-        "| first response (process start to answer) | {} | {} | {:.2}x |",
-        ms(ff),
-        ms(lf),
-        ff.as_secs_f64() / lf.as_secs_f64()
+    cold_row(
+        "same, over TLS (both endpoints behind HTTPS on loopback, handshakes included)",
+        median(https_cold),
+        lf,
     );
-    println!(
-        "| first response, less time waiting on moto and the Attio stand-in | {} | {} | {:.2}x |",
-        ms(fx),
-        ms(lf),
-        fx.as_secs_f64() / lf.as_secs_f64()
-    );
-    let hx = median(https_cold);
-    println!(
-        "| same, over TLS (both endpoints behind HTTPS on loopback, handshakes included) | {} | {} | {:.2}x |",
-        ms(hx),
-        ms(lf),
-        hx.as_secs_f64() / lf.as_secs_f64()
-    );
-    let ax = median(bundle_cold);
-    println!(
-        "| same, with `SSL_CERT_FILE` set to the system's CA bundle | {} | {} | {:.2}x |",
-        ms(ax),
-        ms(lf),
-        ax.as_secs_f64() / lf.as_secs_f64()
+    cold_row(
+        "same, with `SSL_CERT_FILE` set to the system's CA bundle",
+        median(bundle_cold),
+        lf,
     );
 
     println!();
