@@ -1,6 +1,6 @@
 //! The AWS SDK's HTTP client: Secrets Manager requests go through the same `reqwest` client as
-//! Attio's, so the function has one TLS setup (one root store read at init), one connection
-//! stack and one pool, instead of the SDK's own hyper-rustls client beside reqwest's.
+//! Attio's, so the function has one TLS setup, one connection stack and one pool, instead of
+//! the SDK's own hyper-rustls client beside reqwest's.
 
 use std::time::Duration;
 
