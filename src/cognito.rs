@@ -15,15 +15,15 @@ use crate::App;
 use crate::attio::AttioBudget;
 use crate::domain::{EmailAddress, UserChange, UserEvent, UserProfile, name_part};
 use crate::error::AppError;
-use crate::providers::PayloadError;
+use crate::providers::{PayloadError, read_part};
 
 /// Cognito waits 5 s; keep time to return.
 const COGNITO_BUDGET: Duration = Duration::from_secs(4);
 
 /// The user a Post Confirmation event confirms, or `None` for triggers other than sign-up.
 pub fn confirmed_user(event: &Value) -> Result<Option<UserProfile>, PayloadError> {
-    let event: CognitoEventUserPoolsPostConfirmation = serde_json::from_value(event.clone())
-        .map_err(|e| PayloadError::malformed("Cognito Post Confirmation", &e))?;
+    let event: CognitoEventUserPoolsPostConfirmation =
+        read_part("Cognito Post Confirmation", "", event.clone())?;
     let header = event.cognito_event_user_pools_header;
     if header.trigger_source
         != Some(CognitoEventUserPoolsPostConfirmationTriggerSource::ConfirmSignUp)

@@ -1,75 +1,6 @@
 //! Neutral domain types: what every provider's payload is turned into, and what sync consumes.
 
-use std::fmt;
-
-use thiserror::Error;
-
-/// An email address that has passed a basic shape check. Attio validates strictly; this
-/// catches what can never be valid before a call is made. `Debug` and `Display` redact it,
-/// so an address cannot reach the logs by accident.
-#[derive(Clone, PartialEq, Eq)]
-pub struct EmailAddress(String);
-
-/// Why a string is not an email address. Never holds the address itself.
-#[derive(Debug, Error, PartialEq, Eq)]
-#[error("not a valid email address: {0}")]
-pub struct InvalidEmail(&'static str);
-
-impl EmailAddress {
-    /// Accepts `local@domain` with no whitespace, a dotted domain and at most 254 characters.
-    pub fn parse(raw: &str) -> Result<Self, InvalidEmail> {
-        let s = raw.trim();
-        if s.is_empty() {
-            return Err(InvalidEmail("it is empty"));
-        }
-        if s.len() > 254 {
-            return Err(InvalidEmail("it is longer than 254 characters"));
-        }
-        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(InvalidEmail("it contains whitespace"));
-        }
-        let Some((local, domain)) = s.rsplit_once('@') else {
-            return Err(InvalidEmail("it has no @"));
-        };
-        if local.is_empty() || local.contains('@') {
-            return Err(InvalidEmail(
-                "the part before @ is empty or holds another @",
-            ));
-        }
-        if domain.is_empty()
-            || !domain.contains('.')
-            || domain.starts_with('.')
-            || domain.ends_with('.')
-            || domain.contains("..")
-        {
-            return Err(InvalidEmail("the domain is not a dotted host name"));
-        }
-        Ok(Self(s.to_owned()))
-    }
-
-    /// The address itself, for sending to Attio. Never log it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// A form safe for logs: first character of the local part and the domain, `j***@example.com`.
-    pub fn redacted(&self) -> String {
-        let (local, domain) = self.0.rsplit_once('@').unwrap_or(("", &self.0));
-        format!("{}@{domain}", mask_local_part(local))
-    }
-}
-
-impl fmt::Debug for EmailAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EmailAddress({})", self.redacted())
-    }
-}
-
-impl fmt::Display for EmailAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
+pub use crate::email::{EmailAddress, InvalidEmail, redact_emails};
 
 /// A moment a provider reported (a sign-up, a change), kept to the millisecond in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -239,39 +170,6 @@ pub fn split_full_name(full: Option<&str>) -> (Option<String>, Option<String>) {
     }
 }
 
-/// `j***` for `jane`; a one-character local part is hidden whole, since its first character is all of it.
-fn mask_local_part(local: &str) -> String {
-    let mut chars = local.chars();
-    match (chars.next(), chars.next()) {
-        (Some(first), Some(_)) => format!("{first}***"),
-        _ => "***".to_owned(),
-    }
-}
-
-/// Replaces every email-looking word in `text` (e.g. an Attio error message) with its redacted
-/// form, so the text can be logged.
-pub fn redact_emails(text: &str) -> String {
-    text.split_inclusive(char::is_whitespace)
-        .map(|word| {
-            let Some(at) = word.rfind('@') else {
-                return word.to_owned();
-            };
-            // Keep opening quotes and brackets; hide the local part but its first character.
-            let (prefix, domain) = word.split_at(at);
-            let local_start = prefix
-                .find(|c: char| !matches!(c, '"' | '\'' | '(' | '<' | '['))
-                .unwrap_or(prefix.len());
-            let (opening, local) = prefix.split_at(local_start);
-            match (opening.is_empty(), local.is_empty()) {
-                (true, true) => word.to_owned(),
-                // Nothing but quotes before the @: they may be the local part; hide them too.
-                (false, true) => format!("{}{domain}", mask_local_part(opening)),
-                _ => format!("{opening}{}{domain}", mask_local_part(local)),
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,60 +189,6 @@ mod tests {
             Timestamp::parse("2026-11-27T09:00:01Z")
                 > Timestamp::parse("2026-11-27T09:00:00.999999+00:00")
         );
-    }
-
-    #[test]
-    fn redact_emails_hides_addresses_inside_messages() {
-        let msg = "Invalid value \"jane.doe@example.com\" for primary_email_address, see x@y.";
-        let out = redact_emails(msg);
-        assert!(!out.contains("jane.doe"), "{out}");
-        assert!(out.contains("j***@example.com"), "{out}");
-        assert!(out.starts_with("Invalid value"));
-    }
-
-    #[test]
-    fn redact_emails_hides_local_parts_that_start_with_punctuation() {
-        // Found by fuzz/fuzz_targets/email_address.rs.
-        let out = redact_emails("value \"]@b.co\" rejected");
-        assert!(!out.contains("]@b.co"), "{out}");
-        assert_eq!(
-            redact_emails("no address here, @handle"),
-            "no address here, @handle"
-        );
-        let out = redact_emails("value \"\"@d.example\" rejected");
-        assert!(!out.contains("\"@d.example"), "{out}");
-    }
-
-    #[test]
-    fn accepts_ordinary_addresses_and_trims_them() {
-        let e = EmailAddress::parse("  jane.doe+crm@example.co.uk ").unwrap();
-        assert_eq!(e.as_str(), "jane.doe+crm@example.co.uk");
-    }
-
-    #[test]
-    fn rejects_addresses_that_can_never_be_valid() {
-        for bad in [
-            "",
-            "jane",
-            "@example.com",
-            "jane@",
-            "jane@localhost",
-            "jane@exa mple.com",
-            "jane@.example.com",
-            "jane@example..com",
-            "a@b@example.com",
-        ] {
-            assert!(EmailAddress::parse(bad).is_err(), "{bad:?} was accepted");
-        }
-        let long = format!("{}@example.com", "a".repeat(250));
-        assert!(EmailAddress::parse(&long).is_err());
-    }
-
-    #[test]
-    fn debug_and_display_never_show_the_full_address() {
-        let e = EmailAddress::parse("jane.doe@example.com").unwrap();
-        assert_eq!(format!("{e}"), "j***@example.com");
-        assert!(!format!("{e:?}").contains("jane.doe"));
     }
 
     #[test]

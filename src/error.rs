@@ -116,7 +116,7 @@ impl AppError {
                 }
                 SignatureError::TooManySignatures
                 | SignatureError::NoMatch
-                | SignatureError::UnknownKey(_)
+                | SignatureError::UnknownKey
                 | SignatureError::InvalidToken(_) => "invalid_signature",
                 SignatureError::UnusableSecret => "signing_secret_invalid",
             },

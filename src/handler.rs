@@ -29,6 +29,13 @@ pub struct App {
     sync: UserSync,
 }
 
+/// What the log line may repeat of a request: set only after it is verified.
+#[derive(Default)]
+struct Verified<'r> {
+    delivery_id: Option<&'r str>,
+    event_type: Option<String>,
+}
+
 /// What a successfully handled delivery produced.
 enum Handled {
     Synced(Vec<SyncOutcome>),
@@ -82,14 +89,17 @@ impl App {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let started = Instant::now();
         let provider = route(request.uri().path()).and_then(provider_for_route);
-        let delivery_id = provider.and_then(|p| p.delivery_id(request.headers()));
         let mut budget = AttioBudget::until(self.attio_deadline(&request, provider));
+        let mut seen = Verified::default();
         let result = match provider {
-            None => Err((None, AppError::UnknownRoute)),
-            Some(p) => self.handle_provider(p, &request, &mut budget).await,
+            None => Err(AppError::UnknownRoute),
+            Some(p) => {
+                self.handle_provider(p, &request, &mut budget, &mut seen)
+                    .await
+            }
         };
         let provider_name = provider.map_or("none", |p| p.route());
-        let (response, event_type, outcome, detail) = match result {
+        let (response, outcome, detail) = match result {
             Ok((delivery, handled)) => {
                 let outcome = match handled {
                     Handled::Synced(_) => "synced",
@@ -98,23 +108,20 @@ impl App {
                 };
                 (
                     success(provider_name, &delivery, &handled),
-                    delivery.event_type,
                     outcome,
                     String::new(),
                 )
             }
-            // Messages can quote input (serde, Attio): redact addresses before logging.
-            Err((event_type, error)) => (
+            Err(error) => (
                 failure(&error),
-                event_type.unwrap_or_default(),
                 error.code(),
-                redact_emails(&error.to_string()),
+                log_detail(&error.to_string()),
             ),
         };
         tracing::info!(
             provider = provider_name,
-            event_type,
-            webhook_id = delivery_id.unwrap_or(""),
+            event_type = seen.event_type.as_deref().map_or("", loggable_token),
+            webhook_id = seen.delivery_id.map_or("", loggable_token),
             outcome,
             status = response.status().as_u16(),
             attio_calls = budget.calls,
@@ -126,42 +133,44 @@ impl App {
         response
     }
 
-    async fn handle_provider(
+    /// Authenticates, parses and applies one request to a known route. What the log line may
+    /// repeat of the request goes into `seen`, and only once the request is verified.
+    async fn handle_provider<'r>(
         &self,
         provider: &dyn Provider,
-        request: &Request,
+        request: &'r Request,
         budget: &mut AttioBudget,
-    ) -> Result<(Delivery, Handled), (Option<String>, AppError)> {
-        let no_event = |e: AppError| (None, e);
+        seen: &mut Verified<'r>,
+    ) -> Result<(Delivery, Handled), AppError> {
         if request.method() == Method::GET
-            && let Some(answer) = provider.answer_challenge(request.headers())
+            && let Some(challenge) = provider.answer_challenge(request.headers())
         {
+            // A verification request carries the same credentials as deliveries.
+            let secrets = self.secrets.get().await?;
+            self.verify(provider, request, secrets).await?;
             return Ok((
                 Delivery::ignored("verification"),
-                Handled::Challenge(answer),
+                Handled::Challenge(challenge?),
             ));
         }
         if request.method() != Method::POST {
-            return Err(no_event(AppError::MethodNotAllowed));
+            return Err(AppError::MethodNotAllowed);
         }
         let body: &[u8] = request.body().as_ref();
         if body.len() > MAX_BODY_BYTES {
-            return Err(no_event(AppError::BodyTooLarge(body.len())));
+            return Err(AppError::BodyTooLarge(body.len()));
         }
-        let secrets = self.secrets.get().await.map_err(|e| no_event(e.into()))?;
-        let secrets = self
-            .verify(provider, request, secrets)
-            .await
-            .map_err(no_event)?;
+        let secrets = self.secrets.get().await?;
+        let secrets = self.verify(provider, request, secrets).await?;
+        seen.delivery_id = provider.delivery_id(request.headers());
 
-        let delivery = provider.parse(body).map_err(|e| no_event(e.into()))?;
+        let delivery = provider.parse(body)?;
+        seen.event_type = Some(delivery.event_type.clone());
         if delivery.events.is_empty() && delivery.skipped.is_empty() {
             return Ok((delivery, Handled::Ignored));
         }
-        match self.apply(&delivery.events, secrets, budget).await {
-            Ok(outcomes) => Ok((delivery, Handled::Synced(outcomes))),
-            Err(e) => Err((Some(delivery.event_type), e)),
-        }
+        let outcomes = self.apply(&delivery.events, secrets, budget).await?;
+        Ok((delivery, Handled::Synced(outcomes)))
     }
 
     /// Applies events in order, stopping at the first that Attio does not confirm. An Attio
@@ -280,9 +289,9 @@ impl App {
         let check =
             |keys: &JwkSet| provider.verify(&self.webhook_request(request, Some(keys)), &[]);
         match check(&keys) {
-            Err(SignatureError::UnknownKey(kid)) => match self.jwks.refresh(url).await {
+            Err(SignatureError::UnknownKey) => match self.jwks.refresh(url).await {
                 Some(fresh) => Ok(check(&fresh)?),
-                None => Err(SignatureError::UnknownKey(kid).into()),
+                None => Err(SignatureError::UnknownKey.into()),
             },
             other => Ok(other?),
         }
@@ -301,6 +310,36 @@ impl App {
             keys,
         }
     }
+}
+
+/// Longest id or event type a log line repeats.
+const MAX_LOGGED_TOKEN: usize = 128;
+/// Longest failure detail a log line holds.
+const MAX_LOGGED_DETAIL: usize = 400;
+
+/// A sender's id or event type as the log may show it: ids and event types are short and made
+/// of letters, digits and `._:/-`; anything else is withheld, since it is the sender's text.
+fn loggable_token(value: &str) -> &str {
+    let plain = (1..=MAX_LOGGED_TOKEN).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b));
+    if plain { value } else { "(withheld)" }
+}
+
+/// A failure's message as the log may show it: addresses redacted, control characters
+/// dropped, bounded (an Attio message can be long).
+fn log_detail(message: &str) -> String {
+    let redacted = redact_emails(message);
+    let mut detail: String = redacted
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_LOGGED_DETAIL)
+        .collect();
+    if detail.len() < redacted.len() && redacted.chars().count() > MAX_LOGGED_DETAIL {
+        detail.push('…');
+    }
+    detail
 }
 
 /// The route name from a path ending in `/webhooks/<route>`, whatever comes before it

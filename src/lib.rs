@@ -9,6 +9,7 @@ pub mod attio;
 pub mod cognito;
 pub mod config;
 pub mod domain;
+pub mod email;
 pub mod error;
 pub mod handler;
 pub mod jwks;

@@ -31,11 +31,12 @@ pub enum SignatureError {
     #[error("the signature header lists more than {MAX_SIGNATURE_ENTRIES} signatures")]
     TooManySignatures,
     /// A signed token names a key the provider's published key set lacks (maybe rotated).
-    #[error("the token is signed with key {0:?}, which the provider's key set does not hold")]
-    UnknownKey(String),
-    /// A signed token (JWT) is malformed or its signature does not verify.
+    #[error("the token is signed with a key the provider's key set does not hold")]
+    UnknownKey,
+    /// A signed token (JWT) is malformed or its signature does not verify. The reason is
+    /// this function's own words: the token is unverified input and is never quoted.
     #[error("the signed token is not valid: {0}")]
-    InvalidToken(String),
+    InvalidToken(&'static str),
     /// No entry of the signature header matches any configured secret.
     #[error("no signature in the header matches the configured signing secret")]
     NoMatch,

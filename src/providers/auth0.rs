@@ -6,7 +6,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Delivery, PayloadError, Provider, WebhookRequest, verify_authorization_header};
+use super::{
+    Delivery, PayloadError, Provider, WebhookRequest, read_part, verify_authorization_header,
+};
 use crate::domain::{EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, name_part};
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -122,12 +124,8 @@ fn items(body: &[u8]) -> Result<Vec<Value>, PayloadError> {
 
 /// One entry as a user event; `None` for entry types this function does not act on.
 fn read_item(item: Value) -> Result<Option<UserEvent>, PayloadError> {
-    let malformed = |e: serde_json::Error| PayloadError::Malformed {
-        provider: NAME,
-        reason: e.to_string(),
-    };
     if item.get("data").and_then(|d| d.get("object")).is_some() {
-        let event: CloudEvent = serde_json::from_value(item).map_err(malformed)?;
+        let event: CloudEvent = read_part(NAME, "", item)?;
         let user = event.data.object;
         let change = if event.kind.ends_with("user.created") {
             UserChange::Created
@@ -157,7 +155,7 @@ fn read_item(item: Value) -> Result<Option<UserEvent>, PayloadError> {
                 .at(changed_at.as_deref().and_then(Timestamp::parse)),
         ));
     }
-    let log: Log = serde_json::from_value(item).map_err(malformed)?;
+    let log: Log = read_part(NAME, "", item)?;
     let data = log.data;
     match data.kind.as_str() {
         "ss" => {

@@ -5,7 +5,7 @@
 use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 
-use super::{Delivery, PayloadError, Provider, SVIX_HEADERS, WebhookRequest, read_part};
+use super::{Delivery, PayloadError, Provider, SVIX_HEADERS, WebhookRequest, read_body, read_part};
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, UserRef, Workspace, name_part,
 };
@@ -89,8 +89,7 @@ impl Provider for Clerk {
     }
 
     fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError> {
-        let envelope: Envelope =
-            serde_json::from_slice(body).map_err(|e| PayloadError::malformed(NAME, &e))?;
+        let envelope: Envelope = read_body(NAME, body)?;
         let event = match envelope.event_type.as_str() {
             "user.created" | "user.updated" => {
                 let change = if envelope.event_type == "user.created" {

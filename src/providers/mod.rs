@@ -99,27 +99,121 @@ pub enum PayloadError {
     InvalidEmail(#[from] InvalidEmail),
 }
 
-/// Reads `value` (a part of a payload named `field`) as `T`, or says which part is wrong.
+/// Reads a whole body as `T`, or says which field is wrong and what it should hold.
+pub fn read_body<T: serde::de::DeserializeOwned>(
+    provider: &'static str,
+    body: &[u8],
+) -> Result<T, PayloadError> {
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut json)
+        .map_err(|e| PayloadError::shape(provider, None, &e))?;
+    json.end()
+        .map_err(|e| PayloadError::malformed(provider, &e))?;
+    Ok(value)
+}
+
+/// Reads `value` (a part of a payload named `field`) as `T`, or says which field is wrong.
 pub fn read_part<T: serde::de::DeserializeOwned>(
     provider: &'static str,
     field: &str,
     value: serde_json::Value,
 ) -> Result<T, PayloadError> {
-    serde_json::from_value(value).map_err(|e| PayloadError::Malformed {
-        provider,
-        reason: format!("{field}: {e}"),
-    })
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| PayloadError::shape(provider, Some(field), &e))
 }
 
 impl PayloadError {
-    /// A `Malformed` error from serde_json's, which says where but never quotes the input.
+    /// A `Malformed` error from serde_json's: where, and what was expected, never the input.
     pub fn malformed(provider: &'static str, e: &serde_json::Error) -> Self {
         let reason = match e.classify() {
-            serde_json::error::Category::Data => e.to_string(),
+            serde_json::error::Category::Data => expected_shape(e),
             _ => format!("not valid JSON (line {}, column {})", e.line(), e.column()),
         };
         Self::Malformed { provider, reason }
     }
+
+    /// A `Malformed` error naming the field (under `part`, when the value read was a part of
+    /// the payload) that does not have the shape `T` needs.
+    fn shape(
+        provider: &'static str,
+        part: Option<&str>,
+        e: &serde_path_to_error::Error<serde_json::Error>,
+    ) -> Self {
+        if !matches!(e.inner().classify(), serde_json::error::Category::Data) {
+            return Self::malformed(provider, e.inner());
+        }
+        let field = field_path(part, e.path());
+        let shape = expected_shape(e.inner());
+        let reason = if field.is_empty() {
+            shape
+        } else {
+            format!("{field}: {shape}")
+        };
+        Self::Malformed { provider, reason }
+    }
+}
+
+/// `data.email_addresses[0].id`. Names are the payload's keys, which are this function's own
+/// field names wherever an error can arise; anything else is shown as `?`.
+fn field_path(part: Option<&str>, path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    use std::fmt::Write as _;
+    let mut out = part.unwrap_or_default().to_owned();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => {
+                let _ = write!(out, "[{index}]");
+            }
+            Segment::Map { key: name } | Segment::Enum { variant: name } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                let plain = (1..=64).contains(&name.len())
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                out.push_str(if plain { name } else { "?" });
+            }
+            Segment::Unknown => out.push_str(".?"),
+        }
+    }
+    out
+}
+
+/// What serde expected and what kind of value it found, without the value: serde's own
+/// messages quote it (`invalid type: string "…", expected i64`), and a payload's values are
+/// its users' data, or an attacker's text, and must not reach logs or answers.
+fn expected_shape(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let location = format!(" at line {} column {}", e.line(), e.column());
+    let message = message.strip_suffix(&location).unwrap_or(&message);
+    // The expectation is this function's own (a type or field name), never the input's.
+    let bounded = |s: &str| s.chars().take(120).collect::<String>();
+    let found_and_expected = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "));
+    if let Some(rest) = found_and_expected
+        && let Some((found, expected)) = rest.rsplit_once(", expected ")
+    {
+        // `string "…"`, `integer `5``, `map`: keep the kind, drop the quoted value.
+        let kind = found.split(['"', '`']).next().unwrap_or("").trim();
+        let kind = if !kind.is_empty()
+            && kind.len() <= 20
+            && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b' ')
+        {
+            kind
+        } else {
+            "another value"
+        };
+        return format!("expected {}, found {kind}", bounded(expected));
+    }
+    if message.starts_with("missing field `")
+        || message.starts_with("duplicate field `")
+        || message.starts_with("invalid length ")
+    {
+        return bounded(message);
+    }
+    "a value does not have the expected shape".to_owned()
 }
 
 /// One identity provider: how its requests are authenticated and how its payloads read.
@@ -152,8 +246,12 @@ pub trait Provider: Sync {
     }
 
     /// The answer to a one-time endpoint verification `GET` (Okta's challenge), if this
-    /// provider has one and the request is one.
-    fn answer_challenge(&self, _headers: &HeaderMap) -> Option<serde_json::Value> {
+    /// provider has one and the request is one; an error when the challenge is not one the
+    /// provider would send. The request is verified like a delivery before it is answered.
+    fn answer_challenge(
+        &self,
+        _headers: &HeaderMap,
+    ) -> Option<Result<serde_json::Value, PayloadError>> {
         None
     }
 

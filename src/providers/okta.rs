@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    Delivery, PayloadError, Provider, WebhookRequest, read_part, verify_authorization_header,
+    Delivery, PayloadError, Provider, WebhookRequest, read_body, read_part,
+    verify_authorization_header,
 };
 use crate::domain::{EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, split_full_name};
 use crate::secrets::Secret;
@@ -21,6 +22,8 @@ pub struct Okta;
 
 const NAME: &str = "Okta";
 const CHALLENGE: &str = "x-okta-verification-challenge";
+/// Longest verification challenge echoed (Okta's are about 40 characters).
+const MAX_CHALLENGE: usize = 128;
 
 #[derive(Deserialize)]
 struct Envelope {
@@ -69,9 +72,26 @@ impl Provider for Okta {
         verify_authorization_header(request, secrets)
     }
 
-    fn answer_challenge(&self, headers: &HeaderMap) -> Option<serde_json::Value> {
-        let challenge = headers.get(CHALLENGE)?.to_str().ok()?;
-        Some(json!({ "verification": challenge }))
+    fn answer_challenge(
+        &self,
+        headers: &HeaderMap,
+    ) -> Option<Result<serde_json::Value, PayloadError>> {
+        let challenge = headers.get(CHALLENGE)?.as_bytes();
+        // Okta's challenges are short URL-safe tokens (`Me_rShK8JHsTnbyYrWXCEoMGbM_zsZ6k0hLPZ_Pg`):
+        // echo nothing else.
+        let plain = (1..=MAX_CHALLENGE).contains(&challenge.len())
+            && challenge
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.~+/=".contains(b));
+        Some(match std::str::from_utf8(challenge) {
+            Ok(challenge) if plain => Ok(json!({ "verification": challenge })),
+            _ => Err(PayloadError::Malformed {
+                provider: NAME,
+                reason: format!(
+                    "the {CHALLENGE} header is not 1 to {MAX_CHALLENGE} URL-safe characters"
+                ),
+            }),
+        })
     }
 
     fn answer_within(&self) -> Option<Duration> {
@@ -80,8 +100,7 @@ impl Provider for Okta {
     }
 
     fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError> {
-        let envelope: Envelope =
-            serde_json::from_slice(body).map_err(|e| PayloadError::malformed(NAME, &e))?;
+        let envelope: Envelope = read_body(NAME, body)?;
         let data: Data = read_part(NAME, "data", envelope.data)?;
         let mut delivery = Delivery::ignored(envelope.event_type);
         for (i, event) in data.events.into_iter().enumerate() {
@@ -179,9 +198,16 @@ mod tests {
         );
         assert_eq!(
             Okta.answer_challenge(&headers),
-            Some(json!({"verification": "In4ZtV8DoJmVuHzKp0kdkzg0i9xp0bIu"}))
+            Some(Ok(
+                json!({"verification": "In4ZtV8DoJmVuHzKp0kdkzg0i9xp0bIu"})
+            ))
         );
         assert_eq!(Okta.answer_challenge(&HeaderMap::new()), None);
+        for hostile in ["<script>alert(1)</script>", "a b", &"x".repeat(129)] {
+            headers.insert(CHALLENGE, hostile.parse().unwrap());
+            let refused = Okta.answer_challenge(&headers).unwrap().unwrap_err();
+            assert!(!refused.to_string().contains(hostile), "{refused}");
+        }
     }
 
     #[test]

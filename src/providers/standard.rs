@@ -7,7 +7,7 @@ use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Delivery, PayloadError, Provider, WEBHOOK_HEADERS, WebhookRequest};
+use super::{Delivery, PayloadError, Provider, WEBHOOK_HEADERS, WebhookRequest, read_part};
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, name_part, split_full_name,
 };
@@ -97,11 +97,7 @@ impl Provider for StandardWebhooks {
                     "user.updated" => UserChange::Updated,
                     _ => return Ok(Delivery::ignored(event_type)),
                 };
-                let user: NeutralUser =
-                    serde_json::from_value(data).map_err(|e| PayloadError::Malformed {
-                        provider: NAME,
-                        reason: format!("data: {e}"),
-                    })?;
+                let user: NeutralUser = read_part(NAME, "data", data)?;
                 let profile = UserProfile {
                     user_id: user.id,
                     email: required_email(user.email.as_deref())?,

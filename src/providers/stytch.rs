@@ -6,7 +6,7 @@ use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Delivery, PayloadError, Provider, SVIX_HEADERS, WebhookRequest, read_part};
+use super::{Delivery, PayloadError, Provider, SVIX_HEADERS, WebhookRequest, read_body, read_part};
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, Workspace, name_part,
     split_full_name,
@@ -83,8 +83,7 @@ impl Provider for Stytch {
     }
 
     fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError> {
-        let envelope: Envelope =
-            serde_json::from_slice(body).map_err(|e| PayloadError::malformed(NAME, &e))?;
+        let envelope: Envelope = read_body(NAME, body)?;
         let event_type = format!(
             "{}.{}.{}",
             envelope.source, envelope.object_type, envelope.action

@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 
 use super::standard::supabase_names;
 use super::{
-    Delivery, PayloadError, Provider, WebhookRequest, read_part, verify_authorization_header,
+    Delivery, PayloadError, Provider, WebhookRequest, read_body, read_part,
+    verify_authorization_header,
 };
 use crate::domain::{EmailAddress, Timestamp, UserChange, UserEvent, UserProfile};
 use crate::secrets::Secret;
@@ -53,8 +54,7 @@ impl Provider for SupabaseDatabase {
     }
 
     fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError> {
-        let payload: Payload =
-            serde_json::from_slice(body).map_err(|e| PayloadError::malformed(NAME, &e))?;
+        let payload: Payload = read_body(NAME, body)?;
         let event_type =
             format!("{}.{}.{}", payload.schema, payload.table, payload.operation).to_lowercase();
         if (payload.schema.as_str(), payload.table.as_str()) != ("auth", "users") {

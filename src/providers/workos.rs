@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use super::{Delivery, PayloadError, Provider, WebhookRequest, read_part};
+use super::{Delivery, PayloadError, Provider, WebhookRequest, read_body, read_part};
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, UserRef, Workspace, name_part,
 };
@@ -110,8 +110,7 @@ impl Provider for WorkOs {
     }
 
     fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError> {
-        let envelope: Envelope =
-            serde_json::from_slice(body).map_err(|e| PayloadError::malformed(NAME, &e))?;
+        let envelope: Envelope = read_body(NAME, body)?;
         let event = match envelope.event.as_str() {
             "user.created" | "dsync.user.created" | "user.updated" | "dsync.user.updated" => {
                 let change = if envelope.event.ends_with("created") {

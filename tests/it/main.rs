@@ -7,6 +7,7 @@ mod cargo_lambda_watch;
 mod cognito;
 mod contract;
 mod faults;
+mod hostile;
 mod kinde;
 mod load;
 mod ordering;

@@ -59,7 +59,9 @@ async fn okta_batch_answers_5xx_unless_every_event_landed() {
 async fn okta_verification_challenge_is_echoed() {
     let t = TestApp::spawn().await;
 
-    let answer = t.send(&event_file("okta-verification.json")).await;
+    let answer = t
+        .send(&resign(event_file("okta-verification.json"), OKTA_SECRET))
+        .await;
 
     assert_eq!(answer.status, 200);
     assert_eq!(
