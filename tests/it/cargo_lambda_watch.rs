@@ -225,3 +225,77 @@ async fn cognito_trigger_binary_returns_the_event_and_creates_the_user() {
         "{logs}"
     );
 }
+
+#[tokio::test]
+async fn logs_repeat_nothing_from_a_body_or_from_unverified_headers() {
+    const MARKER: &str = "HOSTILE-MARKER-c41d";
+    let attio = AttioStandIn::start(TOKEN).await;
+    let secret_id = create_secret(&default_secret()).await;
+    let function = Emulated::start(
+        env!("CARGO_BIN_EXE_attio-user-sync"),
+        &[
+            ("ATTIO_SYNC_SECRET_ID", secret_id),
+            ("ATTIO_API_URL", attio.url()),
+        ],
+    )
+    .await;
+    // A signed event whose field holds 200,000 characters of text (and an address).
+    let mut body = clerk_user("user.created", "user_1", "a@example.com", "A", "B");
+    body["data"]["created_at"] = serde_json::json!(format!(
+        "{MARKER} leak.body@example.com {}",
+        "x".repeat(200_000)
+    ));
+    let oversized_field = with_body("clerk-user-created.json", &body, CLERK_SECRET);
+    // Unsigned requests whose delivery id is an address, or 60 KB of text.
+    let unsigned = |id: String| {
+        let mut event = event_file("clerk-user-created.json");
+        event["headers"]["svix-id"] = serde_json::json!(id);
+        event
+    };
+    // A signed request whose (signed) delivery id is not made like an id.
+    let mut odd_id = event_file("clerk-user-created.json");
+    odd_id["headers"]["svix-id"] = serde_json::json!("msg_leak.verified@example.com");
+    let odd_id = resign(odd_id, CLERK_SECRET);
+    let cases = [
+        (oversized_field, 400),
+        (unsigned("leak.someone@example.com".into()), 401),
+        (unsigned(format!("{MARKER}{}", "y".repeat(60_000))), 401),
+        (odd_id, 200),
+    ];
+
+    for (i, (event, status)) in cases.iter().enumerate() {
+        let file = std::env::temp_dir().join(format!(
+            "attio-user-sync-hostile-{}-{i}.json",
+            function.port
+        ));
+        std::fs::write(&file, event.to_string()).unwrap();
+        let response = function.invoke(&file).await;
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(response["statusCode"], *status, "case {i}: {response}");
+    }
+
+    let (logs, lines) = function.logs().await;
+    for leak in [MARKER, "leak.", "xxxxxxxxxx", "yyyyyyyyyy"] {
+        assert!(!logs.contains(leak), "the logs repeat {leak:?}: {logs}");
+    }
+    let handled: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "webhook handled")
+        .collect();
+    assert_eq!(handled.len(), cases.len(), "{logs}");
+    for line in &lines {
+        assert!(
+            line.to_string().len() < 2_000,
+            "a log line of {} bytes",
+            line.to_string().len()
+        );
+    }
+    let field = |i: usize, name: &str| handled[i]["fields"][name].as_str().unwrap_or("").to_owned();
+    assert!(field(0, "detail").contains("data.created_at"), "{logs}");
+    assert_eq!(field(0, "webhook_id"), "msg_2demoClerkCreated0001");
+    for unverified in [1, 2] {
+        assert_eq!(field(unverified, "webhook_id"), "", "{logs}");
+        assert_eq!(field(unverified, "outcome"), "invalid_timestamp", "{logs}");
+    }
+    assert_eq!(field(3, "webhook_id"), "(withheld)", "{logs}");
+}
