@@ -13,6 +13,7 @@ pub mod email;
 pub mod error;
 pub mod handler;
 pub mod jwks;
+pub mod lambda_entry;
 pub mod providers;
 pub mod sdk_http;
 pub mod secrets;

@@ -299,3 +299,63 @@ async fn logs_repeat_nothing_from_a_body_or_from_unverified_headers() {
     }
     assert_eq!(field(3, "webhook_id"), "(withheld)", "{logs}");
 }
+
+#[tokio::test]
+async fn events_lambda_http_cannot_read_are_answered_400_and_the_function_keeps_serving() {
+    let attio = AttioStandIn::start(TOKEN).await;
+    let secret_id = create_secret(&default_secret()).await;
+    let function = Emulated::start(
+        env!("CARGO_BIN_EXE_attio-user-sync"),
+        &[
+            ("ATTIO_SYNC_SECRET_ID", secret_id),
+            ("ATTIO_API_URL", attio.url()),
+        ],
+    )
+    .await;
+    let sample = || event_file("clerk-user-created.json");
+    let mut not_base64 = sample();
+    not_base64["isBase64Encoded"] = serde_json::json!(true);
+    not_base64["body"] = serde_json::json!("{not base64!}");
+    let mut bad_host = sample();
+    bad_host["headers"]["host"] = serde_json::json!("bad host");
+    let mut bad_proto = sample();
+    bad_proto["headers"]["x-forwarded-proto"] = serde_json::json!("ht tp");
+    let genuine = new_user_event();
+
+    let mut answers = Vec::new();
+    for (i, event) in [not_base64, bad_host, bad_proto, genuine]
+        .iter()
+        .enumerate()
+    {
+        let file = std::env::temp_dir().join(format!(
+            "attio-user-sync-unreadable-{}-{i}.json",
+            function.port
+        ));
+        std::fs::write(&file, event.to_string()).unwrap();
+        answers.push(function.invoke(&file).await);
+        let _ = std::fs::remove_file(&file);
+    }
+
+    for unreadable in &answers[..3] {
+        assert_eq!(unreadable["statusCode"], 400, "{unreadable}");
+        let body: Value = serde_json::from_str(unreadable["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["error"]["code"], "invalid_payload", "{body}");
+    }
+    assert_eq!(
+        answers[3]["statusCode"], 200,
+        "the function still serves: {}",
+        answers[3]
+    );
+    assert_eq!(attio.records("users").len(), 1);
+    // Every line, the panics' included, is JSON (`logs` parses each).
+    let (logs, lines) = function.logs().await;
+    let panics = lines
+        .iter()
+        .filter(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("panicked"))
+        })
+        .count();
+    assert_eq!(panics, 3, "{logs}");
+}
