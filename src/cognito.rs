@@ -88,7 +88,10 @@ async fn sync(app: &App, event: &Value) -> Result<Option<String>, AppError> {
     let secrets = app.secrets().await?;
     let mut budget = AttioBudget::until(tokio::time::Instant::now() + COGNITO_BUDGET);
     let events = [UserEvent::upserted(UserChange::Created, user)];
-    let outcomes = app.apply(&events, secrets, &mut budget).await?;
+    let outcomes = app
+        .apply(&events, None, secrets, &mut budget)
+        .await
+        .into_result()?;
     Ok(outcomes.into_iter().next().map(|o| format!("{o:?}")))
 }
 

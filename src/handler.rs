@@ -14,6 +14,7 @@ use crate::domain::{UserEvent, redact_emails};
 use crate::error::{AppError, MAX_BODY_BYTES};
 use crate::jwks::JwksCache;
 use crate::providers::{Delivery, Provider, WebhookRequest, provider_for_route};
+use crate::recent::Recent;
 use crate::secrets::{SecretCache, SyncSecrets};
 use crate::signature::SignatureError;
 use crate::sync::{SyncError, SyncOutcome, UserSync};
@@ -27,6 +28,8 @@ pub struct App {
     secrets: SecretCache,
     jwks: JwksCache,
     sync: UserSync,
+    /// Events of recent deliveries this container applied: (delivery key, position) → outcome.
+    applied: Recent<(u64, usize), SyncOutcome>,
 }
 
 /// What the log line may repeat of a request: set only after it is verified.
@@ -34,6 +37,47 @@ pub struct App {
 struct Verified<'r> {
     delivery_id: Option<&'r str>,
     event_type: Option<String>,
+    /// Events applied (this attempt or an earlier one), of the delivery's events.
+    applied: Option<(usize, usize)>,
+}
+
+/// How far a delivery's events got.
+#[derive(Debug)]
+pub struct Progress {
+    /// What applying each event did, in order. The events from `outcomes.len()` on were not
+    /// applied: a sender's retry (or, later, a durable queue) must carry them.
+    pub outcomes: Vec<SyncOutcome>,
+    /// Why the rest were not applied, if they were not.
+    pub stopped: Option<AppError>,
+}
+
+impl Progress {
+    /// Every outcome, or why not every event was applied.
+    pub fn into_result(self) -> Result<Vec<SyncOutcome>, AppError> {
+        match self.stopped {
+            None => Ok(self.outcomes),
+            Some(error) => Err(error),
+        }
+    }
+}
+
+/// How long an applied event of a delivery is answered from memory: longer than the gaps
+/// between a sender's first retries (Okta and Auth0: seconds; Svix: 5 s, then 5 min).
+const APPLIED_MEMORY: Duration = Duration::from_secs(600);
+/// Most applied events remembered: a few of the largest batches senders send.
+const APPLIED_MEMORY_SIZE: usize = 4096;
+
+/// Identifies a verified delivery across a sender's retries: the route, the sender's delivery
+/// id (stable across retries, distinct per message) and the body (Okta's and Auth0's retries
+/// resend the same bytes). A new message with the same content has a new id, or, for senders
+/// without one, a new event id or time in its body, and so is applied again.
+fn delivery_key(route: &str, delivery_id: Option<&str>, body: &[u8]) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    // Keyed at random per container, so a sender cannot aim two deliveries at one key.
+    static KEYS: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+    let mut hasher = KEYS.get_or_init(std::hash::RandomState::new).build_hasher();
+    (route, delivery_id, body).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// What a successfully handled delivery produced.
@@ -74,6 +118,7 @@ impl App {
             secrets,
             jwks,
             sync,
+            applied: Recent::new(APPLIED_MEMORY, APPLIED_MEMORY_SIZE),
         }
     }
 
@@ -113,7 +158,7 @@ impl App {
                 )
             }
             Err(error) => (
-                failure(&error),
+                failure(&error, seen.applied),
                 error.code(),
                 log_detail(&error.to_string()),
             ),
@@ -124,6 +169,8 @@ impl App {
             webhook_id = seen.delivery_id.map_or("", loggable_token),
             outcome,
             status = response.status().as_u16(),
+            events = seen.applied.map(|(_, of)| of),
+            events_applied = seen.applied.map(|(applied, _)| applied),
             attio_calls = budget.calls,
             attio_status = budget.last_status,
             duration_ms = started.elapsed().as_millis() as u64,
@@ -169,21 +216,37 @@ impl App {
         if delivery.events.is_empty() && delivery.skipped.is_empty() {
             return Ok((delivery, Handled::Ignored));
         }
-        let outcomes = self.apply(&delivery.events, secrets, budget).await?;
+        let key = delivery_key(provider.route(), seen.delivery_id, body);
+        let progress = self
+            .apply(&delivery.events, Some(key), secrets, budget)
+            .await;
+        seen.applied = Some((progress.outcomes.len(), delivery.events.len()));
+        let outcomes = progress.into_result()?;
         Ok((delivery, Handled::Synced(outcomes)))
     }
 
     /// Applies events in order, stopping at the first that Attio does not confirm. An Attio
     /// `401` refetches the secret (the token may have been rotated) and retries once.
+    ///
+    /// With `delivery` (a key for the delivery the events came in, see [`delivery_key`]),
+    /// events of it this container applied in the last minutes are answered from what
+    /// applying them did, without calling Attio: a sender's retry of a batch cut short by
+    /// Attio's rate limit writes only the events earlier attempts did not.
     pub async fn apply(
         &self,
         events: &[UserEvent],
+        delivery: Option<u64>,
         secrets: Arc<SyncSecrets>,
         budget: &mut AttioBudget,
-    ) -> Result<Vec<SyncOutcome>, AppError> {
+    ) -> Progress {
         let mut outcomes = Vec::with_capacity(events.len());
         let mut secrets = secrets;
-        for event in events {
+        for (position, event) in events.iter().enumerate() {
+            let key = delivery.map(|d| (d, position));
+            if let Some(outcome) = key.and_then(|k| self.applied.get(&k)) {
+                outcomes.push(outcome);
+                continue;
+            }
             let outcome = match self
                 .sync
                 .apply(&secrets.attio_access_token, event, budget)
@@ -202,9 +265,25 @@ impl App {
                 }
                 other => other,
             };
-            outcomes.push(outcome?);
+            match outcome {
+                Ok(outcome) => {
+                    if let Some(key) = key {
+                        self.applied.insert(key, outcome.clone());
+                    }
+                    outcomes.push(outcome);
+                }
+                Err(e) => {
+                    return Progress {
+                        outcomes,
+                        stopped: Some(e.into()),
+                    };
+                }
+            }
         }
-        Ok(outcomes)
+        Progress {
+            outcomes,
+            stopped: None,
+        }
     }
 
     /// The configuration the app was built with.
@@ -408,8 +487,14 @@ fn merge(body: &mut serde_json::Value, fields: serde_json::Value) {
     }
 }
 
-fn failure(error: &AppError) -> Response<Body> {
-    let body = json!({ "error": { "code": error.code(), "message": error.to_string() } });
+/// An error answer; for a batch cut short, it says how many of its events are applied (a
+/// retry of the same delivery applies only the rest).
+fn failure(error: &AppError, applied: Option<(usize, usize)>) -> Response<Body> {
+    let mut body = json!({ "error": { "code": error.code(), "message": error.to_string() } });
+    if let Some((applied, of)) = applied.filter(|(_, of)| *of > 1) {
+        body["error"]["applied"] = json!(applied);
+        body["error"]["remaining"] = json!(of - applied);
+    }
     let mut response = json_response(error.status(), &body);
     let headers = response.headers_mut();
     if let Some(wait) = error.retry_after() {

@@ -15,6 +15,7 @@ pub mod handler;
 pub mod jwks;
 pub mod lambda_entry;
 pub mod providers;
+pub mod recent;
 pub mod sdk_http;
 pub mod secrets;
 pub mod signature;

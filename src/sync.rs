@@ -2,9 +2,7 @@
 //! `users` record (matched on the provider's id) linked to it; organisations are `workspaces`
 //! records the user is linked to.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use thiserror::Error;
@@ -12,6 +10,7 @@ use thiserror::Error;
 use crate::attio::{AttioBudget, AttioClient, AttioError, ListUpdate, RecordId};
 use crate::config::{Config, OnUserDeleted, UserMatchingAttribute};
 use crate::domain::{Timestamp, UserEvent, UserProfile, UserRef, Workspace};
+use crate::recent::Recent;
 use crate::secrets::Secret;
 
 /// What applying one event did in Attio.
@@ -76,7 +75,8 @@ pub struct UserSync {
     on_user_deleted: OnUserDeleted,
     created_at_attribute: Option<String>,
     event_time_attribute: Option<String>,
-    people: PersonCache,
+    /// People this container asserted recently: email → (the values sent, the record id).
+    people: Recent<String, (Value, RecordId)>,
 }
 
 impl UserSync {
@@ -88,7 +88,7 @@ impl UserSync {
             on_user_deleted: config.on_user_deleted,
             created_at_attribute: config.user_created_at_attribute.clone(),
             event_time_attribute: config.user_event_time_attribute.clone(),
-            people: PersonCache::default(),
+            people: Recent::new(PERSON_MEMORY, PERSON_MEMORY_SIZE),
         }
     }
 
@@ -226,7 +226,10 @@ impl UserSync {
     ) -> Result<(RecordId, RecordId), AttioError> {
         let person_values = person_values(user);
         let email = user.email.as_str();
-        let remembered = self.people.recall(email, &person_values);
+        let remembered = self
+            .people
+            .get(email)
+            .and_then(|(sent, id)| (sent == person_values).then_some(id));
         let person = match &remembered {
             Some(id) => id.clone(),
             None => {
@@ -239,7 +242,7 @@ impl UserSync {
             .await
         {
             Err(AttioError::Invalid { .. }) if remembered.is_some() => {
-                self.people.forget(email);
+                self.people.remove(email);
                 let person = self
                     .assert_person(token, email, &person_values, budget)
                     .await?;
@@ -263,7 +266,8 @@ impl UserSync {
             .attio
             .assert_record(token, "people", "email_addresses", values.clone(), budget)
             .await?;
-        self.people.remember(email, values, &id);
+        self.people
+            .insert(email.to_owned(), (values.clone(), id.clone()));
         Ok(id)
     }
 
@@ -386,42 +390,8 @@ impl UserSync {
 
 /// How long a remembered person assert stands in for a new one.
 const PERSON_MEMORY: Duration = Duration::from_secs(300);
-/// Most people remembered; past that the memory starts again (a container's traffic is bursty).
+/// Most people remembered.
 const PERSON_MEMORY_SIZE: usize = 1024;
-
-/// People this container asserted recently: email → (the values sent, the record id, when).
-#[derive(Debug, Default)]
-struct PersonCache {
-    entries: Mutex<HashMap<String, (Value, RecordId, Instant)>>,
-}
-
-impl PersonCache {
-    /// The person's record id, if these exact values were asserted for this email recently.
-    fn recall(&self, email: &str, values: &Value) -> Option<RecordId> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (sent, id, at) = entries.get(email)?;
-        (sent == values && at.elapsed() < PERSON_MEMORY).then(|| id.clone())
-    }
-
-    fn remember(&self, email: &str, values: &Value, id: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= PERSON_MEMORY_SIZE {
-            entries.clear();
-        }
-        entries.insert(
-            email.to_owned(),
-            (values.clone(), id.to_owned(), Instant::now()),
-        );
-    }
-
-    fn forget(&self, email: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(email);
-    }
-}
-
 fn workspace_ref(record_id: &str) -> Value {
     json!({ "target_object": "workspaces", "target_record_id": record_id })
 }

@@ -649,7 +649,10 @@ async fn an_event_that_changes_nothing_about_the_person_makes_one_attio_call() {
         .await;
 
     let again = t
-        .send(&resign(event_file("clerk-user-created.json"), CLERK_SECRET))
+        .send(&as_new_message(
+            event_file("clerk-user-created.json"),
+            CLERK_SECRET,
+        ))
         .await;
 
     assert_eq!(again.status, 200);
@@ -680,7 +683,10 @@ async fn a_person_deleted_in_attio_meanwhile_is_asserted_again() {
         .remove_record("people", first.body["person_record_id"].as_str().unwrap());
 
     let again = t
-        .send(&resign(event_file("clerk-user-created.json"), CLERK_SECRET))
+        .send(&as_new_message(
+            event_file("clerk-user-created.json"),
+            CLERK_SECRET,
+        ))
         .await;
 
     assert_eq!(again.status, 200, "{:?}", again.body);

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod batches;
 mod cargo_lambda_watch;
 mod cognito;
 mod contract;

@@ -187,7 +187,7 @@ async fn user_deleted_with_delete_policy_removes_the_user_and_keeps_the_person()
     assert!(t.attio.records("users").is_empty());
     assert_eq!(t.attio.records("people").len(), 1);
 
-    let again = t.send(&user_deleted()).await;
+    let again = t.send(&as_new_message(user_deleted(), CLERK_SECRET)).await;
     assert_eq!(
         (again.status, again.body["record_id"].clone()),
         (200, json!(null)),

@@ -293,6 +293,18 @@ pub fn resign_at(mut event: Value, secret: &str, timestamp: i64) -> Value {
     event
 }
 
+/// The same event as a new message of the sender (a new `svix-id`/`webhook-id`), signed with
+/// `secret` now: what a sender sends when the same content changes again, as opposed to a
+/// redelivery of one message.
+pub fn as_new_message(mut event: Value, secret: &str) -> Value {
+    for id in ["svix-id", "webhook-id"] {
+        if event["headers"].get(id).is_some() {
+            event["headers"][id] = json!(format!("msg_{:016x}", fastrand::u64(..)));
+        }
+    }
+    resign(event, secret)
+}
+
 /// Re-signs an event with `secret` now.
 pub fn resign(event: Value, secret: &str) -> Value {
     resign_at(event, secret, now())

@@ -1,0 +1,173 @@
+//! Big batches against Attio's write limit: a sender's retry of a delivery that was cut short
+//! writes only what earlier attempts did not, so every retry makes progress.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// Attio's documented limits, enforced by the stand-in.
+const WRITES_PER_SECOND: usize = 25;
+const READS_PER_SECOND: usize = 100;
+
+/// An Auth0 Log Streams delivery (JSON array) of `n` sign-up logs.
+fn auth0_signups(n: usize) -> Value {
+    let logs: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"log_id": format!("9002026112709{i:06}"), "data": {
+                "date": "2026-11-27T09:00:00.000Z", "type": "ss", "user_id": format!("auth0|batch{i:04}"),
+                "user_name": format!("signup{i:04}@example.com"), "strategy": "auth0",
+                "details": {"body": {"email": format!("signup{i:04}@example.com"), "password": "*****"}}}})
+        })
+        .collect();
+    let mut event = event_file("auth0-log-stream.json");
+    event["body"] = json!(Value::Array(logs).to_string());
+    resign(event, AUTH0_SECRET)
+}
+
+/// An Okta event hook delivery of `n` user creations.
+fn okta_creations(n: usize) -> Value {
+    let events: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"uuid": format!("7c2a9f1e-ac17-11ee-b5b7-{i:012}"), "published": "2026-11-27T09:00:00.000Z",
+                   "eventType": "user.lifecycle.create",
+                   "target": [{"id": format!("00uBatch{i:04}"), "type": "User",
+                               "alternateId": format!("okta{i:04}@example.com"), "displayName": "Okta User"}]})
+        })
+        .collect();
+    let body = json!({"eventType": "com.okta.event_hook", "eventId": "b5a188b9-5ece-4636-b041-482ffda96399",
+                      "data": {"events": events}});
+    let mut event = event_file("okta-users-created.json");
+    event["body"] = json!(body.to_string());
+    resign(event, OKTA_SECRET)
+}
+
+/// Sends `event` the way a retrying sender does, at most `attempts` times, until it is
+/// answered 2xx; returns every answer and, per attempt, the records Attio accepted writes of.
+async fn deliver_until_accepted(
+    t: &TestApp,
+    event: &Value,
+    attempts: usize,
+) -> (Vec<Answer>, Vec<Vec<(String, String)>>) {
+    let mut answers = Vec::new();
+    let mut writes = Vec::new();
+    for _ in 0..attempts {
+        let before = t.attio.request_count();
+        let answer = t.send(event).await;
+        writes.push(
+            t.attio.requests()[before..]
+                .iter()
+                .filter(|r| r.method != "GET" && r.status == 200)
+                .map(|r| (r.object.clone(), written_key(&r.body)))
+                .collect(),
+        );
+        let done = answer.status == 200;
+        answers.push(answer);
+        if done {
+            break;
+        }
+    }
+    (answers, writes)
+}
+
+/// What an assert wrote: the user's id, or the person's email address.
+fn written_key(body: &Value) -> String {
+    let values = &body["data"]["values"];
+    values["user_id"]
+        .as_str()
+        .or_else(|| values["email_addresses"][0]["email_address"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn assert_each_record_written_once(writes: &[Vec<(String, String)>], users: usize) {
+    let mut times: HashMap<&(String, String), usize> = HashMap::new();
+    for write in writes.iter().flatten() {
+        *times.entry(write).or_default() += 1;
+    }
+    let again: Vec<_> = times.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        again.is_empty(),
+        "written by more than one attempt: {again:?}"
+    );
+    assert_eq!(
+        times.len(),
+        2 * users,
+        "one person and one user assert per user"
+    );
+}
+
+#[tokio::test]
+async fn a_redelivered_message_is_answered_from_what_it_did_without_calling_attio() {
+    let t = TestApp::spawn().await;
+    let event = new_user_event();
+    let first = t.send(&event).await;
+    let calls = t.attio.request_count();
+
+    let redelivered = t.send(&event).await;
+
+    assert_eq!((first.status, redelivered.status), (200, 200));
+    assert_eq!(redelivered.body, first.body);
+    assert_eq!(
+        t.attio.request_count(),
+        calls,
+        "no Attio call for a redelivery"
+    );
+}
+
+#[tokio::test]
+async fn an_auth0_batch_of_200_users_completes_across_retries_each_user_written_once() {
+    let t = TestApp::spawn().await;
+    t.attio.limit_rates(WRITES_PER_SECOND, READS_PER_SECOND);
+    let delivery = auth0_signups(200);
+
+    // Auth0 retries a failed delivery up to three times.
+    let (answers, writes) = deliver_until_accepted(&t, &delivery, 4).await;
+
+    let first = &answers[0];
+    assert_eq!(
+        (first.status, first.code()),
+        (503, "attio_rate_limited"),
+        "{}",
+        first.body
+    );
+    let applied = first.body["error"]["applied"].as_u64().unwrap();
+    assert!(applied > 0 && applied < 200, "{}", first.body);
+    assert_eq!(first.body["error"]["remaining"], 200 - applied);
+    let last = answers.last().unwrap();
+    assert_eq!(
+        last.status,
+        200,
+        "completed in {} attempts: {}",
+        answers.len(),
+        last.body
+    );
+    assert_eq!(last.body["records"].as_array().map(Vec::len), Some(200));
+    assert_each_record_written_once(&writes, 200);
+    assert!(
+        writes.iter().all(|w| !w.is_empty()),
+        "every attempt made progress"
+    );
+    assert_eq!(t.attio.records("users").len(), 200);
+    assert_eq!(t.attio.records("people").len(), 200);
+}
+
+#[tokio::test]
+async fn an_okta_batch_of_50_users_completes_within_oktas_one_retry() {
+    let t = TestApp::spawn().await;
+    t.attio.limit_rates(WRITES_PER_SECOND, READS_PER_SECOND);
+    let delivery = okta_creations(50);
+
+    // Okta waits 3 s and retries once.
+    let (answers, writes) = deliver_until_accepted(&t, &delivery, 2).await;
+
+    assert_eq!(
+        answers[0].status, 503,
+        "100 writes do not fit one 2.5 s attempt"
+    );
+    let last = answers.last().unwrap();
+    assert_eq!(last.status, 200, "{}", last.body);
+    assert_each_record_written_once(&writes, 50);
+    assert_eq!(t.attio.records("users").len(), 50);
+}
