@@ -227,7 +227,7 @@ impl App {
     /// Applies events in order, stopping at the first that Attio does not confirm. An Attio
     /// `401` refetches the secret (the token may have been rotated) and retries once.
     ///
-    /// With `delivery` (a key for the delivery the events came in, see [`delivery_key`]),
+    /// With `delivery` (a key for the delivery the events came in: route, delivery id, body),
     /// events of it this container applied in the last minutes are answered from what
     /// applying them did, without calling Attio: a sender's retry of a batch cut short by
     /// Attio's rate limit writes only the events earlier attempts did not.

@@ -1,9 +1,11 @@
 //! attio-user-sync: identity provider webhooks in, Attio `users` and `people` records out.
 //!
-//! Data flows one way: [`handler`] routes a request to a [`providers`] module, which verifies
-//! it and turns it into [`domain::UserEvent`]s; [`sync`] applies those through the [`attio`]
-//! client; [`error`] maps every failure to one HTTP status. [`secrets`] caches the Secrets
-//! Manager secret, [`config`] validates the environment once.
+//! Data flows one way: [`lambda_entry`] reads each Lambda event into a request; [`handler`]
+//! routes it to a [`providers`] module, which verifies it and turns it into
+//! [`domain::UserEvent`]s (addresses parsed by [`email`]); [`sync`] applies those through the
+//! [`attio`] client; [`error`] maps every failure to one HTTP status. [`recent`] is what a
+//! container remembers between invocations (person asserts, applied events of a delivery),
+//! [`secrets`] caches the Secrets Manager secret, [`config`] validates the environment once.
 
 pub mod attio;
 pub mod cognito;
