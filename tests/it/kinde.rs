@@ -53,6 +53,12 @@ async fn token_from_a_key_kinde_does_not_publish_is_401() {
         "{:?}",
         answer.body
     );
+    // The key id is the (unverified) token's own text: not repeated.
+    assert!(
+        !answer.body.to_string().contains("kinde-test-2"),
+        "{}",
+        answer.body
+    );
     assert!(t.attio.requests().is_empty());
 }
 
@@ -101,13 +107,24 @@ async fn tampered_claims_and_unsigned_tokens_are_401() {
         b64(json!({"alg": "none", "kid": "kinde-test-1"})),
         parts[1]
     );
+    let odd_header = format!(
+        "{}.{}.{}",
+        b64(json!({"alg": "HOSTILE-ALG-leak@example.com"})),
+        parts[1],
+        parts[2]
+    );
 
-    for token in [tampered, unsigned, "not a jwt".to_owned()] {
+    for token in [tampered, unsigned, odd_header, "not a jwt".to_owned()] {
         let answer = t.send(&kinde_event(&token)).await;
         assert_eq!(
             (answer.status, answer.code()),
             (401, "invalid_signature"),
             "{token}: {:?}",
+            answer.body
+        );
+        assert!(
+            !answer.body.to_string().contains("HOSTILE"),
+            "{}",
             answer.body
         );
     }
