@@ -95,6 +95,32 @@ impl Emulated {
         }
     }
 
+    /// The webhook function with the default secret, writing to `attio`.
+    async fn webhooks(attio: &AttioStandIn) -> Self {
+        let secret_id = create_secret(&default_secret()).await;
+        Self::start(
+            env!("CARGO_BIN_EXE_attio-user-sync"),
+            &[
+                ("ATTIO_SYNC_SECRET_ID", secret_id),
+                ("ATTIO_API_URL", attio.url()),
+            ],
+        )
+        .await
+    }
+
+    /// Invokes the function with `event` (written to a data file, as a user would).
+    async fn invoke_event(&self, event: &Value) -> Value {
+        let file = std::env::temp_dir().join(format!(
+            "attio-user-sync-event-{}-{:08x}.json",
+            self.port,
+            fastrand::u32(..)
+        ));
+        std::fs::write(&file, event.to_string()).expect("write the event file");
+        let answer = self.invoke(&file).await;
+        let _ = std::fs::remove_file(&file);
+        answer
+    }
+
     /// `cargo lambda invoke --data-file`: the function's answer.
     async fn invoke(&self, data_file: &Path) -> Value {
         let output = Command::new("cargo")
@@ -147,15 +173,7 @@ impl Emulated {
 #[tokio::test]
 async fn signed_sample_event_through_cargo_lambda_watch_creates_the_user() {
     let attio = AttioStandIn::start(TOKEN).await;
-    let secret_id = create_secret(&default_secret()).await;
-    let function = Emulated::start(
-        env!("CARGO_BIN_EXE_attio-user-sync"),
-        &[
-            ("ATTIO_SYNC_SECRET_ID", secret_id),
-            ("ATTIO_API_URL", attio.url()),
-        ],
-    )
-    .await;
+    let function = Emulated::webhooks(&attio).await;
 
     let signed = std::env::temp_dir().join(format!("attio-user-sync-e2e-{}.json", function.port));
     let status = Command::new("python3")
@@ -230,15 +248,7 @@ async fn cognito_trigger_binary_returns_the_event_and_creates_the_user() {
 async fn logs_repeat_nothing_from_a_body_or_from_unverified_headers() {
     const MARKER: &str = "HOSTILE-MARKER-c41d";
     let attio = AttioStandIn::start(TOKEN).await;
-    let secret_id = create_secret(&default_secret()).await;
-    let function = Emulated::start(
-        env!("CARGO_BIN_EXE_attio-user-sync"),
-        &[
-            ("ATTIO_SYNC_SECRET_ID", secret_id),
-            ("ATTIO_API_URL", attio.url()),
-        ],
-    )
-    .await;
+    let function = Emulated::webhooks(&attio).await;
     // A signed event whose field holds 200,000 characters of text (and an address).
     let mut body = clerk_user("user.created", "user_1", "a@example.com", "A", "B");
     body["data"]["created_at"] = serde_json::json!(format!(
@@ -303,15 +313,7 @@ async fn logs_repeat_nothing_from_a_body_or_from_unverified_headers() {
 #[tokio::test]
 async fn events_lambda_http_cannot_read_are_answered_400_and_the_function_keeps_serving() {
     let attio = AttioStandIn::start(TOKEN).await;
-    let secret_id = create_secret(&default_secret()).await;
-    let function = Emulated::start(
-        env!("CARGO_BIN_EXE_attio-user-sync"),
-        &[
-            ("ATTIO_SYNC_SECRET_ID", secret_id),
-            ("ATTIO_API_URL", attio.url()),
-        ],
-    )
-    .await;
+    let function = Emulated::webhooks(&attio).await;
     let sample = || event_file("clerk-user-created.json");
     let mut not_base64 = sample();
     not_base64["isBase64Encoded"] = serde_json::json!(true);
