@@ -274,13 +274,7 @@ async fn logs_repeat_nothing_from_a_body_or_from_unverified_headers() {
     ];
 
     for (i, (event, status)) in cases.iter().enumerate() {
-        let file = std::env::temp_dir().join(format!(
-            "attio-user-sync-hostile-{}-{i}.json",
-            function.port
-        ));
-        std::fs::write(&file, event.to_string()).unwrap();
-        let response = function.invoke(&file).await;
-        let _ = std::fs::remove_file(&file);
+        let response = function.invoke_event(event).await;
         assert_eq!(response["statusCode"], *status, "case {i}: {response}");
     }
 
@@ -325,17 +319,8 @@ async fn events_lambda_http_cannot_read_are_answered_400_and_the_function_keeps_
     let genuine = new_user_event();
 
     let mut answers = Vec::new();
-    for (i, event) in [not_base64, bad_host, bad_proto, genuine]
-        .iter()
-        .enumerate()
-    {
-        let file = std::env::temp_dir().join(format!(
-            "attio-user-sync-unreadable-{}-{i}.json",
-            function.port
-        ));
-        std::fs::write(&file, event.to_string()).unwrap();
-        answers.push(function.invoke(&file).await);
-        let _ = std::fs::remove_file(&file);
+    for event in [not_base64, bad_host, bad_proto, genuine] {
+        answers.push(function.invoke_event(&event).await);
     }
 
     for unreadable in &answers[..3] {
