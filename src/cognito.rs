@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::App;
 use crate::attio::AttioBudget;
-use crate::domain::{EmailAddress, UserChange, UserEvent, UserProfile, name_part};
+use crate::domain::{EmailAddress, UserChange, UserDetails, UserEvent, UserProfile, name_part};
 use crate::error::AppError;
 use crate::providers::{PayloadError, read_part};
 
@@ -22,15 +22,19 @@ const COGNITO_BUDGET: Duration = Duration::from_secs(4);
 
 /// The user a Post Confirmation event confirms, or `None` for triggers other than sign-up.
 pub fn confirmed_user(event: &Value) -> Result<Option<UserProfile>, PayloadError> {
-    let event: CognitoEventUserPoolsPostConfirmation =
-        read_part("Cognito Post Confirmation", "", event.clone())?;
-    let header = event.cognito_event_user_pools_header;
+    let parsed: CognitoEventUserPoolsPostConfirmation =
+        read_part("Cognito Post Confirmation", "", event)?;
+    let header = parsed.cognito_event_user_pools_header;
     if header.trigger_source
         != Some(CognitoEventUserPoolsPostConfirmationTriggerSource::ConfirmSignUp)
     {
         return Ok(None);
     }
-    let attributes = event.request.user_attributes;
+    let raw = event
+        .pointer("/request/userAttributes")
+        .cloned()
+        .unwrap_or_default();
+    let attributes = parsed.request.user_attributes;
     let user_id = attributes
         .get("sub")
         .cloned()
@@ -50,6 +54,12 @@ pub fn confirmed_user(event: &Value) -> Result<Option<UserProfile>, PayloadError
         last_name: name_part(attributes.get("family_name").map(String::as_str)),
         // Post Confirmation runs right after the sign-up; Cognito sends no time with it.
         created_at: None,
+        details: UserDetails {
+            email_verified: attributes.get("email_verified").map(|v| v == "true"),
+            phone: name_part(attributes.get("phone_number").map(String::as_str)),
+            username: name_part(attributes.get("preferred_username").map(String::as_str)),
+            ..UserDetails::raw("cognito", raw)
+        },
     }))
 }
 

@@ -55,6 +55,42 @@ pub struct UserProfile {
     pub last_name: Option<String>,
     /// When the user signed up, when the provider says.
     pub created_at: Option<Timestamp>,
+    /// What else the provider said, for the attribute mapping.
+    pub details: UserDetails,
+}
+
+/// What a provider says about a user beyond the fields every sync writes: the canonical fields
+/// of the attribute mapping it fills ([`crate::mapping::CanonicalField`]) and the user object
+/// as it was delivered, for JSON Pointers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserDetails {
+    /// The route the user came through (`clerk`, `cognito`, …).
+    pub provider: &'static str,
+    /// Whether the provider has verified the email address.
+    pub email_verified: Option<bool>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Username.
+    pub username: Option<String>,
+    /// Profile picture URL.
+    pub image_url: Option<String>,
+    /// When the user last changed.
+    pub updated_at: Option<Timestamp>,
+    /// When the user last signed in.
+    pub last_sign_in_at: Option<Timestamp>,
+    /// The provider's user object as delivered (what a mapping's JSON Pointer reads).
+    pub raw: Option<std::sync::Arc<serde_json::Value>>,
+}
+
+impl UserDetails {
+    /// Details holding only the route and the user object as delivered.
+    pub fn raw(provider: &'static str, raw: serde_json::Value) -> Self {
+        Self {
+            provider,
+            raw: Some(std::sync::Arc::new(raw)),
+            ..Self::default()
+        }
+    }
 }
 
 impl UserProfile {
@@ -75,13 +111,32 @@ pub struct Workspace {
     pub id: String,
     /// Its name, when the provider sends it.
     pub name: Option<String>,
+    /// Its slug, when the provider sends it.
+    pub slug: Option<String>,
+    /// Its domain, when the provider sends it.
+    pub domain: Option<String>,
+    /// The user's role in it, when the provider sends it.
+    pub role: Option<String>,
+}
+
+impl Workspace {
+    /// An organisation known by its id, and its name if sent.
+    pub fn new(id: String, name: Option<String>) -> Self {
+        Self {
+            id,
+            name,
+            slug: None,
+            domain: None,
+            role: None,
+        }
+    }
 }
 
 /// Who a membership event is about: the whole profile when the provider sends it, else the id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserRef {
     /// Enough to create the user if Attio does not have it yet.
-    Profile(UserProfile),
+    Profile(Box<UserProfile>),
     /// Only the provider's user id: the user must already be in Attio.
     Id(String),
 }
@@ -199,6 +254,7 @@ mod tests {
             first_name: Some("Ada".into()),
             last_name: Some("Lovelace".into()),
             created_at: None,
+            details: UserDetails::default(),
         };
         assert_eq!(u.full_name().as_deref(), Some("Ada Lovelace"));
         u.last_name = None;

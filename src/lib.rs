@@ -16,6 +16,7 @@ pub mod error;
 pub mod handler;
 pub mod jwks;
 pub mod lambda_entry;
+pub mod mapping;
 pub mod providers;
 pub mod recent;
 pub mod sdk_http;

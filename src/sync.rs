@@ -429,6 +429,7 @@ mod tests {
             first_name: first.map(Into::into),
             last_name: last.map(Into::into),
             created_at: None,
+            details: Default::default(),
         }
     }
 

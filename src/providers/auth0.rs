@@ -9,7 +9,9 @@ use serde_json::Value;
 use super::{
     Delivery, PayloadError, Provider, WebhookRequest, read_part, verify_authorization_header,
 };
-use crate::domain::{EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, name_part};
+use crate::domain::{
+    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
+};
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
 
@@ -57,6 +59,11 @@ struct Auth0User {
     family_name: Option<String>,
     created_at: Option<String>,
     updated_at: Option<String>,
+    email_verified: Option<bool>,
+    phone_number: Option<String>,
+    username: Option<String>,
+    picture: Option<String>,
+    last_login: Option<String>,
 }
 
 impl Provider for Auth0 {
@@ -124,8 +131,9 @@ fn items(body: &[u8]) -> Result<Vec<Value>, PayloadError> {
 
 /// One entry as a user event; `None` for entry types this function does not act on.
 fn read_item(item: Value) -> Result<Option<UserEvent>, PayloadError> {
-    if item.get("data").and_then(|d| d.get("object")).is_some() {
-        let event: CloudEvent = read_part(NAME, "", item)?;
+    if let Some(object) = item.get("data").and_then(|d| d.get("object")) {
+        let event: CloudEvent = read_part(NAME, "", &item)?;
+        let raw = object.clone();
         let user = event.data.object;
         let change = if event.kind.ends_with("user.created") {
             UserChange::Created
@@ -148,6 +156,15 @@ fn read_item(item: Value) -> Result<Option<UserEvent>, PayloadError> {
             first_name: name_part(user.given_name.as_deref()),
             last_name: name_part(user.family_name.as_deref()),
             created_at: user.created_at.as_deref().and_then(Timestamp::parse),
+            details: UserDetails {
+                email_verified: user.email_verified,
+                phone: name_part(user.phone_number.as_deref()),
+                username: name_part(user.username.as_deref()),
+                image_url: name_part(user.picture.as_deref()),
+                updated_at: user.updated_at.as_deref().and_then(Timestamp::parse),
+                last_sign_in_at: user.last_login.as_deref().and_then(Timestamp::parse),
+                ..UserDetails::raw("auth0", raw)
+            },
         };
         let changed_at = user.updated_at.or(event.time);
         return Ok(Some(
@@ -155,7 +172,7 @@ fn read_item(item: Value) -> Result<Option<UserEvent>, PayloadError> {
                 .at(changed_at.as_deref().and_then(Timestamp::parse)),
         ));
     }
-    let log: Log = read_part(NAME, "", item)?;
+    let log: Log = read_part(NAME, "", &item)?;
     let data = log.data;
     match data.kind.as_str() {
         "ss" => {
@@ -179,6 +196,10 @@ fn read_item(item: Value) -> Result<Option<UserEvent>, PayloadError> {
                 last_name: name("family_name"),
                 // A signup log's date is when the user signed up.
                 created_at: date,
+                details: UserDetails {
+                    username: name("username"),
+                    ..UserDetails::raw("auth0", body.cloned().unwrap_or_default())
+                },
             };
             Ok(Some(
                 UserEvent::upserted(UserChange::Created, profile).at(date),

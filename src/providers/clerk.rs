@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use super::{Delivery, PayloadError, Provider, SVIX_HEADERS, WebhookRequest, read_body, read_part};
 use crate::domain::{
-    EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, UserRef, Workspace, name_part,
+    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, UserRef, Workspace,
+    name_part,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -34,12 +35,31 @@ struct ClerkUser {
     created_at: Option<i64>,
     /// Unix milliseconds: orders this user's changes.
     updated_at: Option<i64>,
+    /// Unix milliseconds.
+    last_sign_in_at: Option<i64>,
+    username: Option<String>,
+    image_url: Option<String>,
+    #[serde(default)]
+    phone_numbers: Vec<ClerkPhone>,
+    primary_phone_number_id: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct ClerkEmail {
     id: String,
     email_address: String,
+    verification: Option<Verification>,
+}
+
+#[derive(Deserialize)]
+struct Verification {
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ClerkPhone {
+    id: String,
+    phone_number: String,
 }
 
 /// `user.deleted` data: `{id, object, deleted: true}`.
@@ -53,12 +73,14 @@ struct Deleted {
 struct Membership {
     organization: Organization,
     public_user_data: PublicUserData,
+    role: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct Organization {
     id: String,
     name: Option<String>,
+    slug: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -97,38 +119,40 @@ impl Provider for Clerk {
                 } else {
                     UserChange::Updated
                 };
-                let user: ClerkUser = read_part(NAME, "data", envelope.data)?;
+                let user: ClerkUser = read_part(NAME, "data", &envelope.data)?;
                 let changed_at = user.updated_at.and_then(Timestamp::from_unix_millis);
-                UserEvent::upserted(change, user.profile()?).at(changed_at)
+                UserEvent::upserted(change, user.profile(envelope.data)?).at(changed_at)
             }
             "user.deleted" => {
-                let deleted: Deleted = read_part(NAME, "data", envelope.data)?;
+                let deleted: Deleted = read_part(NAME, "data", &envelope.data)?;
                 UserEvent::Deleted {
                     user_id: deleted.id,
                 }
             }
             "organizationMembership.created" | "organizationMembership.updated" => {
-                let m: Membership = read_part(NAME, "data", envelope.data)?;
+                let m: Membership = read_part(NAME, "data", &envelope.data)?;
                 let member = m.public_user_data;
                 // The identifier is the member's email when they signed up with one.
                 let user = match EmailAddress::parse(member.identifier.as_deref().unwrap_or("")) {
-                    Ok(email) => UserRef::Profile(UserProfile {
+                    Ok(email) => UserRef::Profile(Box::new(UserProfile {
                         user_id: member.user_id,
                         email,
                         first_name: name_part(member.first_name.as_deref()),
                         last_name: name_part(member.last_name.as_deref()),
                         created_at: None,
-                    }),
+                        details: UserDetails::raw("clerk", envelope.data),
+                    })),
                     Err(_) => UserRef::Id(member.user_id),
                 };
                 let workspace = Workspace {
-                    id: m.organization.id,
-                    name: name_part(m.organization.name.as_deref()),
+                    slug: name_part(m.organization.slug.as_deref()),
+                    role: name_part(m.role.as_deref()),
+                    ..Workspace::new(m.organization.id, name_part(m.organization.name.as_deref()))
                 };
                 UserEvent::JoinedWorkspace { user, workspace }
             }
             "organizationMembership.deleted" => {
-                let m: Membership = read_part(NAME, "data", envelope.data)?;
+                let m: Membership = read_part(NAME, "data", &envelope.data)?;
                 UserEvent::LeftWorkspace {
                     user_id: m.public_user_data.user_id,
                     workspace_id: m.organization.id,
@@ -141,18 +165,36 @@ impl Provider for Clerk {
 }
 
 impl ClerkUser {
-    fn profile(self) -> Result<UserProfile, PayloadError> {
+    /// The user, `data` being the user object as delivered.
+    fn profile(self, data: serde_json::Value) -> Result<UserProfile, PayloadError> {
         let primary = self
             .primary_email_address_id
             .as_deref()
             .and_then(|id| self.email_addresses.iter().find(|e| e.id == id))
             .ok_or(PayloadError::NoEmail)?;
+        let phone = self
+            .primary_phone_number_id
+            .as_deref()
+            .and_then(|id| self.phone_numbers.iter().find(|p| p.id == id))
+            .map(|p| p.phone_number.clone());
+        let verification = primary.verification.as_ref();
         Ok(UserProfile {
             email: EmailAddress::parse(&primary.email_address)?,
             user_id: self.id,
             first_name: name_part(self.first_name.as_deref()),
             last_name: name_part(self.last_name.as_deref()),
             created_at: self.created_at.and_then(Timestamp::from_unix_millis),
+            details: UserDetails {
+                email_verified: verification
+                    .and_then(|v| v.status.as_deref())
+                    .map(|status| status == "verified"),
+                phone,
+                username: name_part(self.username.as_deref()),
+                image_url: name_part(self.image_url.as_deref()),
+                updated_at: self.updated_at.and_then(Timestamp::from_unix_millis),
+                last_sign_in_at: self.last_sign_in_at.and_then(Timestamp::from_unix_millis),
+                ..UserDetails::raw("clerk", data)
+            },
         })
     }
 }
@@ -243,8 +285,12 @@ mod tests {
         assert_eq!(
             workspace,
             &Workspace {
-                id: "org_29w9IfBrPmcpi0IeBVaKtA7R94W".into(),
-                name: Some("Acme Inc".into())
+                slug: Some("acme-inc".into()),
+                role: Some("org:admin".into()),
+                ..Workspace::new(
+                    "org_29w9IfBrPmcpi0IeBVaKtA7R94W".into(),
+                    Some("Acme Inc".into())
+                )
             }
         );
     }

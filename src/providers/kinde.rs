@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::{Delivery, PayloadError, Provider, WebhookRequest, read_body, read_part};
 use crate::config::Config;
 use crate::domain::{
-    EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, Workspace, name_part,
+    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, Workspace, name_part,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -43,6 +43,8 @@ struct KindeUser {
     email: Option<String>,
     first_name: Option<String>,
     last_name: Option<String>,
+    username: Option<String>,
+    phone: Option<String>,
     #[serde(default)]
     organizations: Vec<Organization>,
 }
@@ -138,7 +140,7 @@ impl Provider for Kinde {
             "user.created" => UserChange::Created,
             "user.updated" => UserChange::Updated,
             "user.deleted" => {
-                let data: Data = read_part(NAME, "data", claims.data)?;
+                let data: Data = read_part(NAME, "data", &claims.data)?;
                 let event = UserEvent::Deleted {
                     user_id: data.user.id,
                 };
@@ -146,7 +148,7 @@ impl Provider for Kinde {
             }
             _ => return Ok(Delivery::ignored(claims.event_type)),
         };
-        let data: Data = read_part(NAME, "data", claims.data)?;
+        let data: Data = read_part(NAME, "data", &claims.data)?;
         let user = data.user;
         let email = user
             .email
@@ -155,17 +157,20 @@ impl Provider for Kinde {
         let workspaces = user
             .organizations
             .into_iter()
-            .map(|o| Workspace {
-                id: o.code,
-                name: None,
-            })
+            .map(|o| Workspace::new(o.code, None))
             .collect();
+        let raw = claims.data.get("user").cloned().unwrap_or_default();
         let profile = UserProfile {
             user_id: user.id,
             email: EmailAddress::parse(&email)?,
             first_name: name_part(user.first_name.as_deref()),
             last_name: name_part(user.last_name.as_deref()),
             created_at: None,
+            details: UserDetails {
+                username: name_part(user.username.as_deref()),
+                phone: name_part(user.phone.as_deref()),
+                ..UserDetails::raw("kinde", raw)
+            },
         };
         let event = UserEvent::Upserted {
             change,

@@ -116,7 +116,7 @@ pub fn read_body<T: serde::de::DeserializeOwned>(
 pub fn read_part<T: serde::de::DeserializeOwned>(
     provider: &'static str,
     field: &str,
-    value: serde_json::Value,
+    value: &serde_json::Value,
 ) -> Result<T, PayloadError> {
     serde_path_to_error::deserialize(value)
         .map_err(|e| PayloadError::shape(provider, Some(field), &e))

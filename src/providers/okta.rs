@@ -13,7 +13,9 @@ use super::{
     Delivery, PayloadError, Provider, WebhookRequest, read_body, read_part,
     verify_authorization_header,
 };
-use crate::domain::{EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, split_full_name};
+use crate::domain::{
+    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, split_full_name,
+};
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
 
@@ -42,8 +44,9 @@ struct Data {
 struct Event {
     #[serde(rename = "eventType")]
     event_type: String,
+    /// Read as [`Target`]s; the user's is kept as sent for the attribute mapping.
     #[serde(default)]
-    target: Vec<Target>,
+    target: Vec<serde_json::Value>,
     /// RFC 3339: when Okta recorded the event; orders redeliveries.
     published: Option<String>,
 }
@@ -51,8 +54,6 @@ struct Event {
 #[derive(Deserialize)]
 struct Target {
     id: String,
-    #[serde(rename = "type")]
-    kind: String,
     #[serde(rename = "alternateId")]
     alternate_id: Option<String>,
     #[serde(rename = "displayName")]
@@ -101,7 +102,7 @@ impl Provider for Okta {
 
     fn parse(&self, body: &[u8]) -> Result<Delivery, PayloadError> {
         let envelope: Envelope = read_body(NAME, body)?;
-        let data: Data = read_part(NAME, "data", envelope.data)?;
+        let data: Data = read_part(NAME, "data", &envelope.data)?;
         let mut delivery = Delivery::ignored(envelope.event_type);
         for (i, event) in data.events.into_iter().enumerate() {
             let change = match event.event_type.as_str() {
@@ -110,13 +111,18 @@ impl Provider for Okta {
                 "user.lifecycle.delete.initiated" => None,
                 _ => continue,
             };
-            let Some(user) = event.target.into_iter().find(|t| t.kind == "User") else {
+            let user_target = event
+                .target
+                .into_iter()
+                .find(|t| t.get("type").and_then(serde_json::Value::as_str) == Some("User"));
+            let Some(raw) = user_target else {
                 delivery.skipped.push(format!(
                     "event {i} ({}): no target of type User",
                     event.event_type
                 ));
                 continue;
             };
+            let user: Target = read_part(NAME, &format!("data.events[{i}].target"), &raw)?;
             let Some(change) = change else {
                 delivery
                     .events
@@ -135,6 +141,7 @@ impl Provider for Okta {
                         last_name,
                         // A creation event is published when the user is created.
                         created_at: published.filter(|_| change == UserChange::Created),
+                        details: UserDetails::raw("okta", raw),
                     };
                     delivery
                         .events

@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 
 use super::{Delivery, PayloadError, Provider, WEBHOOK_HEADERS, WebhookRequest, read_part};
 use crate::domain::{
-    EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, name_part, split_full_name,
+    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
+    split_full_name,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -24,7 +25,8 @@ const NAME: &str = "Standard Webhooks";
 enum Payload {
     SupabaseHook {
         metadata: HookMetadata,
-        user: SupabaseUser,
+        /// A Supabase user (read as [`SupabaseUser`]), kept as sent for the attribute mapping.
+        user: Value,
     },
     Neutral {
         #[serde(rename = "type")]
@@ -46,6 +48,7 @@ struct HookMetadata {
 struct SupabaseUser {
     id: String,
     email: Option<String>,
+    phone: Option<String>,
     #[serde(default)]
     user_metadata: Map<String, Value>,
 }
@@ -97,13 +100,14 @@ impl Provider for StandardWebhooks {
                     "user.updated" => UserChange::Updated,
                     _ => return Ok(Delivery::ignored(event_type)),
                 };
-                let user: NeutralUser = read_part(NAME, "data", data)?;
+                let user: NeutralUser = read_part(NAME, "data", &data)?;
                 let profile = UserProfile {
                     user_id: user.id,
                     email: required_email(user.email.as_deref())?,
                     first_name: name_part(user.first_name.as_deref()),
                     last_name: name_part(user.last_name.as_deref()),
                     created_at: user.created_at.as_deref().and_then(Timestamp::parse),
+                    details: UserDetails::raw("standard", data),
                 };
                 Ok(single(event_type, change, profile, timestamp.as_deref()))
             }
@@ -111,6 +115,8 @@ impl Provider for StandardWebhooks {
                 if metadata.name != "before-user-created" {
                     return Ok(Delivery::ignored(metadata.name));
                 }
+                let raw = user;
+                let user: SupabaseUser = read_part(NAME, "user", &raw)?;
                 let (first_name, last_name) = supabase_names(&user.user_metadata);
                 let profile = UserProfile {
                     user_id: user.id,
@@ -119,6 +125,10 @@ impl Provider for StandardWebhooks {
                     last_name,
                     // The hook runs before Supabase creates the user: no creation time yet.
                     created_at: None,
+                    details: UserDetails {
+                        phone: name_part(user.phone.as_deref()),
+                        ..UserDetails::raw("standard", raw)
+                    },
                 };
                 Ok(single(
                     metadata.name,

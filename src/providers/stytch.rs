@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{Delivery, PayloadError, Provider, SVIX_HEADERS, WebhookRequest, read_body, read_part};
 use crate::domain::{
-    EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, Workspace, name_part,
+    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, Workspace, name_part,
     split_full_name,
 };
 use crate::secrets::Secret;
@@ -40,6 +40,8 @@ struct StytchUser {
     #[serde(default)]
     emails: Vec<StytchEmail>,
     #[serde(default)]
+    phone_numbers: Vec<StytchPhone>,
+    #[serde(default)]
     name: Option<StytchName>,
     created_at: Option<String>,
 }
@@ -47,6 +49,12 @@ struct StytchUser {
 #[derive(Deserialize)]
 struct StytchEmail {
     email: String,
+    verified: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct StytchPhone {
+    phone_number: String,
 }
 
 #[derive(Deserialize)]
@@ -106,28 +114,26 @@ impl Provider for Stytch {
             reason: format!("missing field `{field}`"),
         };
         let event = if envelope.object_type == "user" {
-            let user: StytchUser =
-                read_part(NAME, "user", envelope.user.ok_or_else(|| missing("user"))?)?;
-            let email = user
-                .emails
-                .first()
-                .map(|e| e.email.as_str())
-                .ok_or(PayloadError::NoEmail)?;
+            let raw = envelope.user.ok_or_else(|| missing("user"))?;
+            let user: StytchUser = read_part(NAME, "user", &raw)?;
+            let primary = user.emails.first().ok_or(PayloadError::NoEmail)?;
             let name = user.name.as_ref();
             let profile = UserProfile {
                 user_id: user.user_id,
-                email: EmailAddress::parse(email)?,
+                email: EmailAddress::parse(&primary.email)?,
                 first_name: name_part(name.and_then(|n| n.first_name.as_deref())),
                 last_name: name_part(name.and_then(|n| n.last_name.as_deref())),
                 created_at: user.created_at.as_deref().and_then(Timestamp::parse),
+                details: UserDetails {
+                    email_verified: primary.verified,
+                    phone: user.phone_numbers.first().map(|p| p.phone_number.clone()),
+                    ..UserDetails::raw("stytch", raw)
+                },
             };
             UserEvent::upserted(change, profile)
         } else {
-            let member: StytchMember = read_part(
-                NAME,
-                "member",
-                envelope.member.ok_or_else(|| missing("member"))?,
-            )?;
+            let raw = envelope.member.ok_or_else(|| missing("member"))?;
+            let member: StytchMember = read_part(NAME, "member", &raw)?;
             let email = member
                 .email_address
                 .filter(|e| !e.trim().is_empty())
@@ -139,15 +145,13 @@ impl Provider for Stytch {
                 first_name,
                 last_name,
                 created_at: member.created_at.as_deref().and_then(Timestamp::parse),
+                details: UserDetails::raw("stytch", raw),
             };
             // A B2B member belongs to exactly one organisation.
             UserEvent::Upserted {
                 change,
                 user: profile,
-                workspaces: vec![Workspace {
-                    id: member.organization_id,
-                    name: None,
-                }],
+                workspaces: vec![Workspace::new(member.organization_id, None)],
                 occurred_at: None,
             }
         };

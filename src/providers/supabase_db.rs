@@ -10,7 +10,9 @@ use super::{
     Delivery, PayloadError, Provider, WebhookRequest, read_body, read_part,
     verify_authorization_header,
 };
-use crate::domain::{EmailAddress, Timestamp, UserChange, UserEvent, UserProfile};
+use crate::domain::{
+    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
+};
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
 
@@ -38,6 +40,9 @@ struct AuthUser {
     created_at: Option<String>,
     /// Orders this user's changes.
     updated_at: Option<String>,
+    phone: Option<String>,
+    email_confirmed_at: Option<String>,
+    last_sign_in_at: Option<String>,
 }
 
 impl Provider for SupabaseDatabase {
@@ -68,7 +73,7 @@ impl Provider for SupabaseDatabase {
                     provider: NAME,
                     reason: "a DELETE without old_record".into(),
                 })?;
-                let user: AuthUser = read_part(NAME, "old_record", old)?;
+                let user: AuthUser = read_part(NAME, "old_record", &old)?;
                 return Ok(Delivery::of(
                     event_type,
                     vec![UserEvent::Deleted { user_id: user.id }],
@@ -80,7 +85,7 @@ impl Provider for SupabaseDatabase {
             provider: NAME,
             reason: format!("an {} without record", payload.operation),
         })?;
-        let user: AuthUser = read_part(NAME, "record", record)?;
+        let user: AuthUser = read_part(NAME, "record", &record)?;
         let changed_at = user.updated_at.as_deref().and_then(Timestamp::parse);
         let email = user
             .email
@@ -93,6 +98,13 @@ impl Provider for SupabaseDatabase {
             first_name,
             last_name,
             created_at: user.created_at.as_deref().and_then(Timestamp::parse),
+            details: UserDetails {
+                email_verified: Some(user.email_confirmed_at.is_some()),
+                phone: name_part(user.phone.as_deref()),
+                updated_at: changed_at,
+                last_sign_in_at: user.last_sign_in_at.as_deref().and_then(Timestamp::parse),
+                ..UserDetails::raw("supabase-db", record)
+            },
         };
         Ok(Delivery::of(
             event_type,

@@ -8,7 +8,8 @@ use serde::Deserialize;
 
 use super::{Delivery, PayloadError, Provider, WebhookRequest, read_body, read_part};
 use crate::domain::{
-    EmailAddress, Timestamp, UserChange, UserEvent, UserProfile, UserRef, Workspace, name_part,
+    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, UserRef, Workspace,
+    name_part,
 };
 use crate::secrets::Secret;
 use crate::signature::{SignatureError, decode_hex, hmac_sha256_matches};
@@ -38,6 +39,9 @@ struct WorkOsUser {
     created_at: Option<String>,
     /// Orders this user's changes.
     updated_at: Option<String>,
+    email_verified: Option<bool>,
+    profile_picture_url: Option<String>,
+    last_sign_in_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +55,13 @@ struct Membership {
     user_id: String,
     organization_id: String,
     status: Option<String>,
+    role: Option<Role>,
+}
+
+/// `{"slug": "member"}`.
+#[derive(Deserialize)]
+struct Role {
+    slug: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -118,28 +129,28 @@ impl Provider for WorkOs {
                 } else {
                     UserChange::Updated
                 };
-                let user: WorkOsUser = read_part(NAME, "data", envelope.data)?;
+                let user: WorkOsUser = read_part(NAME, "data", &envelope.data)?;
                 // Directory users belong to the organisation whose directory they come from.
                 let workspaces = user
                     .organization_id
                     .clone()
-                    .map(|id| Workspace { id, name: None })
+                    .map(|id| Workspace::new(id, None))
                     .into_iter()
                     .collect();
                 let occurred_at = user.updated_at.as_deref().and_then(Timestamp::parse);
                 UserEvent::Upserted {
                     change,
-                    user: user.profile()?,
+                    user: user.profile(envelope.data)?,
                     workspaces,
                     occurred_at,
                 }
             }
             "user.deleted" | "dsync.user.deleted" => {
-                let user: Identified = read_part(NAME, "data", envelope.data)?;
+                let user: Identified = read_part(NAME, "data", &envelope.data)?;
                 UserEvent::Deleted { user_id: user.id }
             }
             "organization_membership.created" | "organization_membership.updated" => {
-                let m: Membership = read_part(NAME, "data", envelope.data)?;
+                let m: Membership = read_part(NAME, "data", &envelope.data)?;
                 if m.status.as_deref().is_some_and(|s| s != "active") {
                     // Pending invitations and deactivated members are not (yet) members.
                     return Ok(Delivery::ignored(envelope.event));
@@ -147,13 +158,13 @@ impl Provider for WorkOs {
                 UserEvent::JoinedWorkspace {
                     user: UserRef::Id(m.user_id),
                     workspace: Workspace {
-                        id: m.organization_id,
-                        name: None,
+                        role: m.role.and_then(|r| r.slug),
+                        ..Workspace::new(m.organization_id, None)
                     },
                 }
             }
             "organization_membership.deleted" => {
-                let m: Membership = read_part(NAME, "data", envelope.data)?;
+                let m: Membership = read_part(NAME, "data", &envelope.data)?;
                 UserEvent::LeftWorkspace {
                     user_id: m.user_id,
                     workspace_id: m.organization_id,
@@ -166,7 +177,8 @@ impl Provider for WorkOs {
 }
 
 impl WorkOsUser {
-    fn profile(self) -> Result<UserProfile, PayloadError> {
+    /// The user, `data` being the user object as delivered.
+    fn profile(self, data: serde_json::Value) -> Result<UserProfile, PayloadError> {
         // Directory users carry a list; the primary entry wins, then the first.
         let email = self
             .email
@@ -186,6 +198,13 @@ impl WorkOsUser {
             first_name: name_part(self.first_name.as_deref()),
             last_name: name_part(self.last_name.as_deref()),
             created_at: self.created_at.as_deref().and_then(Timestamp::parse),
+            details: UserDetails {
+                email_verified: self.email_verified,
+                image_url: name_part(self.profile_picture_url.as_deref()),
+                updated_at: self.updated_at.as_deref().and_then(Timestamp::parse),
+                last_sign_in_at: self.last_sign_in_at.as_deref().and_then(Timestamp::parse),
+                ..UserDetails::raw("workos", data)
+            },
         })
     }
 }
@@ -301,10 +320,10 @@ mod tests {
         };
         assert_eq!(
             workspaces,
-            &[Workspace {
-                id: "org_01EZTR6WYX1A0DSE2CYMGXQ24Y".into(),
-                name: None
-            }]
+            &[Workspace::new(
+                "org_01EZTR6WYX1A0DSE2CYMGXQ24Y".into(),
+                None
+            )]
         );
     }
 
@@ -317,8 +336,8 @@ mod tests {
             [UserEvent::JoinedWorkspace {
                 user: UserRef::Id("user_01E4ZCR3C56J083X43JQXF3JK5".into()),
                 workspace: Workspace {
-                    id: "org_01EHZNVPK3SFK441A1RGBFSHRT".into(),
-                    name: None
+                    role: Some("member".into()),
+                    ..Workspace::new("org_01EHZNVPK3SFK441A1RGBFSHRT".into(), None)
                 }
             }]
         );

@@ -1,0 +1,374 @@
+//! The attribute mapping (`ATTIO_ATTRIBUTE_MAP`): which of a user's fields are written to which
+//! Attio attributes, beyond those every sync writes. Read and checked once at cold start; each
+//! event's values are read by [`Source::read`] and converted to what the attribute takes by
+//! [`crate::convert`].
+//!
+//! ```json
+//! {"users":  {"plan": "/public_metadata/plan", "signed_up_with": "provider"},
+//!  "people": {"job_title": {"clerk": "/unsafe_metadata/title", "workos": "/metadata/title"}}}
+//! ```
+
+use serde_json::Value;
+
+use crate::domain::{UserProfile, Workspace};
+
+/// The Attio objects a mapping writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MappedObject {
+    /// `users`, asserted for every user.
+    Users,
+    /// `people`, asserted for every user.
+    People,
+    /// `workspaces`, asserted for each organisation a user belongs to.
+    Workspaces,
+}
+
+impl MappedObject {
+    /// Attio's slug of the object.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::Users => "users",
+            Self::People => "people",
+            Self::Workspaces => "workspaces",
+        }
+    }
+
+    /// Attributes every sync writes itself: a mapping may not write them too.
+    fn reserved(self) -> &'static [&'static str] {
+        match self {
+            Self::Users => &["user_id", "primary_email_address", "person", "workspace"],
+            Self::People => &["email_addresses", "name"],
+            Self::Workspaces => &["workspace_id", "name", "users"],
+        }
+    }
+}
+
+/// A field each provider fills where it has it (the README says which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CanonicalField {
+    /// The route the user came through: `clerk`, `okta`, `cognito`, …
+    Provider,
+    /// The provider's user id.
+    UserId,
+    /// The primary email address.
+    Email,
+    /// Whether the provider has verified the address.
+    EmailVerified,
+    /// Given name.
+    FirstName,
+    /// Family name.
+    LastName,
+    /// `First Last`.
+    FullName,
+    /// Phone number, as the provider has it (E.164 for most).
+    Phone,
+    /// Username.
+    Username,
+    /// Profile picture URL.
+    ImageUrl,
+    /// When the user signed up.
+    CreatedAt,
+    /// When the user last changed.
+    UpdatedAt,
+    /// When the user last signed in.
+    LastSignInAt,
+    /// The organisation's id (organisation events and B2B members).
+    OrganizationId,
+    /// The organisation's name.
+    OrganizationName,
+    /// The organisation's slug.
+    OrganizationSlug,
+    /// The organisation's domain.
+    OrganizationDomain,
+    /// The user's role in the organisation.
+    OrganizationRole,
+}
+
+/// Every canonical field by the name a mapping uses.
+pub const CANONICAL_FIELDS: [(&str, CanonicalField); 18] = [
+    ("provider", CanonicalField::Provider),
+    ("user_id", CanonicalField::UserId),
+    ("email", CanonicalField::Email),
+    ("email_verified", CanonicalField::EmailVerified),
+    ("first_name", CanonicalField::FirstName),
+    ("last_name", CanonicalField::LastName),
+    ("full_name", CanonicalField::FullName),
+    ("phone", CanonicalField::Phone),
+    ("username", CanonicalField::Username),
+    ("image_url", CanonicalField::ImageUrl),
+    ("created_at", CanonicalField::CreatedAt),
+    ("updated_at", CanonicalField::UpdatedAt),
+    ("last_sign_in_at", CanonicalField::LastSignInAt),
+    ("organization_id", CanonicalField::OrganizationId),
+    ("organization_name", CanonicalField::OrganizationName),
+    ("organization_slug", CanonicalField::OrganizationSlug),
+    ("organization_domain", CanonicalField::OrganizationDomain),
+    ("organization_role", CanonicalField::OrganizationRole),
+];
+
+/// Where a mapped value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A canonical field.
+    Field(CanonicalField),
+    /// A JSON Pointer (RFC 6901) into the provider's user object as it was delivered.
+    Pointer(String),
+}
+
+/// A user's value for a mapped attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// The source holds this value.
+    Value(Value),
+    /// The source holds JSON `null`: the attribute is cleared.
+    Null,
+}
+
+impl Source {
+    /// The value `user` (and, for organisation fields, `workspace`) holds here; `None` when
+    /// the source is absent, which leaves the attribute untouched.
+    pub fn read(&self, user: &UserProfile, workspace: Option<&Workspace>) -> Option<Found> {
+        let details = &user.details;
+        let text = |s: &Option<String>| s.as_ref().map(|s| Found::Value(Value::from(s.as_str())));
+        let time =
+            |t: Option<crate::domain::Timestamp>| t.map(|t| Found::Value(t.to_rfc3339().into()));
+        let organization =
+            |field: fn(&Workspace) -> &Option<String>| workspace.and_then(|w| text(field(w)));
+        match self {
+            Self::Pointer(pointer) => match details.raw.as_deref()?.pointer(pointer)? {
+                Value::Null => Some(Found::Null),
+                value => Some(Found::Value(value.clone())),
+            },
+            Self::Field(field) => match field {
+                CanonicalField::Provider => {
+                    (!details.provider.is_empty()).then(|| Found::Value(details.provider.into()))
+                }
+                CanonicalField::UserId => Some(Found::Value(user.user_id.as_str().into())),
+                CanonicalField::Email => Some(Found::Value(user.email.as_str().into())),
+                CanonicalField::EmailVerified => {
+                    details.email_verified.map(|v| Found::Value(v.into()))
+                }
+                CanonicalField::FirstName => text(&user.first_name),
+                CanonicalField::LastName => text(&user.last_name),
+                CanonicalField::FullName => text(&user.full_name()),
+                CanonicalField::Phone => text(&details.phone),
+                CanonicalField::Username => text(&details.username),
+                CanonicalField::ImageUrl => text(&details.image_url),
+                CanonicalField::CreatedAt => time(user.created_at),
+                CanonicalField::UpdatedAt => time(details.updated_at),
+                CanonicalField::LastSignInAt => time(details.last_sign_in_at),
+                CanonicalField::OrganizationId => {
+                    workspace.map(|w| Found::Value(w.id.as_str().into()))
+                }
+                CanonicalField::OrganizationName => organization(|w| &w.name),
+                CanonicalField::OrganizationSlug => organization(|w| &w.slug),
+                CanonicalField::OrganizationDomain => organization(|w| &w.domain),
+                CanonicalField::OrganizationRole => organization(|w| &w.role),
+            },
+        }
+    }
+}
+
+/// One mapped attribute: where its value comes from, for every route or per route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedAttribute {
+    /// The object it belongs to.
+    pub object: MappedObject,
+    /// Its slug (or attribute id), as configured.
+    pub attribute: String,
+    /// The source for every route, or `None` when the mapping names sources per route.
+    every_route: Option<Source>,
+    /// Sources by route.
+    per_route: Vec<(String, Source)>,
+}
+
+impl MappedAttribute {
+    /// Where this attribute's value comes from for users of `route`, if anywhere.
+    pub fn source(&self, route: &str) -> Option<&Source> {
+        self.every_route.as_ref().or_else(|| {
+            self.per_route
+                .iter()
+                .find(|(r, _)| r == route)
+                .map(|(_, s)| s)
+        })
+    }
+}
+
+/// The whole mapping; empty when `ATTIO_ATTRIBUTE_MAP` is unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttributeMap {
+    attributes: Vec<MappedAttribute>,
+}
+
+impl AttributeMap {
+    /// Reads `ATTIO_ATTRIBUTE_MAP`'s JSON. `routes` are the routes a per-route source may name.
+    /// The error names the entry that is wrong and says what it should be.
+    pub fn parse(text: &str, routes: &[&str]) -> Result<Self, String> {
+        let top: serde_json::Map<String, Value> =
+            serde_json::from_str(text).map_err(|e| format!("is not a JSON object ({e})"))?;
+        let mut attributes = Vec::new();
+        for (object_name, entries) in &top {
+            let object = [
+                MappedObject::Users,
+                MappedObject::People,
+                MappedObject::Workspaces,
+            ]
+            .into_iter()
+            .find(|o| o.slug() == object_name)
+            .ok_or_else(|| {
+                format!("names the object {object_name:?}; only users, people and workspaces can be mapped")
+            })?;
+            let entries = entries.as_object().ok_or_else(|| {
+                format!("{object_name}: expected an object of attribute → source")
+            })?;
+            for (attribute, source) in entries {
+                let entry = format!("{object_name}.{attribute}");
+                if !is_attribute_slug(attribute) {
+                    return Err(format!(
+                        "{entry}: {attribute:?} is not an attribute slug or id (letters, digits, _ and -)"
+                    ));
+                }
+                if object.reserved().contains(&attribute.as_str()) {
+                    return Err(format!(
+                        "{entry}: the function writes this attribute itself; map another one"
+                    ));
+                }
+                let (every_route, per_route) = match source {
+                    Value::String(s) => (Some(parse_source(s, &entry)?), Vec::new()),
+                    Value::Object(by_route) if !by_route.is_empty() => {
+                        let mut per_route = Vec::new();
+                        for (route, s) in by_route {
+                            if !routes.contains(&route.as_str()) {
+                                return Err(format!(
+                                    "{entry}: {route:?} is not a route (one of {})",
+                                    routes.join(", ")
+                                ));
+                            }
+                            let s = s.as_str().ok_or_else(|| {
+                                format!(
+                                    "{entry}.{route}: expected a canonical field or a JSON Pointer"
+                                )
+                            })?;
+                            per_route.push((
+                                route.clone(),
+                                parse_source(s, &format!("{entry}.{route}"))?,
+                            ));
+                        }
+                        (None, per_route)
+                    }
+                    _ => {
+                        return Err(format!(
+                            "{entry}: expected a canonical field, a JSON Pointer, or an object of route → source"
+                        ));
+                    }
+                };
+                attributes.push(MappedAttribute {
+                    object,
+                    attribute: attribute.clone(),
+                    every_route,
+                    per_route,
+                });
+            }
+        }
+        Ok(Self { attributes })
+    }
+
+    /// The mapped attributes of `object`.
+    pub fn of(&self, object: MappedObject) -> impl Iterator<Item = &MappedAttribute> {
+        self.attributes.iter().filter(move |a| a.object == object)
+    }
+
+    /// Whether nothing is mapped.
+    pub fn is_empty(&self) -> bool {
+        self.attributes.is_empty()
+    }
+}
+
+fn is_attribute_slug(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn parse_source(text: &str, entry: &str) -> Result<Source, String> {
+    if let Some(rest) = text.strip_prefix('/') {
+        // RFC 6901: `~` only as `~0` (a tilde) or `~1` (a slash).
+        let mut chars = rest.chars();
+        while let Some(c) = chars.next() {
+            if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
+                return Err(format!(
+                    "{entry}: {text:?} is not a JSON Pointer (~ must be followed by 0 or 1)"
+                ));
+            }
+        }
+        return Ok(Source::Pointer(text.to_owned()));
+    }
+    CANONICAL_FIELDS
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, field)| Source::Field(*field))
+        .ok_or_else(|| {
+            let names: Vec<&str> = CANONICAL_FIELDS.iter().map(|(n, _)| *n).collect();
+            format!(
+                "{entry}: {text:?} is neither a canonical field ({}) nor a JSON Pointer (which starts with /)",
+                names.join(", ")
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUTES: &[&str] = &["clerk", "workos", "okta"];
+
+    #[test]
+    fn reads_canonical_fields_pointers_and_per_route_sources() {
+        let map = AttributeMap::parse(
+            r#"{"users": {"plan": "/public_metadata/plan", "signed_up_with": "provider"},
+                "people": {"job_title": {"clerk": "/unsafe_metadata/title", "workos": "/metadata/title"}},
+                "workspaces": {"domains": "organization_domain"}}"#,
+            ROUTES,
+        )
+        .unwrap();
+        let users: Vec<_> = map.of(MappedObject::Users).collect();
+        assert_eq!(users.len(), 2);
+        let plan = users.iter().find(|a| a.attribute == "plan").unwrap();
+        assert_eq!(
+            plan.source("okta"),
+            Some(&Source::Pointer("/public_metadata/plan".into()))
+        );
+        let title = map.of(MappedObject::People).next().unwrap();
+        assert_eq!(
+            title.source("workos"),
+            Some(&Source::Pointer("/metadata/title".into()))
+        );
+        assert_eq!(title.source("okta"), None);
+        let domains = map.of(MappedObject::Workspaces).next().unwrap();
+        assert_eq!(
+            domains.source("clerk"),
+            Some(&Source::Field(CanonicalField::OrganizationDomain))
+        );
+        assert!(AttributeMap::default().is_empty());
+    }
+
+    #[test]
+    fn a_bad_entry_fails_naming_it() {
+        for (map, named) in [
+            (r#"{"users": {"plan": "plan"}}"#, "users.plan"),
+            (r#"{"users": {"plan": "/a~2b"}}"#, "users.plan"),
+            (r#"{"users": {"plan": 3}}"#, "users.plan"),
+            (r#"{"users": {"plan": {"github": "/x"}}}"#, "users.plan"),
+            (r#"{"users": {"plan": {"clerk": 1}}}"#, "users.plan.clerk"),
+            (r#"{"users": {"user_id": "email"}}"#, "users.user_id"),
+            (r#"{"people": {"name": "full_name"}}"#, "people.name"),
+            (r#"{"users": {"Plan Name": "email"}}"#, "users.Plan Name"),
+            (r#"{"companies": {"domains": "email"}}"#, "companies"),
+            (r#"{"users": []}"#, "users"),
+            (r#"[1]"#, "JSON object"),
+        ] {
+            let err = AttributeMap::parse(map, ROUTES).unwrap_err();
+            assert!(err.contains(named), "{map}: {err}");
+        }
+    }
+}
