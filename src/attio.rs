@@ -40,6 +40,41 @@ impl FoundRecord {
     }
 }
 
+/// An attribute of an object, as `GET /v2/objects/{object}/attributes` describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AttributeInfo {
+    /// Its slug.
+    pub api_slug: String,
+    /// Its id (`id.attribute_id`), which a mapping may name instead of the slug.
+    #[serde(default, rename = "id", deserialize_with = "attribute_id")]
+    pub attribute_id: String,
+    /// Its type: `text`, `number`, `timestamp`, `select`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Whether values can be written through the API.
+    #[serde(default = "yes")]
+    pub is_writable: bool,
+    /// Whether it was archived (it takes no values).
+    #[serde(default)]
+    pub is_archived: bool,
+    /// Whether it holds several values.
+    #[serde(default)]
+    pub is_multiselect: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn attribute_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    struct Id {
+        #[serde(default)]
+        attribute_id: String,
+    }
+    Ok(Id::deserialize(d)?.attribute_id)
+}
+
 /// What an update by record id does to the multi-value attributes it is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListUpdate {
@@ -140,6 +175,8 @@ pub enum AttioError {
         code: String,
         /// Attio's message.
         message: String,
+        /// The attributes Attio's validation errors point at (`validation_errors[].path`).
+        attributes: Vec<String>,
     },
     /// 429 still after the retries the budget allowed.
     #[error("Attio is rate-limiting this workspace")]
@@ -171,13 +208,40 @@ pub enum AttioError {
     UnexpectedResponse(String),
 }
 
-/// Attio's error body: `{"status_code","type","code","message"}`.
+/// Attio's error body: `{"status_code","type","code","message"}`, validation errors with
+/// `validation_errors: [{"path": [...], …}]`.
 #[derive(Debug, Default, Deserialize)]
 struct ErrorBody {
     #[serde(default)]
     code: String,
     #[serde(default)]
     message: String,
+    #[serde(default)]
+    validation_errors: Vec<ValidationError>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ValidationError {
+    #[serde(default)]
+    path: Vec<Value>,
+}
+
+impl AttioError {
+    /// Whether Attio refused a value of `attribute` in particular (its validation errors point
+    /// at it, or its message names it in quotes, as Attio's messages do).
+    pub fn names_attribute(&self, attribute: &str) -> bool {
+        match self {
+            Self::Invalid {
+                message,
+                attributes,
+                ..
+            } => {
+                attributes.iter().any(|a| a == attribute)
+                    || message.contains(&format!("\"{attribute}\""))
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A client for one Attio API base URL; cheap to share, keeps connections alive.
@@ -259,6 +323,32 @@ impl AttioClient {
         }))
     }
 
+    /// Every attribute of `object` (`GET /v2/objects/{object}/attributes`, page by page).
+    pub async fn list_attributes(
+        &self,
+        token: &Secret,
+        object: &str,
+        budget: &mut AttioBudget,
+    ) -> Result<Vec<AttributeInfo>, AttioError> {
+        const PAGE: usize = 500;
+        let mut attributes = Vec::new();
+        loop {
+            let path = format!(
+                "/v2/objects/{object}/attributes?limit={PAGE}&offset={}",
+                attributes.len()
+            );
+            let answer = self
+                .call(token, Method::GET, &path, None, object, budget)
+                .await?;
+            let page: Answer<Vec<AttributeInfo>> = parse(&answer)?;
+            let full = page.data.len() == PAGE;
+            attributes.extend(page.data);
+            if !full {
+                return Ok(attributes);
+            }
+        }
+    }
+
     /// The target record ids of a record-reference attribute of one record.
     pub async fn referenced_ids(
         &self,
@@ -336,8 +426,7 @@ impl AttioClient {
         budget: &mut AttioBudget,
     ) -> Result<Bytes, AttioError> {
         let url = format!("{}{path}", self.base_url);
-        let record_scoped =
-            !path.contains("/records?") && !path.ends_with("/records") && !path.ends_with("/query");
+        let record_scoped = path.contains("/records/") && !path.ends_with("/query");
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -470,6 +559,11 @@ async fn classify(
                 code.to_owned()
             },
             message,
+            attributes: body
+                .validation_errors
+                .iter()
+                .filter_map(|e| e.path.first()?.as_str().map(str::to_owned))
+                .collect(),
         },
     }
 }

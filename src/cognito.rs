@@ -17,6 +17,9 @@ use crate::domain::{EmailAddress, UserChange, UserDetails, UserEvent, UserProfil
 use crate::error::AppError;
 use crate::providers::{PayloadError, read_part};
 
+/// The Cognito trigger's name as a route (in logs and per-route mappings).
+pub const ROUTE: &str = "cognito";
+
 /// Cognito waits 5 s; keep time to return.
 const COGNITO_BUDGET: Duration = Duration::from_secs(4);
 
@@ -58,7 +61,7 @@ pub fn confirmed_user(event: &Value) -> Result<Option<UserProfile>, PayloadError
             email_verified: attributes.get("email_verified").map(|v| v == "true"),
             phone: name_part(attributes.get("phone_number").map(String::as_str)),
             username: name_part(attributes.get("preferred_username").map(String::as_str)),
-            ..UserDetails::raw("cognito", raw)
+            ..UserDetails::raw(ROUTE, raw)
         },
     }))
 }
@@ -78,7 +81,7 @@ pub async fn post_confirmation(app: &App, event: Value) -> Result<Value, AppErro
         Err(e) => (e.code(), crate::domain::redact_emails(&e.to_string())),
     };
     tracing::info!(
-        provider = "cognito",
+        provider = ROUTE,
         user_sub = user_id.as_deref().unwrap_or(""),
         outcome,
         duration_ms = started.elapsed().as_millis() as u64,

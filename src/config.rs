@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::mapping::AttributeMap;
+
 /// Which unique attribute of Attio's `users` object identifies a user on assert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserMatchingAttribute {
@@ -61,6 +63,9 @@ pub struct Config {
     /// Cognito trigger only: fail the sign-up when Attio cannot be written
     /// (`COGNITO_BLOCK_SIGNUP_ON_ERROR=true`). Off by default: a sign-up never waits on the CRM.
     pub cognito_block_signup_on_error: bool,
+    /// Which user fields go to which Attio attributes beyond those every sync writes
+    /// (`ATTIO_ATTRIBUTE_MAP`); empty when unset.
+    pub attribute_map: AttributeMap,
     /// A PEM bundle of the certificate authorities to trust instead of the compiled-in
     /// Mozilla roots (`SSL_CERT_FILE`); see [`crate::tls`].
     pub ca_bundle: Option<std::path::PathBuf>,
@@ -175,8 +180,29 @@ impl Config {
             ca_bundle: get("SSL_CERT_FILE").map(Into::into),
             user_created_at_attribute: attribute_slug(&get, "ATTIO_USER_CREATED_AT_ATTRIBUTE")?,
             user_event_time_attribute: attribute_slug(&get, "ATTIO_USER_EVENT_TIME_ATTRIBUTE")?,
+            attribute_map: match get("ATTIO_ATTRIBUTE_MAP") {
+                None => AttributeMap::default(),
+                Some(json) => {
+                    AttributeMap::parse(&json, &mappable_routes()).map_err(|problem| {
+                        ConfigError {
+                            variable: "ATTIO_ATTRIBUTE_MAP",
+                            problem,
+                        }
+                    })?
+                }
+            },
         })
     }
+}
+
+/// The routes a per-route mapping may name: every provider's, and the Cognito trigger's.
+pub fn mappable_routes() -> Vec<&'static str> {
+    let mut routes: Vec<&'static str> = crate::providers::PROVIDERS
+        .iter()
+        .map(|p| p.route())
+        .collect();
+    routes.push(crate::cognito::ROUTE);
+    routes
 }
 
 /// An optional Attio attribute slug: lowercase letters, digits and underscores.
@@ -281,6 +307,26 @@ mod tests {
             assert_eq!(err.variable, variable, "{value}");
             assert!(err.to_string().contains(value), "{err}");
         }
+    }
+
+    #[test]
+    fn a_malformed_attribute_map_fails_naming_the_variable_and_the_entry() {
+        let err = config(&[
+            ("ATTIO_SYNC_SECRET_ID", "s"),
+            (
+                "ATTIO_ATTRIBUTE_MAP",
+                r#"{"users": {"plan": "public_metadata.plan"}}"#,
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "ATTIO_ATTRIBUTE_MAP");
+        assert!(err.to_string().contains("users.plan"), "{err}");
+        let ok = config(&[
+            ("ATTIO_SYNC_SECRET_ID", "s"),
+            ("ATTIO_ATTRIBUTE_MAP", r#"{"people": {"job_title": {"cognito": "/custom:title", "okta": "/displayName"}}}"#),
+        ])
+        .unwrap();
+        assert!(!ok.attribute_map.is_empty());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::providers::{Delivery, Provider, WebhookRequest, provider_for_route};
 use crate::recent::Recent;
 use crate::secrets::{SecretCache, SyncSecrets};
 use crate::signature::SignatureError;
-use crate::sync::{SyncError, SyncOutcome, UserSync};
+use crate::sync::{SyncError, SyncOutcome, UserSync, Warning};
 
 /// Time kept back from the Lambda deadline to answer in after giving up on Attio.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
@@ -143,7 +143,7 @@ impl App {
             }
         };
         let provider_name = provider.map_or("none", |p| p.route());
-        let (response, outcome, detail) = match result {
+        let (response, outcome, detail, warnings) = match result {
             Ok((delivery, handled)) => {
                 let outcome = match handled {
                     Handled::Synced(_) => "synced",
@@ -154,12 +154,14 @@ impl App {
                     success(provider_name, &delivery, &handled),
                     outcome,
                     String::new(),
+                    warned_attributes(&handled),
                 )
             }
             Err(error) => (
                 failure(&error, seen.applied),
                 error.code(),
                 log_detail(&error.to_string()),
+                String::new(),
             ),
         };
         tracing::info!(
@@ -174,6 +176,7 @@ impl App {
             attio_status = budget.last_status,
             duration_ms = started.elapsed().as_millis() as u64,
             detail,
+            warnings,
             "webhook handled"
         );
         response
@@ -454,19 +457,22 @@ fn outcome_json(outcome: &SyncOutcome) -> serde_json::Value {
             record_id,
             person_record_id,
             workspace_record_ids,
+            warnings,
         } => {
             let mut v = json!({ "status": "synced", "record_id": record_id, "person_record_id": person_record_id });
             if !workspace_record_ids.is_empty() {
                 v["workspace_record_ids"] = json!(workspace_record_ids);
             }
-            v
+            with_warnings(v, warnings)
         }
         SyncOutcome::Linked {
             record_id,
             workspace_record_id,
-        } => {
-            json!({ "status": "linked", "record_id": record_id, "workspace_record_id": workspace_record_id })
-        }
+            warnings,
+        } => with_warnings(
+            json!({ "status": "linked", "record_id": record_id, "workspace_record_id": workspace_record_id }),
+            warnings,
+        ),
         SyncOutcome::Unlinked { record_id } => {
             json!({ "status": "unlinked", "record_id": record_id })
         }
@@ -478,6 +484,35 @@ fn outcome_json(outcome: &SyncOutcome) -> serde_json::Value {
         }
         SyncOutcome::Ignored { reason } => json!({ "status": "ignored", "reason": reason }),
     }
+}
+
+/// `"warnings": [{"object", "attribute", "reason"}]` when mapped attributes were left out.
+fn with_warnings(mut outcome: serde_json::Value, warnings: &[Warning]) -> serde_json::Value {
+    if !warnings.is_empty() {
+        outcome["warnings"] = warnings
+            .iter()
+            .map(|w| json!({ "object": w.object, "attribute": w.attribute, "reason": w.reason }))
+            .collect();
+    }
+    outcome
+}
+
+/// `users.plan,people.job_title`: the attributes left out, for the log line (no values).
+fn warned_attributes(handled: &Handled) -> String {
+    let Handled::Synced(outcomes) = handled else {
+        return String::new();
+    };
+    let names: Vec<String> = outcomes
+        .iter()
+        .flat_map(|o| match o {
+            SyncOutcome::Synced { warnings, .. } | SyncOutcome::Linked { warnings, .. } => {
+                warnings.as_slice()
+            }
+            _ => &[],
+        })
+        .map(|w| format!("{}.{}", w.object, w.attribute))
+        .collect();
+    names.join(",")
 }
 
 fn merge(body: &mut serde_json::Value, fields: serde_json::Value) {

@@ -10,6 +10,7 @@
 pub mod attio;
 pub mod cognito;
 pub mod config;
+pub mod convert;
 pub mod domain;
 pub mod email;
 pub mod error;

@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use crate::domain::{UserProfile, Workspace};
+use crate::domain::{Timestamp, UserProfile, Workspace};
 
 /// The Attio objects a mapping writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -126,45 +126,48 @@ pub enum Found {
 
 impl Source {
     /// The value `user` (and, for organisation fields, `workspace`) holds here; `None` when
-    /// the source is absent, which leaves the attribute untouched.
-    pub fn read(&self, user: &UserProfile, workspace: Option<&Workspace>) -> Option<Found> {
-        let details = &user.details;
-        let text = |s: &Option<String>| s.as_ref().map(|s| Found::Value(Value::from(s.as_str())));
-        let time =
-            |t: Option<crate::domain::Timestamp>| t.map(|t| Found::Value(t.to_rfc3339().into()));
-        let organization =
-            |field: fn(&Workspace) -> &Option<String>| workspace.and_then(|w| text(field(w)));
-        match self {
-            Self::Pointer(pointer) => match details.raw.as_deref()?.pointer(pointer)? {
-                Value::Null => Some(Found::Null),
-                value => Some(Found::Value(value.clone())),
-            },
-            Self::Field(field) => match field {
-                CanonicalField::Provider => {
-                    (!details.provider.is_empty()).then(|| Found::Value(details.provider.into()))
-                }
-                CanonicalField::UserId => Some(Found::Value(user.user_id.as_str().into())),
-                CanonicalField::Email => Some(Found::Value(user.email.as_str().into())),
-                CanonicalField::EmailVerified => {
-                    details.email_verified.map(|v| Found::Value(v.into()))
-                }
-                CanonicalField::FirstName => text(&user.first_name),
-                CanonicalField::LastName => text(&user.last_name),
-                CanonicalField::FullName => text(&user.full_name()),
-                CanonicalField::Phone => text(&details.phone),
-                CanonicalField::Username => text(&details.username),
-                CanonicalField::ImageUrl => text(&details.image_url),
-                CanonicalField::CreatedAt => time(user.created_at),
-                CanonicalField::UpdatedAt => time(details.updated_at),
-                CanonicalField::LastSignInAt => time(details.last_sign_in_at),
-                CanonicalField::OrganizationId => {
-                    workspace.map(|w| Found::Value(w.id.as_str().into()))
-                }
-                CanonicalField::OrganizationName => organization(|w| &w.name),
-                CanonicalField::OrganizationSlug => organization(|w| &w.slug),
-                CanonicalField::OrganizationDomain => organization(|w| &w.domain),
-                CanonicalField::OrganizationRole => organization(|w| &w.role),
-            },
+    /// the source is absent, which leaves the attribute untouched. Without a user (a membership
+    /// naming only the user's id), only organisation fields are known.
+    pub fn read(&self, user: Option<&UserProfile>, workspace: Option<&Workspace>) -> Option<Found> {
+        let text = |s: &Option<String>| s.as_ref().map(|s| Found::Value(s.as_str().into()));
+        let time = |t: Option<Timestamp>| t.map(|t| Found::Value(t.to_rfc3339().into()));
+        let field = match self {
+            Self::Pointer(pointer) => {
+                let raw = user?.details.raw.as_deref()?;
+                return match raw.pointer(pointer)? {
+                    Value::Null => Some(Found::Null),
+                    value => Some(Found::Value(value.clone())),
+                };
+            }
+            Self::Field(field) => *field,
+        };
+        let organization = || workspace;
+        match field {
+            CanonicalField::OrganizationId => {
+                organization().map(|w| Found::Value(w.id.as_str().into()))
+            }
+            CanonicalField::OrganizationName => text(&organization()?.name),
+            CanonicalField::OrganizationSlug => text(&organization()?.slug),
+            CanonicalField::OrganizationDomain => text(&organization()?.domain),
+            CanonicalField::OrganizationRole => text(&organization()?.role),
+            CanonicalField::Provider => {
+                let provider = user?.details.provider;
+                (!provider.is_empty()).then(|| Found::Value(provider.into()))
+            }
+            CanonicalField::UserId => Some(Found::Value(user?.user_id.as_str().into())),
+            CanonicalField::Email => Some(Found::Value(user?.email.as_str().into())),
+            CanonicalField::EmailVerified => {
+                user?.details.email_verified.map(|v| Found::Value(v.into()))
+            }
+            CanonicalField::FirstName => text(&user?.first_name),
+            CanonicalField::LastName => text(&user?.last_name),
+            CanonicalField::FullName => text(&user?.full_name()),
+            CanonicalField::Phone => text(&user?.details.phone),
+            CanonicalField::Username => text(&user?.details.username),
+            CanonicalField::ImageUrl => text(&user?.details.image_url),
+            CanonicalField::CreatedAt => time(user?.created_at),
+            CanonicalField::UpdatedAt => time(user?.details.updated_at),
+            CanonicalField::LastSignInAt => time(user?.details.last_sign_in_at),
         }
     }
 }

@@ -7,9 +7,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use thiserror::Error;
 
-use crate::attio::{AttioBudget, AttioClient, AttioError, ListUpdate, RecordId};
+use crate::attio::{AttioBudget, AttioClient, AttioError, AttributeInfo, ListUpdate, RecordId};
 use crate::config::{Config, OnUserDeleted, UserMatchingAttribute};
+use crate::convert;
 use crate::domain::{Timestamp, UserEvent, UserProfile, UserRef, Workspace};
+use crate::mapping::{AttributeMap, Found, MappedAttribute, MappedObject};
 use crate::recent::Recent;
 use crate::secrets::Secret;
 
@@ -24,6 +26,8 @@ pub enum SyncOutcome {
         person_record_id: RecordId,
         /// The `workspaces` records the user was linked to.
         workspace_record_ids: Vec<RecordId>,
+        /// Mapped attributes left out of the writes, and why.
+        warnings: Vec<Warning>,
     },
     /// The user was linked to a workspace.
     Linked {
@@ -31,6 +35,8 @@ pub enum SyncOutcome {
         record_id: RecordId,
         /// The `workspaces` record.
         workspace_record_id: RecordId,
+        /// Mapped attributes left out of the writes, and why.
+        warnings: Vec<Warning>,
     },
     /// The user is no longer linked to the workspace (or never was).
     Unlinked {
@@ -52,6 +58,17 @@ pub enum SyncOutcome {
         /// Why, for the answer.
         reason: &'static str,
     },
+}
+
+/// A mapped attribute left out of a write, and why: the user was written without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The object (`users`, `people`, `workspaces`).
+    pub object: &'static str,
+    /// The attribute, as mapped.
+    pub attribute: String,
+    /// Why, in words that never hold the value.
+    pub reason: String,
 }
 
 /// Why an event could not be applied.
@@ -77,6 +94,10 @@ pub struct UserSync {
     event_time_attribute: Option<String>,
     /// People this container asserted recently: email → (the values sent, the record id).
     people: Recent<String, (Value, RecordId)>,
+    /// `ATTIO_ATTRIBUTE_MAP`.
+    mapping: AttributeMap,
+    /// The mapped objects' attributes, read from Attio once per container.
+    catalog: AttributeCatalog,
 }
 
 impl UserSync {
@@ -89,6 +110,8 @@ impl UserSync {
             created_at_attribute: config.user_created_at_attribute.clone(),
             event_time_attribute: config.user_event_time_attribute.clone(),
             people: Recent::new(PERSON_MEMORY, PERSON_MEMORY_SIZE),
+            mapping: config.attribute_map.clone(),
+            catalog: AttributeCatalog::default(),
         }
     }
 
@@ -113,12 +136,16 @@ impl UserSync {
                 {
                     return Ok(SyncOutcome::Outdated { record_id });
                 }
-                let (record_id, person_record_id) =
-                    self.write_user(token, user, *occurred_at, budget).await?;
+                let mut warnings = Vec::new();
+                let (record_id, person_record_id) = self
+                    .write_user(token, user, *occurred_at, &mut warnings, budget)
+                    .await?;
                 let mut workspace_record_ids = Vec::with_capacity(workspaces.len());
                 for workspace in workspaces {
-                    workspace_record_ids
-                        .push(self.assert_workspace(token, workspace, budget).await?);
+                    workspace_record_ids.push(
+                        self.assert_workspace(token, workspace, Some(user), &mut warnings, budget)
+                            .await?,
+                    );
                 }
                 if !workspace_record_ids.is_empty() {
                     self.link(token, &record_id, &workspace_record_ids, budget)
@@ -128,19 +155,29 @@ impl UserSync {
                     record_id,
                     person_record_id,
                     workspace_record_ids,
+                    warnings,
                 })
             }
             UserEvent::JoinedWorkspace { user, workspace } => {
+                let mut warnings = Vec::new();
+                let profile = match user {
+                    UserRef::Profile(profile) => Some(profile.as_ref()),
+                    UserRef::Id(_) => None,
+                };
                 let record_id = match user {
                     UserRef::Profile(profile) => {
-                        self.write_user(token, profile, None, budget).await?.0
+                        self.write_user(token, profile, None, &mut warnings, budget)
+                            .await?
+                            .0
                     }
                     UserRef::Id(id) => self
                         .find_user(token, id, budget)
                         .await?
                         .ok_or_else(|| SyncError::UserNotYetSynced(id.clone()))?,
                 };
-                let workspace_record_id = self.assert_workspace(token, workspace, budget).await?;
+                let workspace_record_id = self
+                    .assert_workspace(token, workspace, profile, &mut warnings, budget)
+                    .await?;
                 self.link(
                     token,
                     &record_id,
@@ -151,6 +188,7 @@ impl UserSync {
                 Ok(SyncOutcome::Linked {
                     record_id,
                     workspace_record_id,
+                    warnings,
                 })
             }
             UserEvent::LeftWorkspace {
@@ -222,9 +260,30 @@ impl UserSync {
         token: &Secret,
         user: &UserProfile,
         occurred_at: Option<Timestamp>,
+        warnings: &mut Vec<Warning>,
         budget: &mut AttioBudget,
     ) -> Result<(RecordId, RecordId), AttioError> {
-        let person_values = person_values(user);
+        let person_mapped = self
+            .mapped(
+                token,
+                MappedObject::People,
+                Some(user),
+                None,
+                warnings,
+                budget,
+            )
+            .await?;
+        let user_mapped = self
+            .mapped(
+                token,
+                MappedObject::Users,
+                Some(user),
+                None,
+                warnings,
+                budget,
+            )
+            .await?;
+        let person_values = with_mapped(person_values(user), &person_mapped);
         let email = user.email.as_str();
         let remembered = self
             .people
@@ -233,21 +292,51 @@ impl UserSync {
         let person = match &remembered {
             Some(id) => id.clone(),
             None => {
-                self.assert_person(token, email, &person_values, budget)
-                    .await?
+                self.assert_person(
+                    token,
+                    email,
+                    &person_values,
+                    &person_mapped,
+                    warnings,
+                    budget,
+                )
+                .await?
             }
         };
         match self
-            .assert_user(token, user, &person, occurred_at, budget)
+            .assert_user(
+                token,
+                user,
+                &person,
+                occurred_at,
+                &user_mapped,
+                warnings,
+                budget,
+            )
             .await
         {
             Err(AttioError::Invalid { .. }) if remembered.is_some() => {
                 self.people.remove(email);
                 let person = self
-                    .assert_person(token, email, &person_values, budget)
+                    .assert_person(
+                        token,
+                        email,
+                        &person_values,
+                        &person_mapped,
+                        warnings,
+                        budget,
+                    )
                     .await?;
                 let record = self
-                    .assert_user(token, user, &person, occurred_at, budget)
+                    .assert_user(
+                        token,
+                        user,
+                        &person,
+                        occurred_at,
+                        &user_mapped,
+                        warnings,
+                        budget,
+                    )
                     .await?;
                 Ok((record, person))
             }
@@ -255,40 +344,60 @@ impl UserSync {
         }
     }
 
+    /// Asserts the person with `values` (its mapped attributes, `mapped`, among them).
     async fn assert_person(
         &self,
         token: &Secret,
         email: &str,
         values: &Value,
+        mapped: &[(String, Value)],
+        warnings: &mut Vec<Warning>,
         budget: &mut AttioBudget,
     ) -> Result<RecordId, AttioError> {
         let id = self
-            .attio
-            .assert_record(token, "people", "email_addresses", values.clone(), budget)
+            .assert_mapped(
+                token,
+                MappedObject::People,
+                "email_addresses",
+                values.clone(),
+                mapped,
+                warnings,
+                budget,
+            )
             .await?;
         self.people
             .insert(email.to_owned(), (values.clone(), id.clone()));
         Ok(id)
     }
 
+    #[allow(clippy::too_many_arguments)] // each is one of the user assert's inputs
     async fn assert_user(
         &self,
         token: &Secret,
         user: &UserProfile,
         person: &str,
         occurred_at: Option<Timestamp>,
+        mapped: &[(String, Value)],
+        warnings: &mut Vec<Warning>,
         budget: &mut AttioBudget,
     ) -> Result<RecordId, AttioError> {
-        let mut values = user_values(user, person);
+        let mut values = with_mapped(user_values(user, person), mapped);
         if let (Some(attribute), Some(created_at)) = (&self.created_at_attribute, user.created_at) {
             values[attribute.as_str()] = json!(created_at.to_rfc3339());
         }
         if let (Some(attribute), Some(occurred_at)) = (&self.event_time_attribute, occurred_at) {
             values[attribute.as_str()] = json!(occurred_at.to_rfc3339());
         }
-        self.attio
-            .assert_record(token, "users", self.matching.slug(), values, budget)
-            .await
+        self.assert_mapped(
+            token,
+            MappedObject::Users,
+            self.matching.slug(),
+            values,
+            mapped,
+            warnings,
+            budget,
+        )
+        .await
     }
 
     async fn find_user(
@@ -308,15 +417,148 @@ impl UserSync {
         &self,
         token: &Secret,
         workspace: &Workspace,
+        user: Option<&UserProfile>,
+        warnings: &mut Vec<Warning>,
         budget: &mut AttioBudget,
     ) -> Result<RecordId, AttioError> {
         let mut values = json!({ "workspace_id": workspace.id });
         if let Some(name) = &workspace.name {
             values["name"] = json!(name);
         }
-        self.attio
-            .assert_record(token, "workspaces", "workspace_id", values, budget)
-            .await
+        let mapped = self
+            .mapped(
+                token,
+                MappedObject::Workspaces,
+                user,
+                Some(workspace),
+                warnings,
+                budget,
+            )
+            .await?;
+        let values = with_mapped(values, &mapped);
+        self.assert_mapped(
+            token,
+            MappedObject::Workspaces,
+            "workspace_id",
+            values,
+            &mapped,
+            warnings,
+            budget,
+        )
+        .await
+    }
+
+    /// The mapped attributes of `object` this user (and organisation) has values for,
+    /// converted to what each attribute takes. What cannot be written is left out with a
+    /// warning; only a failure to reach Attio is an error.
+    async fn mapped(
+        &self,
+        token: &Secret,
+        object: MappedObject,
+        user: Option<&UserProfile>,
+        workspace: Option<&Workspace>,
+        warnings: &mut Vec<Warning>,
+        budget: &mut AttioBudget,
+    ) -> Result<Vec<(String, Value)>, AttioError> {
+        let route = user.map_or("", |u| u.details.provider);
+        let found: Vec<(&MappedAttribute, Found)> = self
+            .mapping
+            .of(object)
+            .filter_map(|a| Some((a, a.source(route)?.read(user, workspace)?)))
+            .collect();
+        if found.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut warn = |attribute: &str, reason: String| {
+            warnings.push(Warning {
+                object: object.slug(),
+                attribute: attribute.to_owned(),
+                reason,
+            })
+        };
+        let catalog = match self.catalog.get(token, &self.attio, object, budget).await? {
+            Ok(catalog) => catalog,
+            Err(reason) => {
+                for (mapped, _) in &found {
+                    warn(&mapped.attribute, reason.clone());
+                }
+                return Ok(Vec::new());
+            }
+        };
+        let mut values = Vec::with_capacity(found.len());
+        for (mapped, value) in found {
+            let name = mapped.attribute.as_str();
+            let Some(attribute) = catalog
+                .iter()
+                .find(|a| a.api_slug == name || a.attribute_id == name)
+            else {
+                warn(
+                    name,
+                    format!("Attio has no attribute {name} on {}", object.slug()),
+                );
+                continue;
+            };
+            if attribute.is_archived || !attribute.is_writable {
+                warn(
+                    name,
+                    "the attribute is archived or cannot be written through the API".into(),
+                );
+                continue;
+            }
+            match value {
+                // JSON null clears the attribute.
+                Found::Null => values.push((attribute.api_slug.clone(), json!([]))),
+                Found::Value(value) => match convert::to_attio(&value, attribute) {
+                    Ok(converted) => values.push((attribute.api_slug.clone(), converted)),
+                    Err(reason) => warn(name, reason),
+                },
+            }
+        }
+        Ok(values)
+    }
+
+    /// Asserts a record with `values`; when Attio refuses the value of one of the `mapped`
+    /// attributes, asserts it again without that one (a warning says which), so one bad
+    /// optional field never blocks the core record.
+    #[allow(clippy::too_many_arguments)] // each is one of the assert's inputs
+    async fn assert_mapped(
+        &self,
+        token: &Secret,
+        object: MappedObject,
+        matching: &str,
+        mut values: Value,
+        mapped: &[(String, Value)],
+        warnings: &mut Vec<Warning>,
+        budget: &mut AttioBudget,
+    ) -> Result<RecordId, AttioError> {
+        let mut left: Vec<&str> = mapped.iter().map(|(slug, _)| slug.as_str()).collect();
+        loop {
+            match self
+                .attio
+                .assert_record(token, object.slug(), matching, values.clone(), budget)
+                .await
+            {
+                Err(e) => {
+                    let Some(i) = left.iter().position(|slug| e.names_attribute(slug)) else {
+                        return Err(e);
+                    };
+                    let slug = left.remove(i);
+                    if let Some(values) = values.as_object_mut() {
+                        values.remove(slug);
+                    }
+                    let code = match &e {
+                        AttioError::Invalid { code, .. } => code.as_str(),
+                        _ => "invalid",
+                    };
+                    warnings.push(Warning {
+                        object: object.slug(),
+                        attribute: slug.to_owned(),
+                        reason: format!("Attio refused the value ({code})"),
+                    });
+                }
+                written => return written,
+            }
+        }
     }
 
     /// Adds workspaces to the user's list. Attio's assert would replace the list, so this
@@ -388,10 +630,68 @@ impl UserSync {
     }
 }
 
+/// The attributes of each mapped object, as Attio describes them: read once per container,
+/// when the first event needs them.
+#[derive(Debug, Default)]
+struct AttributeCatalog {
+    objects: std::sync::Mutex<Vec<(MappedObject, std::sync::Arc<Vec<AttributeInfo>>)>>,
+}
+
+impl AttributeCatalog {
+    /// `object`'s attributes; `Ok(Err(reason))` when Attio will not say (a missing scope, say),
+    /// `Err` when it could not be asked (it is down or rate-limiting: the event is retried).
+    async fn get(
+        &self,
+        token: &Secret,
+        attio: &AttioClient,
+        object: MappedObject,
+        budget: &mut AttioBudget,
+    ) -> Result<Result<std::sync::Arc<Vec<AttributeInfo>>, String>, AttioError> {
+        let known = |objects: &[(MappedObject, std::sync::Arc<Vec<AttributeInfo>>)]| {
+            objects
+                .iter()
+                .find(|(o, _)| *o == object)
+                .map(|(_, a)| a.clone())
+        };
+        if let Some(attributes) = known(&self.objects.lock().unwrap_or_else(|p| p.into_inner())) {
+            return Ok(Ok(attributes));
+        }
+        match attio.list_attributes(token, object.slug(), budget).await {
+            Ok(list) => {
+                let list = std::sync::Arc::new(list);
+                self.objects
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((object, list.clone()));
+                Ok(Ok(list))
+            }
+            Err(
+                e @ (AttioError::Forbidden { .. }
+                | AttioError::ObjectNotActivated { .. }
+                | AttioError::Invalid { .. }
+                | AttioError::RecordNotFound),
+            ) => Ok(Err(format!(
+                "the attribute types of {} could not be read ({})",
+                object.slug(),
+                crate::error::AppError::from(e).code()
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// How long a remembered person assert stands in for a new one.
 const PERSON_MEMORY: Duration = Duration::from_secs(300);
 /// Most people remembered.
 const PERSON_MEMORY_SIZE: usize = 1024;
+/// `values` with the mapped attributes set.
+fn with_mapped(mut values: Value, mapped: &[(String, Value)]) -> Value {
+    for (slug, value) in mapped {
+        values[slug.as_str()] = value.clone();
+    }
+    values
+}
+
 fn workspace_ref(record_id: &str) -> Value {
     json!({ "target_object": "workspaces", "target_record_id": record_id })
 }

@@ -11,6 +11,7 @@ mod faults;
 mod hostile;
 mod kinde;
 mod load;
+mod mapping;
 mod ordering;
 mod providers;
 

@@ -33,6 +33,32 @@ enum AttributeType {
     PersonalName,
     Timestamp,
     RecordReference(&'static [&'static str]),
+    Number,
+    Checkbox,
+    Date,
+    /// A select attribute and its option titles.
+    Select(&'static [&'static str]),
+    PhoneNumber,
+    Domain,
+}
+
+impl AttributeType {
+    /// The type's name in Attio's API.
+    fn api_name(self) -> &'static str {
+        match self {
+            Text => "text",
+            EmailAddress => "email-address",
+            PersonalName => "personal-name",
+            Timestamp => "timestamp",
+            RecordReference(_) => "record-reference",
+            Number => "number",
+            Checkbox => "checkbox",
+            Date => "date",
+            Select(_) => "select",
+            PhoneNumber => "phone-number",
+            Domain => "domain",
+        }
+    }
 }
 
 struct Attribute {
@@ -41,6 +67,8 @@ struct Attribute {
     multi: bool,
     unique: bool,
     required: bool,
+    /// Archived in the workspace: listed, but takes no values.
+    archived: bool,
 }
 
 const fn attr(
@@ -56,7 +84,13 @@ const fn attr(
         multi,
         unique,
         required,
+        archived: false,
     }
+}
+
+/// A custom attribute a workspace admin could add: optional, not unique.
+const fn custom(slug: &'static str, kind: AttributeType, multi: bool) -> Attribute {
+    attr(slug, kind, multi, false, false)
 }
 
 use AttributeType::*;
@@ -67,6 +101,7 @@ fn schema(object: &str) -> Option<&'static [Attribute]> {
         attr("email_addresses", EmailAddress, true, true, false),
         attr("name", PersonalName, false, false, false),
         attr("job_title", Text, false, false, false),
+        attr("phone_numbers", PhoneNumber, true, false, false),
     ];
     static USERS: &[Attribute] = &[
         attr("user_id", Text, false, true, true),
@@ -83,11 +118,26 @@ fn schema(object: &str) -> Option<&'static [Attribute]> {
         // writes them only when configured to (ATTIO_USER_*_ATTRIBUTE).
         attr("signed_up_at", Timestamp, false, false, false),
         attr("last_event_at", Timestamp, false, false, false),
+        // Custom attributes of each type the attribute mapping converts to.
+        custom("plan", Select(&["Free", "Pro", "Enterprise"]), false),
+        custom("signed_up_with", Text, false),
+        custom("last_seen", Timestamp, false),
+        custom("seats", Number, false),
+        custom("beta_tester", Checkbox, false),
+        custom("birthday", Date, false),
+        custom("mobile", PhoneNumber, false),
+        custom("company_domain", Domain, false),
+        custom("work_email", EmailAddress, false),
+        Attribute {
+            archived: true,
+            ..custom("legacy_plan", Text, false)
+        },
     ];
     static WORKSPACES: &[Attribute] = &[
         attr("workspace_id", Text, false, true, true),
         attr("name", Text, false, false, false),
         attr("users", RecordReference(&["users"]), true, false, false),
+        custom("domains", Domain, true),
         attr(
             "company",
             RecordReference(&["companies"]),
@@ -214,6 +264,7 @@ impl AttioStandIn {
                     .put(overwrite_route)
                     .delete(delete_route),
             )
+            .route("/v2/objects/{object}/attributes", get(attributes_route))
             .route("/__stand-in/records/{object}", get(list_records))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr)
@@ -353,6 +404,8 @@ enum Op {
     Overwrite(String),
     /// `DELETE /v2/objects/{object}/records/{id}`
     Delete(String),
+    /// `GET /v2/objects/{object}/attributes`
+    ListAttributes,
 }
 
 impl Op {
@@ -360,14 +413,14 @@ impl Op {
         match self {
             Op::Assert(_) | Op::Overwrite(_) => "PUT",
             Op::Query => "POST",
-            Op::Get(_) => "GET",
+            Op::Get(_) | Op::ListAttributes => "GET",
             Op::Append(_) => "PATCH",
             Op::Delete(_) => "DELETE",
         }
     }
 
     fn writes(&self) -> bool {
-        !matches!(self, Op::Query | Op::Get(_))
+        !matches!(self, Op::Query | Op::Get(_) | Op::ListAttributes)
     }
 }
 
@@ -382,6 +435,14 @@ async fn assert_route(
 ) -> Response {
     let op = Op::Assert(query.get("matching_attribute").cloned());
     handle(state, op, object, headers, body).await
+}
+
+async fn attributes_route(
+    state: Shared,
+    Path(object): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    handle(state, Op::ListAttributes, object, headers, Bytes::new()).await
 }
 
 async fn query_route(
@@ -463,7 +524,7 @@ async fn handle(
     };
     let (matching_attribute, record_id) = match &op {
         Op::Assert(m) => (m.clone(), None),
-        Op::Query => (None, None),
+        Op::Query | Op::ListAttributes => (None, None),
         Op::Get(id) | Op::Append(id) | Op::Overwrite(id) | Op::Delete(id) => {
             (None, Some(id.clone()))
         }
@@ -559,6 +620,24 @@ fn answer(s: &mut Inner, op: &Op, object: &str, headers: &HeaderMap, body: &Valu
         );
     }
     match op {
+        Op::ListAttributes => {
+            let listed: Vec<Value> = attributes
+                .iter()
+                .map(|a| {
+                    json!({
+                        "id": {"workspace_id": WORKSPACE_ID, "object_id": format!("obj-{object}"),
+                               "attribute_id": format!("attr-{object}-{}", a.slug)},
+                        "title": a.slug, "api_slug": a.slug, "type": a.kind.api_name(),
+                        "is_system_attribute": a.required, "is_writable": true,
+                        "is_required": a.required, "is_unique": a.unique, "is_multiselect": a.multi,
+                        "is_default_value_enabled": false, "is_archived": a.archived,
+                        "relationship": null, "created_at": "2026-01-01T00:00:00.000000000Z",
+                        "config": {}
+                    })
+                })
+                .collect();
+            axum::Json(json!({ "data": listed })).into_response()
+        }
         Op::Assert(matching) => assert_values(s, object, attributes, matching.as_deref(), body),
         Op::Query => query(s, object, attributes, body),
         Op::Get(id) => match find(s, object, id) {
@@ -630,6 +709,12 @@ fn incoming_values(
                 format!("Cannot find attribute with slug/ID \"{slug}\"."),
             ));
         };
+        if def.archived {
+            return Err((
+                "validation_type",
+                format!("Attribute \"{slug}\" is archived and cannot take values."),
+            ));
+        }
         match normalise(s, def, raw) {
             Ok(list) => {
                 incoming.insert(slug.clone(), Value::Array(list));
@@ -878,6 +963,61 @@ fn normalise(s: &Inner, def: &Attribute, raw: &Value) -> Result<Vec<Value>, Stri
                     _ => Err(format!("Attribute \"{}\" expects first_name, last_name and full_name.", def.slug)),
                 }
             }
+            Number => item
+                .as_f64()
+                .or_else(|| item.get("value").and_then(Value::as_f64))
+                .map(|n| json!(n))
+                .ok_or_else(|| format!("Invalid value for number attribute \"{}\".", def.slug)),
+            Checkbox => item
+                .as_bool()
+                .or_else(|| item.get("value").and_then(Value::as_bool))
+                .map(|b| json!(b))
+                .ok_or_else(|| format!("Invalid value for checkbox attribute \"{}\".", def.slug)),
+            Date => item
+                .as_str()
+                .or_else(|| item.get("value").and_then(Value::as_str))
+                .filter(|d| {
+                    // A real calendar date, as RFC 3339 reads it at midnight.
+                    time::OffsetDateTime::parse(
+                        &format!("{d}T00:00:00Z"),
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .is_ok()
+                        && d.len() == 10
+                })
+                .map(|d| json!(d))
+                .ok_or_else(|| format!("Invalid date (YYYY-MM-DD) for attribute \"{}\".", def.slug)),
+            Select(options) => {
+                let title = item
+                    .as_str()
+                    .or_else(|| item.get("option").and_then(Value::as_str))
+                    .ok_or_else(|| format!("Invalid value for select attribute \"{}\".", def.slug))?;
+                if options.contains(&title) {
+                    Ok(json!(title))
+                } else {
+                    Err(format!("Cannot find select option with title \"{title}\" for attribute \"{}\".", def.slug))
+                }
+            }
+            PhoneNumber => item
+                .as_str()
+                .or_else(|| item.get("original_phone_number").and_then(Value::as_str))
+                .filter(|p| {
+                    let digits = p.strip_prefix('+').unwrap_or("");
+                    (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+                })
+                .map(|p| json!(p))
+                .ok_or_else(|| format!("Invalid E.164 phone number for attribute \"{}\".", def.slug)),
+            Domain => item
+                .as_str()
+                .or_else(|| item.get("domain").and_then(Value::as_str))
+                .filter(|d| {
+                    d.contains('.')
+                        && d.split('.').all(|l| {
+                            !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        })
+                })
+                .map(|d| json!(d.to_lowercase()))
+                .ok_or_else(|| format!("Invalid domain for attribute \"{}\".", def.slug)),
             RecordReference(targets) => {
                 let target = item.get("target_object").and_then(Value::as_str);
                 let id = item.get("target_record_id").and_then(Value::as_str);
@@ -950,6 +1090,23 @@ fn record_body(object: &str, record: &Record, attributes: &[Attribute]) -> Value
                             out["attribute_type"] = json!("record-reference");
                             out["target_object"] = json!(targets[0]);
                             out["target_record_id"] = v;
+                        }
+                        Select(_) => {
+                            out["attribute_type"] = json!("select");
+                            out["option"] = json!({ "title": v });
+                        }
+                        PhoneNumber => {
+                            out["attribute_type"] = json!("phone-number");
+                            out["original_phone_number"] = v.clone();
+                            out["phone_number"] = v;
+                        }
+                        Domain => {
+                            out["attribute_type"] = json!("domain");
+                            out["domain"] = v;
+                        }
+                        Number | Checkbox | Date => {
+                            out["attribute_type"] = json!(def.kind.api_name());
+                            out["value"] = v;
                         }
                     }
                     out

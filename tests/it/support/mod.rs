@@ -14,7 +14,7 @@ use attio_user_sync::{App, Config};
 use lambda_http::http::HeaderMap;
 use serde_json::{Value, json};
 
-pub use attio_stand_in::{AttioStandIn, Fault};
+pub use attio_stand_in::{AttioStandIn, Fault, Record};
 
 /// The Attio token the stand-in accepts by default.
 pub const TOKEN: &str = "attio-test-token";

@@ -1,0 +1,265 @@
+//! The attribute mapping (`ATTIO_ATTRIBUTE_MAP`) through the real handler and the stand-in's
+//! typed custom attributes: values converted to the attribute's type, and an optional field
+//! that cannot be written never blocking the user's sync.
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+async fn mapped_app(map: Value) -> TestApp {
+    TestApp::spawn_with(
+        &default_secret(),
+        &[("ATTIO_ATTRIBUTE_MAP", map.to_string().as_str())],
+    )
+    .await
+}
+
+/// A Clerk `user.created` for `user_1` with these extra fields in `data`.
+fn clerk_with(extra: Value) -> Value {
+    let mut body = clerk_user("user.created", "user_1", "ada@example.com", "Ada", "L");
+    for (k, v) in extra.as_object().expect("an object") {
+        body["data"][k] = v.clone();
+    }
+    with_body("clerk-user-created.json", &body, CLERK_SECRET)
+}
+
+fn the_user(t: &TestApp) -> Record {
+    let [user] = t.attio.records("users").try_into().expect("one user");
+    user
+}
+
+#[tokio::test]
+async fn a_clerk_public_metadata_plan_lands_in_a_users_select_attribute() {
+    let t = mapped_app(json!({"users": {"plan": "/public_metadata/plan"}})).await;
+
+    let answer = t
+        .send(&clerk_with(json!({"public_metadata": {"plan": "Pro"}})))
+        .await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.get("warnings").is_none(), "{}", answer.body);
+    assert_eq!(the_user(&t).values["plan"], json!(["Pro"]));
+}
+
+#[tokio::test]
+async fn a_millisecond_created_at_lands_in_a_timestamp_attribute() {
+    let t =
+        mapped_app(json!({"users": {"signed_up_at": "/created_at", "last_seen": "created_at"}}))
+            .await;
+
+    // clerk_user's created_at is 1_795_770_000_000 (Unix milliseconds).
+    let answer = t.send(&clerk_with(json!({}))).await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let user = the_user(&t);
+    assert_eq!(user.values["signed_up_at"], json!(["2026-11-27T09:00:00Z"]));
+    assert_eq!(user.values["last_seen"], json!(["2026-11-27T09:00:00Z"]));
+}
+
+#[tokio::test]
+async fn values_are_converted_to_each_attribute_type() {
+    let t = mapped_app(json!({
+        "users": {"seats": "/public_metadata/seats", "beta_tester": "/public_metadata/beta",
+                  "birthday": "/public_metadata/born", "mobile": "phone",
+                  "company_domain": "/public_metadata/site", "signed_up_with": "provider",
+                  "work_email": "email"},
+        "people": {"phone_numbers": "phone"}
+    }))
+    .await;
+
+    let answer = t
+        .send(&clerk_with(json!({
+            "public_metadata": {"seats": "12", "beta": "true", "born": 1_654_012_591, "site": "https://www.acme.example/about"},
+            "phone_numbers": [{"id": "idn_phone", "phone_number": "+1 (555) 867-5309"}],
+            "primary_phone_number_id": "idn_phone"
+        })))
+        .await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.get("warnings").is_none(), "{}", answer.body);
+    let user = the_user(&t);
+    assert_eq!(user.values["seats"], json!([12.0]));
+    assert_eq!(user.values["beta_tester"], json!([true]));
+    assert_eq!(user.values["birthday"], json!(["2022-05-31"]));
+    assert_eq!(user.values["mobile"], json!(["+15558675309"]));
+    assert_eq!(user.values["company_domain"], json!(["www.acme.example"]));
+    assert_eq!(user.values["signed_up_with"], json!(["clerk"]));
+    assert_eq!(user.values["work_email"], json!(["ada@example.com"]));
+    let [person] = t.attio.records("people").try_into().expect("one person");
+    assert_eq!(person.values["phone_numbers"], json!(["+15558675309"]));
+}
+
+#[tokio::test]
+async fn a_per_route_pointer_reads_each_providers_own_object() {
+    let t = mapped_app(json!({"people": {"job_title": {
+        "clerk": "/unsafe_metadata/title", "workos": "/metadata/title"}}}))
+    .await;
+    let clerk = clerk_with(json!({"unsafe_metadata": {"title": "Analyst"}}));
+    let workos = with_body(
+        "workos-user-created.json",
+        &json!({"id": "event_1", "event": "user.created", "created_at": "2026-11-27T09:00:00.000Z",
+                "data": {"object": "user", "id": "user_workos_1", "email": "grace@example.com",
+                         "first_name": "Grace", "last_name": "Hopper", "metadata": {"title": "Admiral"}}}),
+        WORKOS_SECRET,
+    );
+
+    let answers = [t.send(&clerk).await, t.send(&workos).await];
+
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let people = t.attio.records("people");
+    let title = |email: &str| {
+        people
+            .iter()
+            .find(|p| p.values["email_addresses"] == json!([email]))
+            .map(|p| p.values["job_title"].clone())
+    };
+    assert_eq!(title("ada@example.com"), Some(json!(["Analyst"])));
+    assert_eq!(title("grace@example.com"), Some(json!(["Admiral"])));
+}
+
+#[tokio::test]
+async fn a_mapped_attribute_attio_does_not_have_is_a_warning_and_the_user_is_synced() {
+    let t = mapped_app(
+        json!({"users": {"favourite_colour": "/public_metadata/colour",
+                                        "legacy_plan": "/public_metadata/plan"}}),
+    )
+    .await;
+
+    let answer = t
+        .send(&clerk_with(
+            json!({"public_metadata": {"colour": "teal", "plan": "Pro"}}),
+        ))
+        .await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["status"], "synced");
+    let warnings = answer.body["warnings"].as_array().expect("warnings");
+    let named: Vec<&str> = warnings
+        .iter()
+        .map(|w| w["attribute"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        named,
+        ["favourite_colour", "legacy_plan"],
+        "{}",
+        answer.body
+    );
+    assert!(warnings.iter().all(|w| w["object"] == "users"));
+    assert!(
+        !answer.body.to_string().contains("teal"),
+        "no value in warnings"
+    );
+    let user = the_user(&t);
+    assert_eq!(user.text("user_id"), Some("user_1"));
+    assert!(user.values.get("legacy_plan").is_none());
+    assert_eq!(t.attio.records("people").len(), 1);
+}
+
+#[tokio::test]
+async fn an_unconvertible_or_refused_value_is_a_warning_and_the_user_is_synced() {
+    let t = mapped_app(
+        json!({"users": {"seats": "/public_metadata/seats", "plan": "/public_metadata/plan",
+                                        "signed_up_with": "provider"}}),
+    )
+    .await;
+
+    // "a dozen" cannot be a number; "Platinum" is no option of the select, which only Attio knows.
+    let answer = t
+        .send(&clerk_with(
+            json!({"public_metadata": {"seats": "a dozen", "plan": "Platinum"}}),
+        ))
+        .await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let warnings = answer.body["warnings"].as_array().expect("warnings");
+    let reason = |attribute: &str| {
+        warnings
+            .iter()
+            .find(|w| w["attribute"] == attribute)
+            .map(|w| w["reason"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        reason("seats").as_deref(),
+        Some("expected a number for a number attribute")
+    );
+    assert_eq!(
+        reason("plan").as_deref(),
+        Some("Attio refused the value (validation_type)")
+    );
+    let text = answer.body.to_string();
+    assert!(
+        !text.contains("dozen") && !text.contains("Platinum"),
+        "{text}"
+    );
+    let user = the_user(&t);
+    assert!(user.values.get("plan").is_none());
+    assert_eq!(
+        user.values["signed_up_with"],
+        json!(["clerk"]),
+        "the other mapped fields land"
+    );
+}
+
+#[tokio::test]
+async fn an_absent_source_leaves_the_attribute_and_json_null_clears_it() {
+    let t = mapped_app(json!({"users": {"plan": "/public_metadata/plan"}})).await;
+    t.send(&clerk_with(json!({"public_metadata": {"plan": "Pro"}})))
+        .await;
+
+    let absent = t
+        .send(&as_new_message(
+            clerk_with(json!({"public_metadata": {}, "last_name": "Lovelace"})),
+            CLERK_SECRET,
+        ))
+        .await;
+    let kept = the_user(&t).values["plan"].clone();
+    let null = t
+        .send(&as_new_message(
+            clerk_with(json!({"public_metadata": {"plan": null}})),
+            CLERK_SECRET,
+        ))
+        .await;
+
+    assert_eq!((absent.status, null.status), (200, 200));
+    assert_eq!(
+        kept,
+        json!(["Pro"]),
+        "an absent source leaves the attribute"
+    );
+    assert_eq!(the_user(&t).values["plan"], json!([]), "null clears it");
+}
+
+#[tokio::test]
+async fn attribute_types_are_read_once_per_container_and_not_at_all_without_a_mapping() {
+    let mapped = mapped_app(json!({"users": {"plan": "/public_metadata/plan"}})).await;
+    let plain = TestApp::spawn().await;
+    let listings = |t: &TestApp| {
+        t.attio
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.record_id.is_none())
+            .count()
+    };
+
+    for i in 0..3 {
+        let event = clerk_event(
+            "user.created",
+            &format!("user_{i}"),
+            &format!("u{i}@example.com"),
+            "A",
+            "B",
+        );
+        let mut body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+        body["data"]["public_metadata"] = json!({"plan": "Free"});
+        mapped
+            .send(&with_body("clerk-user-created.json", &body, CLERK_SECRET))
+            .await;
+        plain.send(&event).await;
+    }
+
+    assert_eq!(listings(&mapped), 1, "one attribute listing for users");
+    assert_eq!(listings(&plain), 0);
+    assert_eq!(mapped.attio.records("users").len(), 3);
+}
