@@ -59,9 +59,16 @@ PIDS+=($!)
 wait_for_port "$jwks_port" "the Kinde JWKS server"
 KINDE_ISSUER_URL="http://127.0.0.1:$jwks_port"
 
+# The attribute mapping: Clerk's public_metadata.plan to the users' `plan` select (the stand-in,
+# like a real workspace an admin prepared, has one), the route and the sign-up time to two more.
+# An env file, as --env-var would split the JSON at its commas.
+ATTRIBUTE_MAP='{"users": {"plan": "/public_metadata/plan", "signed_up_with": "provider", "signed_up_at": "created_at"}}'
+printf "ATTIO_ATTRIBUTE_MAP='%s'\n" "$ATTRIBUTE_MAP" >"$WORK/function.env"
+
 lambda_port="$(free_port)"
 say "starting the function under cargo lambda watch (the first build takes a few minutes)"
 cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$lambda_port" \
+  --env-file "$WORK/function.env" \
   --env-var "ATTIO_SYNC_SECRET_ID=$SECRET_ID" \
   --env-var "ATTIO_API_URL=$ATTIO_API_URL" \
   --env-var "KINDE_ISSUER_URL=$KINDE_ISSUER_URL" \
@@ -103,6 +110,8 @@ if "verification" in body:
     detail = f"verification challenge answered: {body['verification']}"
 if "error" in body:
     detail = f"{body['error']['code']}: {body['error']['message']}"
+for w in body.get("warnings", []):
+    detail += f"  warning: {w['object']}.{w['attribute']} left out ({w['reason']})"
 print(f"{name:36} {response.get('statusCode')}  {detail}")
 PY
 done
@@ -129,6 +138,7 @@ import json, sys, urllib.request
 users = json.load(urllib.request.urlopen(sys.argv[1] + "/__stand-in/records/users"))["data"]
 for u in users:
     v = u["values"]
-    print(f"  {u['id']}  user_id={v['user_id'][0]}  person={v['person'][0] if v.get('person') else '-'}")
+    mapped = "".join(f"  {k}={v[k][0]}" for k in ("signed_up_with", "plan", "signed_up_at") if v.get(k))
+    print(f"  {u['id']}  user_id={v['user_id'][0]}  person={v['person'][0] if v.get('person') else '-'}{mapped}")
 PY
 fi

@@ -3,7 +3,8 @@
 //! Data flows one way: [`lambda_entry`] reads each Lambda event into a request; [`handler`]
 //! routes it to a [`providers`] module, which verifies it and turns it into
 //! [`domain::UserEvent`]s (addresses parsed by [`email`]); [`sync`] applies those through the
-//! [`attio`] client; [`error`] maps every failure to one HTTP status. [`recent`] is what a
+//! [`attio`] client, with the fields [`mapping`] names converted by [`convert`] to each
+//! attribute's type; [`error`] maps every failure to one HTTP status. [`recent`] is what a
 //! container remembers between invocations (person asserts, applied events of a delivery),
 //! [`secrets`] caches the Secrets Manager secret, [`config`] validates the environment once.
 
