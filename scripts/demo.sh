@@ -105,7 +105,7 @@ name, response = sys.argv[1], json.loads(sys.argv[2])
 body = json.loads(response.get("body") or "{}")
 detail = "  ".join(f"{k}={body[k]}" for k in ("status", "event_type", "record_id", "person_record_id") if k in body)
 if "records" in body:
-    detail += "  record_ids=" + ",".join(str(r.get("record_id")) for r in body["records"])
+    detail += "  record_ids=" + ",".join(str(r["record_id"]) for r in body["records"] if r.get("record_id"))
 if "verification" in body:
     detail = f"verification challenge answered: {body['verification']}"
 if "error" in body:

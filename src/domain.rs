@@ -177,6 +177,15 @@ pub enum UserEvent {
         /// The organisation.
         workspace: Workspace,
     },
+    /// The user signed in. Written only where `last_sign_in_at` is mapped.
+    SignedIn {
+        /// The provider's user id.
+        user_id: String,
+        /// The route it came through.
+        provider: &'static str,
+        /// When.
+        at: Timestamp,
+    },
     /// The user left an organisation.
     LeftWorkspace {
         /// The provider's user id.

@@ -145,8 +145,12 @@ impl App {
         let provider_name = provider.map_or("none", |p| p.route());
         let (response, outcome, detail, warnings) = match result {
             Ok((delivery, handled)) => {
-                let outcome = match handled {
-                    Handled::Synced(_) => "synced",
+                let outcome = match &handled {
+                    // One event: its own status, as the answer says it (`outdated`, `ignored`…).
+                    Handled::Synced(outcomes) => match outcomes.as_slice() {
+                        [only] => only.status(),
+                        _ => "synced",
+                    },
                     Handled::Ignored => "ignored",
                     Handled::Challenge(_) => "challenge",
                 };
@@ -473,6 +477,13 @@ fn outcome_json(outcome: &SyncOutcome) -> serde_json::Value {
             json!({ "status": "linked", "record_id": record_id, "workspace_record_id": workspace_record_id }),
             warnings,
         ),
+        SyncOutcome::SignedIn {
+            record_id,
+            warnings,
+        } => with_warnings(
+            json!({ "status": "signed_in", "record_id": record_id }),
+            warnings,
+        ),
         SyncOutcome::Unlinked { record_id } => {
             json!({ "status": "unlinked", "record_id": record_id })
         }
@@ -505,9 +516,9 @@ fn warned_attributes(handled: &Handled) -> String {
     let names: Vec<String> = outcomes
         .iter()
         .flat_map(|o| match o {
-            SyncOutcome::Synced { warnings, .. } | SyncOutcome::Linked { warnings, .. } => {
-                warnings.as_slice()
-            }
+            SyncOutcome::Synced { warnings, .. }
+            | SyncOutcome::Linked { warnings, .. }
+            | SyncOutcome::SignedIn { warnings, .. } => warnings.as_slice(),
             _ => &[],
         })
         .map(|w| format!("{}.{}", w.object, w.attribute))

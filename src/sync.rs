@@ -11,7 +11,7 @@ use crate::attio::{AttioBudget, AttioClient, AttioError, AttributeInfo, ListUpda
 use crate::config::{Config, OnUserDeleted, UserMatchingAttribute};
 use crate::convert;
 use crate::domain::{Timestamp, UserEvent, UserProfile, UserRef, Workspace};
-use crate::mapping::{AttributeMap, Found, MappedAttribute, MappedObject};
+use crate::mapping::{AttributeMap, CanonicalField, Found, MappedAttribute, MappedObject, Source};
 use crate::recent::Recent;
 use crate::secrets::Secret;
 
@@ -53,11 +53,42 @@ pub enum SyncOutcome {
         /// The `users` record.
         record_id: RecordId,
     },
+    /// A sign-in was written to the mapped `last_sign_in_at` attributes.
+    SignedIn {
+        /// The `users` record.
+        record_id: RecordId,
+        /// Mapped attributes left out of the write, and why.
+        warnings: Vec<Warning>,
+    },
     /// Nothing to do, on purpose.
     Ignored {
         /// Why, for the answer.
         reason: &'static str,
     },
+}
+
+impl SyncOutcome {
+    /// The `status` the answer gives it.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Self::Synced { .. } => "synced",
+            Self::Linked { .. } => "linked",
+            Self::SignedIn { .. } => "signed_in",
+            Self::Unlinked { .. } => "unlinked",
+            Self::Deleted { .. } => "deleted",
+            Self::Outdated { .. } => "outdated",
+            Self::Ignored { .. } => "ignored",
+        }
+    }
+}
+
+/// Which write of a user a remembered one was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Written {
+    /// The user's profile (the user assert).
+    Profile,
+    /// A sign-in time.
+    SignIn,
 }
 
 /// A mapped attribute left out of a write, and why: the user was written without it.
@@ -94,6 +125,8 @@ pub struct UserSync {
     event_time_attribute: Option<String>,
     /// People this container asserted recently: email → (the values sent, the record id).
     people: Recent<String, (Value, RecordId)>,
+    /// Users this container wrote recently: (which write, user id) → (the values, the id).
+    users: Recent<(Written, String), (Value, RecordId)>,
     /// `ATTIO_ATTRIBUTE_MAP`.
     mapping: AttributeMap,
     /// The mapped objects' attributes, read from Attio once per container.
@@ -110,6 +143,7 @@ impl UserSync {
             created_at_attribute: config.user_created_at_attribute.clone(),
             event_time_attribute: config.user_event_time_attribute.clone(),
             people: Recent::new(PERSON_MEMORY, PERSON_MEMORY_SIZE),
+            users: Recent::new(PERSON_MEMORY, PERSON_MEMORY_SIZE),
             mapping: config.attribute_map.clone(),
             catalog: AttributeCatalog::default(),
         }
@@ -191,6 +225,14 @@ impl UserSync {
                     warnings,
                 })
             }
+            UserEvent::SignedIn {
+                user_id,
+                provider,
+                at,
+            } => {
+                self.record_sign_in(token, user_id, provider, *at, budget)
+                    .await
+            }
             UserEvent::LeftWorkspace {
                 user_id,
                 workspace_id,
@@ -263,25 +305,13 @@ impl UserSync {
         warnings: &mut Vec<Warning>,
         budget: &mut AttioBudget,
     ) -> Result<(RecordId, RecordId), AttioError> {
+        let route = user.details.provider;
+        let read = |source: &Source| source.read(Some(user), None);
         let person_mapped = self
-            .mapped(
-                token,
-                MappedObject::People,
-                Some(user),
-                None,
-                warnings,
-                budget,
-            )
+            .mapped(token, MappedObject::People, route, &read, warnings, budget)
             .await?;
         let user_mapped = self
-            .mapped(
-                token,
-                MappedObject::Users,
-                Some(user),
-                None,
-                warnings,
-                budget,
-            )
+            .mapped(token, MappedObject::Users, route, &read, warnings, budget)
             .await?;
         let person_values = with_mapped(person_values(user), &person_mapped);
         let email = user.email.as_str();
@@ -388,16 +418,26 @@ impl UserSync {
         if let (Some(attribute), Some(occurred_at)) = (&self.event_time_attribute, occurred_at) {
             values[attribute.as_str()] = json!(occurred_at.to_rfc3339());
         }
-        self.assert_mapped(
-            token,
-            MappedObject::Users,
-            self.matching.slug(),
-            values,
-            mapped,
-            warnings,
-            budget,
-        )
-        .await
+        // What this container wrote for the user in the last minutes needs no second write.
+        let key = (Written::Profile, user.user_id.clone());
+        if let Some((sent, record_id)) = self.users.get(&key)
+            && sent == values
+        {
+            return Ok(record_id);
+        }
+        let record_id = self
+            .assert_mapped(
+                token,
+                MappedObject::Users,
+                self.matching.slug(),
+                values.clone(),
+                mapped,
+                warnings,
+                budget,
+            )
+            .await?;
+        self.users.insert(key, (values, record_id.clone()));
+        Ok(record_id)
     }
 
     async fn find_user(
@@ -425,12 +465,14 @@ impl UserSync {
         if let Some(name) = &workspace.name {
             values["name"] = json!(name);
         }
+        let route = user.map_or("", |u| u.details.provider);
+        let read = |source: &Source| source.read(user, Some(workspace));
         let mapped = self
             .mapped(
                 token,
                 MappedObject::Workspaces,
-                user,
-                Some(workspace),
+                route,
+                &read,
                 warnings,
                 budget,
             )
@@ -448,23 +490,91 @@ impl UserSync {
         .await
     }
 
-    /// The mapped attributes of `object` this user (and organisation) has values for,
+    /// Writes a sign-in's time to the `users` attributes that map `last_sign_in_at` for this
+    /// route, by the user's id; ignored where none does, or while Attio has no such user.
+    async fn record_sign_in(
+        &self,
+        token: &Secret,
+        user_id: &str,
+        route: &'static str,
+        at: Timestamp,
+        budget: &mut AttioBudget,
+    ) -> Result<SyncOutcome, SyncError> {
+        let mut warnings = Vec::new();
+        let read = |source: &Source| {
+            (*source == Source::Field(CanonicalField::LastSignInAt))
+                .then(|| Found::Value(at.to_rfc3339().into()))
+        };
+        let mapped = self
+            .mapped(
+                token,
+                MappedObject::Users,
+                route,
+                &read,
+                &mut warnings,
+                budget,
+            )
+            .await?;
+        if mapped.is_empty() && warnings.is_empty() {
+            return Ok(SyncOutcome::Ignored {
+                reason: "sign-ins are written only where last_sign_in_at is mapped to a users attribute",
+            });
+        }
+        let values = with_mapped(json!({ "user_id": user_id }), &mapped);
+        let key = (Written::SignIn, user_id.to_owned());
+        if let Some((sent, record_id)) = self.users.get(&key)
+            && sent == values
+        {
+            return Ok(SyncOutcome::SignedIn {
+                record_id,
+                warnings,
+            });
+        }
+        let written = self
+            .assert_mapped(
+                token,
+                MappedObject::Users,
+                "user_id",
+                values.clone(),
+                &mapped,
+                &mut warnings,
+                budget,
+            )
+            .await;
+        match written {
+            Ok(record_id) => {
+                self.users.insert(key, (values, record_id.clone()));
+                Ok(SyncOutcome::SignedIn {
+                    record_id,
+                    warnings,
+                })
+            }
+            // Only the user's own event can create it (Attio requires its email address).
+            Err(AttioError::Invalid { code, .. }) if code == "missing_value" => {
+                Ok(SyncOutcome::Ignored {
+                    reason: "the user is not in Attio yet; its sign-in is not recorded",
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The mapped attributes of `object` that `read` finds values for (for users of `route`),
     /// converted to what each attribute takes. What cannot be written is left out with a
     /// warning; only a failure to reach Attio is an error.
     async fn mapped(
         &self,
         token: &Secret,
         object: MappedObject,
-        user: Option<&UserProfile>,
-        workspace: Option<&Workspace>,
+        route: &str,
+        read: &(dyn Fn(&Source) -> Option<Found> + Sync),
         warnings: &mut Vec<Warning>,
         budget: &mut AttioBudget,
     ) -> Result<Vec<(String, Value)>, AttioError> {
-        let route = user.map_or("", |u| u.details.provider);
         let found: Vec<(&MappedAttribute, Found)> = self
             .mapping
             .of(object)
-            .filter_map(|a| Some((a, a.source(route)?.read(user, workspace)?)))
+            .filter_map(|a| Some((a, read(a.source(route)?)?)))
             .collect();
         if found.is_empty() {
             return Ok(Vec::new());

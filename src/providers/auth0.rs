@@ -206,6 +206,15 @@ fn read_item(item: Value) -> Result<Option<UserEvent>, PayloadError> {
             ))
         }
         "du" => Ok(data.user_id.map(|user_id| UserEvent::Deleted { user_id })),
+        // A successful login.
+        "s" => Ok(data
+            .user_id
+            .zip(data.date.as_deref().and_then(Timestamp::parse))
+            .map(|(user_id, at)| UserEvent::SignedIn {
+                user_id,
+                provider: "auth0",
+                at,
+            })),
         _ => Ok(None),
     }
 }

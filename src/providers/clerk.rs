@@ -62,6 +62,13 @@ struct ClerkPhone {
     phone_number: String,
 }
 
+/// `session.created` data: `{id, user_id, created_at, …}` (Unix milliseconds).
+#[derive(Deserialize)]
+struct Session {
+    user_id: Option<String>,
+    created_at: Option<i64>,
+}
+
 /// `user.deleted` data: `{id, object, deleted: true}`.
 #[derive(Deserialize)]
 struct Deleted {
@@ -151,6 +158,20 @@ impl Provider for Clerk {
                 };
                 UserEvent::JoinedWorkspace { user, workspace }
             }
+            "session.created" => {
+                let session: Session = read_part(NAME, "data", &envelope.data)?;
+                let (Some(user_id), Some(at)) = (
+                    session.user_id,
+                    session.created_at.and_then(Timestamp::from_unix_millis),
+                ) else {
+                    return Ok(Delivery::ignored(envelope.event_type));
+                };
+                UserEvent::SignedIn {
+                    user_id,
+                    provider: "clerk",
+                    at,
+                }
+            }
             "organizationMembership.deleted" => {
                 let m: Membership = read_part(NAME, "data", &envelope.data)?;
                 UserEvent::LeftWorkspace {
@@ -231,7 +252,22 @@ mod tests {
     }
 
     #[test]
-    fn session_events_are_ignored() {
+    fn a_session_created_is_a_sign_in_of_its_user() {
+        let d = Clerk
+            .parse(br#"{"type":"session.created","object":"event","data":{"id":"sess_1","user_id":"user_1","created_at":1654012591514}}"#)
+            .unwrap();
+        assert_eq!(
+            d.events,
+            [UserEvent::SignedIn {
+                user_id: "user_1".into(),
+                provider: "clerk",
+                at: Timestamp::from_unix_millis(1_654_012_591_514).unwrap()
+            }]
+        );
+    }
+
+    #[test]
+    fn session_events_without_a_user_are_ignored() {
         let d = Clerk
             .parse(br#"{"type":"session.created","object":"event","data":{"id":"sess_1"}}"#)
             .unwrap();

@@ -49,6 +49,15 @@ struct Event {
     target: Vec<serde_json::Value>,
     /// RFC 3339: when Okta recorded the event; orders redeliveries.
     published: Option<String>,
+    /// Who did it: the user, for a sign-in.
+    actor: Option<Actor>,
+}
+
+#[derive(Deserialize)]
+struct Actor {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +118,20 @@ impl Provider for Okta {
                 "user.lifecycle.create" | "user.lifecycle.activate" => Some(UserChange::Created),
                 "user.account.update_profile" => Some(UserChange::Updated),
                 "user.lifecycle.delete.initiated" => None,
+                "user.session.start" => {
+                    // The user signing in is the event's actor.
+                    let at = event.published.as_deref().and_then(Timestamp::parse);
+                    if let (Some(actor), Some(at)) = (event.actor, at)
+                        && actor.kind == "User"
+                    {
+                        delivery.events.push(UserEvent::SignedIn {
+                            user_id: actor.id,
+                            provider: "okta",
+                            at,
+                        });
+                    }
+                    continue;
+                }
                 _ => continue,
             };
             let user_target = event

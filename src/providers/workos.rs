@@ -24,6 +24,14 @@ const HEADER: &str = "workos-signature";
 struct Envelope {
     event: String,
     data: serde_json::Value,
+    /// RFC 3339: when the event happened.
+    created_at: Option<String>,
+}
+
+/// `authentication.*_succeeded` data: `{type, status, user_id, email, …}`.
+#[derive(Deserialize)]
+struct Authentication {
+    user_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -161,6 +169,18 @@ impl Provider for WorkOs {
                         role: m.role.and_then(|r| r.slug),
                         ..Workspace::new(m.organization_id, None)
                     },
+                }
+            }
+            event if event.starts_with("authentication.") && event.ends_with("_succeeded") => {
+                let authentication: Authentication = read_part(NAME, "data", &envelope.data)?;
+                let at = envelope.created_at.as_deref().and_then(Timestamp::parse);
+                let (Some(user_id), Some(at)) = (authentication.user_id, at) else {
+                    return Ok(Delivery::ignored(envelope.event));
+                };
+                UserEvent::SignedIn {
+                    user_id,
+                    provider: "workos",
+                    at,
                 }
             }
             "organization_membership.deleted" => {
@@ -368,5 +388,20 @@ mod tests {
             .parse(br#"{"id":"event_2","event":"session.created","data":{"id":"session_1"}}"#)
             .unwrap();
         assert!(d.events.is_empty());
+    }
+
+    #[test]
+    fn a_succeeded_authentication_is_a_sign_in() {
+        let body = br#"{"id":"event_3","event":"authentication.password_succeeded","created_at":"2026-11-27T09:00:00.000Z",
+            "data":{"type":"password","status":"succeeded","user_id":"user_01E4","email":"a@example.com","ip_address":"203.0.113.1"}}"#;
+        let d = WorkOs.parse(body).unwrap();
+        assert_eq!(
+            d.events,
+            [UserEvent::SignedIn {
+                user_id: "user_01E4".into(),
+                provider: "workos",
+                at: Timestamp::parse("2026-11-27T09:00:00.000Z").unwrap()
+            }]
+        );
     }
 }

@@ -263,3 +263,133 @@ async fn attribute_types_are_read_once_per_container_and_not_at_all_without_a_ma
     assert_eq!(listings(&plain), 0);
     assert_eq!(mapped.attio.records("users").len(), 3);
 }
+
+/// A signed Clerk `session.created` for `user_id` at `at_ms` (Unix milliseconds).
+fn clerk_sign_in(user_id: &str, at_ms: i64) -> Value {
+    let body = json!({"type": "session.created", "object": "event",
+                      "data": {"id": format!("sess_{at_ms}"), "object": "session", "user_id": user_id,
+                               "status": "active", "created_at": at_ms, "last_active_at": at_ms}});
+    with_body("clerk-session-created.json", &body, CLERK_SECRET)
+}
+
+#[tokio::test]
+async fn a_sign_in_updates_the_mapped_last_seen_of_the_user() {
+    let t = mapped_app(json!({"users": {"last_seen": "last_sign_in_at"}})).await;
+    let created = t.send(&clerk_with(json!({}))).await;
+
+    let answer = t.send(&clerk_sign_in("user_1", 1_795_773_600_000)).await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["status"], "signed_in");
+    assert_eq!(answer.body["record_id"], created.body["record_id"]);
+    let user = the_user(&t);
+    assert_eq!(user.values["last_seen"], json!(["2026-11-27T10:00:00Z"]));
+    assert_eq!(user.text("primary_email_address"), Some("ada@example.com"));
+}
+
+#[tokio::test]
+async fn a_sign_in_costs_no_attio_call_when_last_sign_in_at_is_not_mapped() {
+    let t = mapped_app(json!({"users": {"plan": "/public_metadata/plan"}})).await;
+    t.send(&clerk_with(json!({"public_metadata": {"plan": "Pro"}})))
+        .await;
+    let calls = t.attio.request_count();
+
+    let answer = t.send(&clerk_sign_in("user_1", 1_795_773_600_000)).await;
+
+    assert_eq!(
+        (answer.status, answer.body["status"].as_str()),
+        (200, Some("ignored"))
+    );
+    assert_eq!(t.attio.request_count(), calls, "no Attio call");
+}
+
+#[tokio::test]
+async fn a_sign_in_repeated_within_five_minutes_costs_no_attio_call() {
+    let t = mapped_app(json!({"users": {"last_seen": "last_sign_in_at"}})).await;
+    t.send(&clerk_with(json!({}))).await;
+    let first = t.send(&clerk_sign_in("user_1", 1_795_773_600_000)).await;
+    let calls = t.attio.request_count();
+
+    // The same sign-in again, as another message (another sender's copy of it, say).
+    let again = t
+        .send(&as_new_message(
+            clerk_sign_in("user_1", 1_795_773_600_000),
+            CLERK_SECRET,
+        ))
+        .await;
+
+    assert_eq!((first.status, again.status), (200, 200));
+    assert_eq!(again.body["record_id"], first.body["record_id"]);
+    assert_eq!(t.attio.request_count(), calls, "no Attio call");
+}
+
+#[tokio::test]
+async fn a_sign_in_of_a_user_attio_does_not_have_is_ignored_and_creates_nothing() {
+    let t = mapped_app(json!({"users": {"last_seen": "last_sign_in_at"}})).await;
+
+    let answer = t
+        .send(&clerk_sign_in("user_unknown", 1_795_773_600_000))
+        .await;
+
+    assert_eq!(
+        (answer.status, answer.body["status"].as_str()),
+        (200, Some("ignored"))
+    );
+    assert!(t.attio.records("users").is_empty());
+}
+
+#[tokio::test]
+async fn okta_and_auth0_sign_ins_update_last_seen() {
+    let t = mapped_app(json!({"users": {"last_seen": "last_sign_in_at"}})).await;
+    let okta_user = t
+        .send(&resign(event_file("okta-users-created.json"), OKTA_SECRET))
+        .await;
+    let auth0_user = t
+        .send(&resign(event_file("auth0-log-stream.json"), AUTH0_SECRET))
+        .await;
+    assert_eq!((okta_user.status, auth0_user.status), (200, 200));
+    let okta_session = json!({"eventType": "com.okta.event_hook", "eventId": "b5a188b9-5ece-4636-b041-482ffda96312",
+        "data": {"events": [{"uuid": "1", "published": "2026-11-27T11:00:00.000Z", "eventType": "user.session.start",
+                             "actor": {"id": "00u1s8ir7jCPI3ZSp0g7", "type": "User", "alternateId": "annie.easley@example.com"},
+                             "target": []}]}});
+    let auth0_login = json!([{"log_id": "90020261127110000", "data": {"date": "2026-11-27T12:00:00.000Z", "type": "s",
+                              "user_id": "auth0|6564a1b2c3d4e5f6a7b8c9d0", "user_name": "evelyn.boyd@example.com"}}]);
+
+    let okta = t
+        .send(&with_body(
+            "okta-users-created.json",
+            &okta_session,
+            OKTA_SECRET,
+        ))
+        .await;
+    let auth0 = t
+        .send(&with_body(
+            "auth0-log-stream.json",
+            &auth0_login,
+            AUTH0_SECRET,
+        ))
+        .await;
+
+    assert_eq!(
+        (okta.status, auth0.status),
+        (200, 200),
+        "{} {}",
+        okta.body,
+        auth0.body
+    );
+    let last_seen = |user_id: &str| {
+        t.attio
+            .records("users")
+            .into_iter()
+            .find(|u| u.text("user_id") == Some(user_id))
+            .map(|u| u.values["last_seen"].clone())
+    };
+    assert_eq!(
+        last_seen("00u1s8ir7jCPI3ZSp0g7"),
+        Some(json!(["2026-11-27T11:00:00Z"]))
+    );
+    assert_eq!(
+        last_seen("auth0|6564a1b2c3d4e5f6a7b8c9d0"),
+        Some(json!(["2026-11-27T12:00:00Z"]))
+    );
+}

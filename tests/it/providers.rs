@@ -100,7 +100,14 @@ async fn auth0_log_stream_signup_is_synced_and_logins_ignored() {
     assert_eq!(answer.body["event_type"], "log_stream");
     let [user] = t.attio.records("users").try_into().expect("one user");
     assert_eq!(user.text("user_id"), Some("auth0|6564a1b2c3d4e5f6a7b8c9d0"));
-    assert_eq!(answer.body["record_id"], user.id);
+    let records = answer.body["records"]
+        .as_array()
+        .expect("one outcome per log");
+    assert_eq!(records[0]["record_id"], user.id);
+    assert_eq!(
+        records[1]["status"], "ignored",
+        "the login, with no sign-in mapping"
+    );
 }
 
 #[tokio::test]
