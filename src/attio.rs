@@ -60,6 +60,9 @@ pub struct AttributeInfo {
     /// Whether it holds several values.
     #[serde(default)]
     pub is_multiselect: bool,
+    /// Whether no two records may hold the same value (what an assert can match on).
+    #[serde(default)]
+    pub is_unique: bool,
 }
 
 fn yes() -> bool {
@@ -73,6 +76,20 @@ fn attribute_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Err
         attribute_id: String,
     }
     Ok(Id::deserialize(d)?.attribute_id)
+}
+
+/// What `GET /v2/self` says of the token.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TokenInfo {
+    /// Whether the token is active.
+    #[serde(default)]
+    pub active: bool,
+    /// Its scopes, space-separated.
+    #[serde(default)]
+    pub scope: String,
+    /// The workspace's name.
+    #[serde(default)]
+    pub workspace_name: Option<String>,
 }
 
 /// What an update by record id does to the multi-value attributes it is given.
@@ -321,6 +338,24 @@ impl AttioClient {
             id: r.id.record_id,
             values: r.values,
         }))
+    }
+
+    /// What Attio says of `token` (`GET /v2/self`; its fields at the top level or under `data`).
+    pub async fn token_info(
+        &self,
+        token: &Secret,
+        budget: &mut AttioBudget,
+    ) -> Result<TokenInfo, AttioError> {
+        let answer = self
+            .call(token, Method::GET, "/v2/self", None, "self", budget)
+            .await?;
+        let value: Value = parse(&answer)?;
+        let info = value
+            .get("data")
+            .filter(|d| d.is_object())
+            .unwrap_or(&value);
+        TokenInfo::deserialize(info)
+            .map_err(|e| AttioError::UnexpectedResponse(format!("unexpected answer: {e}")))
     }
 
     /// Every attribute of `object` (`GET /v2/objects/{object}/attributes`, page by page).

@@ -175,6 +175,7 @@ mod tests {
             is_writable: true,
             is_archived: false,
             is_multiselect: multi,
+            is_unique: false,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod attio;
 pub mod cognito;
 pub mod config;
 pub mod convert;
+pub mod doctor;
 pub mod domain;
 pub mod email;
 pub mod error;

@@ -7,7 +7,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Delivery, PayloadError, Provider, WebhookRequest, read_part, verify_authorization_header,
+    Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_part,
+    verify_authorization_header,
 };
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
@@ -69,6 +70,10 @@ struct Auth0User {
 impl Provider for Auth0 {
     fn route(&self) -> &'static str {
         "auth0"
+    }
+
+    fn secret_form(&self) -> SecretForm {
+        SecretForm::Text
     }
 
     fn verify(

@@ -5,7 +5,10 @@
 use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 
-use super::{Delivery, PayloadError, Provider, SVIX_HEADERS, WebhookRequest, read_body, read_part};
+use super::{
+    Delivery, PayloadError, Provider, SVIX_HEADERS, SecretForm, WebhookRequest, read_body,
+    read_part,
+};
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, UserRef, Workspace,
     name_part,
@@ -103,6 +106,14 @@ const NAME: &str = "Clerk";
 impl Provider for Clerk {
     fn route(&self) -> &'static str {
         "clerk"
+    }
+
+    fn secret_form(&self) -> SecretForm {
+        SecretForm::SigningKey
+    }
+
+    fn links_organisations(&self) -> bool {
+        true
     }
 
     fn verify(

@@ -10,7 +10,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 
-use super::{Delivery, PayloadError, Provider, WebhookRequest, read_body, read_part};
+use super::{Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_body, read_part};
 use crate::config::Config;
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, Workspace, name_part,
@@ -73,6 +73,14 @@ fn token_error(e: &jsonwebtoken::errors::Error) -> &'static str {
 impl Provider for Kinde {
     fn route(&self) -> &'static str {
         "kinde"
+    }
+
+    fn secret_form(&self) -> SecretForm {
+        SecretForm::PublishedKeys
+    }
+
+    fn links_organisations(&self) -> bool {
+        true
     }
 
     fn jwks_url(&self, config: &Config) -> Option<Result<String, &'static str>> {

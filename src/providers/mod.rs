@@ -216,11 +216,30 @@ fn expected_shape(e: &serde_json::Error) -> String {
     "a value does not have the expected shape".to_owned()
 }
 
+/// What a route's entry under `webhook_secrets` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretForm {
+    /// A Standard Webhooks / Svix signing key: `whsec_<base64>` (or bare base64).
+    SigningKey,
+    /// Text used as it is: an HMAC key (WorkOS) or a header value the sender repeats.
+    Text,
+    /// None: requests are verified with keys the provider publishes (Kinde).
+    PublishedKeys,
+}
+
 /// One identity provider: how its requests are authenticated and how its payloads read.
 pub trait Provider: Sync {
     /// The route name: the request path ends in `/webhooks/<route>`; also the key of its
     /// signing secrets under `webhook_secrets` in the Secrets Manager secret.
     fn route(&self) -> &'static str;
+
+    /// What its `webhook_secrets` entry holds (the doctor checks its form).
+    fn secret_form(&self) -> SecretForm;
+
+    /// Whether its events link users to organisations (Attio `workspaces`).
+    fn links_organisations(&self) -> bool {
+        false
+    }
 
     /// Checks the request came from the provider. `secrets` are the route's configured secrets.
     /// Runs before anything reads the body.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    Delivery, PayloadError, Provider, WebhookRequest, read_body, read_part,
+    Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_body, read_part,
     verify_authorization_header,
 };
 use crate::domain::{
@@ -72,6 +72,10 @@ struct Target {
 impl Provider for Okta {
     fn route(&self) -> &'static str {
         "okta"
+    }
+
+    fn secret_form(&self) -> SecretForm {
+        SecretForm::Text
     }
 
     fn verify(

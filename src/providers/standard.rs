@@ -7,7 +7,9 @@ use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Delivery, PayloadError, Provider, WEBHOOK_HEADERS, WebhookRequest, read_part};
+use super::{
+    Delivery, PayloadError, Provider, SecretForm, WEBHOOK_HEADERS, WebhookRequest, read_part,
+};
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
     split_full_name,
@@ -65,6 +67,10 @@ struct NeutralUser {
 impl Provider for StandardWebhooks {
     fn route(&self) -> &'static str {
         "standard"
+    }
+
+    fn secret_form(&self) -> SecretForm {
+        SecretForm::SigningKey
     }
 
     fn verify(

@@ -6,7 +6,10 @@ use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Delivery, PayloadError, Provider, SVIX_HEADERS, WebhookRequest, read_body, read_part};
+use super::{
+    Delivery, PayloadError, Provider, SVIX_HEADERS, SecretForm, WebhookRequest, read_body,
+    read_part,
+};
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, Workspace, name_part,
     split_full_name,
@@ -76,6 +79,14 @@ struct StytchMember {
 impl Provider for Stytch {
     fn route(&self) -> &'static str {
         "stytch"
+    }
+
+    fn secret_form(&self) -> SecretForm {
+        SecretForm::SigningKey
+    }
+
+    fn links_organisations(&self) -> bool {
+        true
     }
 
     fn verify(

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::standard::supabase_names;
 use super::{
-    Delivery, PayloadError, Provider, WebhookRequest, read_body, read_part,
+    Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_body, read_part,
     verify_authorization_header,
 };
 use crate::domain::{
@@ -48,6 +48,10 @@ struct AuthUser {
 impl Provider for SupabaseDatabase {
     fn route(&self) -> &'static str {
         "supabase-db"
+    }
+
+    fn secret_form(&self) -> SecretForm {
+        SecretForm::Text
     }
 
     fn verify(

@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use super::{Delivery, PayloadError, Provider, WebhookRequest, read_body, read_part};
+use super::{Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_body, read_part};
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, UserRef, Workspace,
     name_part,
@@ -82,6 +82,14 @@ struct DirectoryEmail {
 impl Provider for WorkOs {
     fn route(&self) -> &'static str {
         "workos"
+    }
+
+    fn secret_form(&self) -> SecretForm {
+        SecretForm::Text
+    }
+
+    fn links_organisations(&self) -> bool {
+        true
     }
 
     fn verify(

@@ -7,6 +7,7 @@ mod batches;
 mod cargo_lambda_watch;
 mod cognito;
 mod contract;
+mod doctor;
 mod faults;
 mod hostile;
 mod kinde;

@@ -228,6 +228,11 @@ struct Inner {
     limits: Option<(usize, usize)>,
     /// The second of the current window and the writes and reads counted in it.
     window: (u64, usize, usize),
+    /// The token's scopes, as `GET /v2/self` lists them.
+    scopes: String,
+    /// Attributes listed as not unique although the schema makes them so (a misconfigured
+    /// workspace, for the doctor's tests).
+    not_unique: HashSet<(String, String)>,
 }
 
 /// A running stand-in. Dropping it stops the server.
@@ -252,7 +257,11 @@ impl AttioStandIn {
 
     /// Starts on `addr`, accepting `token`.
     pub async fn start_on(addr: SocketAddr, token: &str) -> Self {
-        let state = Arc::new(Mutex::new(Inner::default()));
+        let state = Arc::new(Mutex::new(Inner {
+            scopes: "record_permission:read-write object_configuration:read user_management:read"
+                .into(),
+            ..Inner::default()
+        }));
         lock(&state).tokens.insert(token.to_owned());
         let app = Router::new()
             .route("/v2/objects/{object}/records", put(assert_route))
@@ -265,6 +274,7 @@ impl AttioStandIn {
                     .delete(delete_route),
             )
             .route("/v2/objects/{object}/attributes", get(attributes_route))
+            .route("/v2/self", get(self_route))
             .route("/__stand-in/records/{object}", get(list_records))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr)
@@ -325,6 +335,18 @@ impl AttioStandIn {
         let mut s = lock(&self.state);
         s.tokens.clear();
         s.tokens.insert(token.to_owned());
+    }
+
+    /// The token's scopes from now on (space-separated).
+    pub fn set_scopes(&self, scopes: &str) {
+        lock(&self.state).scopes = scopes.to_owned();
+    }
+
+    /// List `object`'s `slug` as not unique from now on.
+    pub fn make_not_unique(&self, object: &str, slug: &str) {
+        lock(&self.state)
+            .not_unique
+            .insert((object.to_owned(), slug.to_owned()));
     }
 
     /// Deactivate an object, as a workspace that never activated it.
@@ -406,6 +428,8 @@ enum Op {
     Delete(String),
     /// `GET /v2/objects/{object}/attributes`
     ListAttributes,
+    /// `GET /v2/self`
+    SelfInfo,
 }
 
 impl Op {
@@ -413,14 +437,17 @@ impl Op {
         match self {
             Op::Assert(_) | Op::Overwrite(_) => "PUT",
             Op::Query => "POST",
-            Op::Get(_) | Op::ListAttributes => "GET",
+            Op::Get(_) | Op::ListAttributes | Op::SelfInfo => "GET",
             Op::Append(_) => "PATCH",
             Op::Delete(_) => "DELETE",
         }
     }
 
     fn writes(&self) -> bool {
-        !matches!(self, Op::Query | Op::Get(_) | Op::ListAttributes)
+        !matches!(
+            self,
+            Op::Query | Op::Get(_) | Op::ListAttributes | Op::SelfInfo
+        )
     }
 }
 
@@ -435,6 +462,10 @@ async fn assert_route(
 ) -> Response {
     let op = Op::Assert(query.get("matching_attribute").cloned());
     handle(state, op, object, headers, body).await
+}
+
+async fn self_route(state: Shared, headers: HeaderMap) -> Response {
+    handle(state, Op::SelfInfo, "self".into(), headers, Bytes::new()).await
 }
 
 async fn attributes_route(
@@ -524,7 +555,7 @@ async fn handle(
     };
     let (matching_attribute, record_id) = match &op {
         Op::Assert(m) => (m.clone(), None),
-        Op::Query | Op::ListAttributes => (None, None),
+        Op::Query | Op::ListAttributes | Op::SelfInfo => (None, None),
         Op::Get(id) | Op::Append(id) | Op::Overwrite(id) | Op::Delete(id) => {
             (None, Some(id.clone()))
         }
@@ -610,8 +641,13 @@ fn answer(s: &mut Inner, op: &Op, object: &str, headers: &HeaderMap, body: &Valu
         );
         return response;
     }
-    let Some(attributes) = schema(object) else {
-        return not_found(&format!("Object with slug/ID \"{object}\" not found."));
+    // `GET /v2/self` is about the token, not an object.
+    let attributes = match (op, schema(object)) {
+        (Op::SelfInfo, _) => &[][..],
+        (_, Some(attributes)) => attributes,
+        (_, None) => {
+            return not_found(&format!("Object with slug/ID \"{object}\" not found."));
+        }
     };
     if s.disabled.contains(object) {
         return invalid(
@@ -620,6 +656,14 @@ fn answer(s: &mut Inner, op: &Op, object: &str, headers: &HeaderMap, body: &Valu
         );
     }
     match op {
+        // Attio's shape: the token's facts at the top level.
+        Op::SelfInfo => axum::Json(json!({
+            "active": true, "scope": s.scopes, "client_id": "stand-in-client",
+            "token_type": "Bearer", "workspace_id": WORKSPACE_ID,
+            "workspace_name": "Attio stand-in", "workspace_slug": "stand-in",
+            "authorized_by_workspace_member_id": null
+        }))
+        .into_response(),
         Op::ListAttributes => {
             let listed: Vec<Value> = attributes
                 .iter()
@@ -629,7 +673,9 @@ fn answer(s: &mut Inner, op: &Op, object: &str, headers: &HeaderMap, body: &Valu
                                "attribute_id": format!("attr-{object}-{}", a.slug)},
                         "title": a.slug, "api_slug": a.slug, "type": a.kind.api_name(),
                         "is_system_attribute": a.required, "is_writable": true,
-                        "is_required": a.required, "is_unique": a.unique, "is_multiselect": a.multi,
+                        "is_required": a.required,
+                        "is_unique": a.unique && !s.not_unique.contains(&(object.to_owned(), a.slug.to_owned())),
+                        "is_multiselect": a.multi,
                         "is_default_value_enabled": false, "is_archived": a.archived,
                         "relationship": null, "created_at": "2026-01-01T00:00:00.000000000Z",
                         "config": {}
