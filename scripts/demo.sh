@@ -65,6 +65,11 @@ KINDE_ISSUER_URL="http://127.0.0.1:$jwks_port"
 ATTRIBUTE_MAP='{"users": {"plan": "/public_metadata/plan", "signed_up_with": "provider", "signed_up_at": "created_at"}}'
 printf "ATTIO_ATTRIBUTE_MAP='%s'\n" "$ATTRIBUTE_MAP" >"$WORK/function.env"
 
+say "attio-user-sync-doctor: the preflight the README asks for before a first deploy"
+ATTIO_SYNC_SECRET_ID="$SECRET_ID" ATTIO_API_URL="$ATTIO_API_URL" KINDE_ISSUER_URL="$KINDE_ISSUER_URL" \
+  ATTIO_ATTRIBUTE_MAP="$ATTRIBUTE_MAP" cargo run --quiet --bin attio-user-sync-doctor \
+  || echo "(the doctor found something to fix; the demo goes on)"
+
 lambda_port="$(free_port)"
 say "starting the function under cargo lambda watch (the first build takes a few minutes)"
 cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$lambda_port" \

@@ -7,6 +7,7 @@
 //! attribute's type; [`error`] maps every failure to one HTTP status. [`recent`] is what a
 //! container remembers between invocations (person asserts, applied events of a delivery),
 //! [`secrets`] caches the Secrets Manager secret, [`config`] validates the environment once.
+//! [`lambda_entry`] and [`doctor`] are what the binaries (`src/main.rs`, `src/bin/`) run.
 
 pub mod attio;
 pub mod cognito;
