@@ -97,15 +97,18 @@ impl Emulated {
 
     /// The webhook function with the default secret, writing to `attio`.
     async fn webhooks(attio: &AttioStandIn) -> Self {
+        Self::webhooks_with(attio, &[]).await
+    }
+
+    /// As [`webhooks`](Self::webhooks), with more environment variables.
+    async fn webhooks_with(attio: &AttioStandIn, env: &[(&str, String)]) -> Self {
         let secret_id = create_secret(&default_secret()).await;
-        Self::start(
-            env!("CARGO_BIN_EXE_attio-user-sync"),
-            &[
-                ("ATTIO_SYNC_SECRET_ID", secret_id),
-                ("ATTIO_API_URL", attio.url()),
-            ],
-        )
-        .await
+        let mut all = vec![
+            ("ATTIO_SYNC_SECRET_ID", secret_id),
+            ("ATTIO_API_URL", attio.url()),
+        ];
+        all.extend(env.iter().cloned());
+        Self::start(env!("CARGO_BIN_EXE_attio-user-sync"), &all).await
     }
 
     /// Invokes the function with `event` (written to a data file, as a user would).
@@ -345,4 +348,32 @@ async fn events_lambda_http_cannot_read_are_answered_400_and_the_function_keeps_
         })
         .count();
     assert_eq!(panics, 3, "{logs}");
+}
+
+#[tokio::test]
+async fn a_mapped_field_left_out_is_logged_by_name_without_its_value() {
+    let attio = AttioStandIn::start(TOKEN).await;
+    let map = r#"{"users": {"seats": "/public_metadata/seats", "plan": "/public_metadata/plan"}}"#;
+    let function =
+        Emulated::webhooks_with(&attio, &[("ATTIO_ATTRIBUTE_MAP", map.to_owned())]).await;
+    let mut body = clerk_user("user.created", "user_1", "ada@example.com", "Ada", "L");
+    body["data"]["public_metadata"] =
+        serde_json::json!({"seats": "MARKER-seats-value", "plan": "Pro"});
+
+    let response = function
+        .invoke_event(&with_body("clerk-user-created.json", &body, CLERK_SECRET))
+        .await;
+
+    assert_eq!(response["statusCode"], 200, "{response}");
+    let [user] = attio.records("users").try_into().expect("one user");
+    assert_eq!(user.values["plan"], serde_json::json!(["Pro"]));
+    let (logs, lines) = function.logs().await;
+    let handled = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "webhook handled")
+        .unwrap_or_else(|| panic!("no 'webhook handled' line in {logs}"));
+    assert_eq!(handled["fields"]["warnings"], "users.seats", "{logs}");
+    for leak in ["MARKER-seats-value", "ada@example.com"] {
+        assert!(!logs.contains(leak), "the logs contain {leak}: {logs}");
+    }
 }
