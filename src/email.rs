@@ -3,8 +3,10 @@
 
 use std::fmt;
 
+use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory, Script};
+use icu_properties::script::ScriptWithExtensions;
+use icu_properties::{CodePointMapData, CodePointSetData};
 use thiserror::Error;
-use unicode_security::{GeneralSecurityProfile, RestrictionLevel, RestrictionLevelDetection};
 
 /// An email address as one mailbox is written: a dot-atom local part (RFC 5322; RFC 6531
 /// letters allowed) and a host name, the domain in its ASCII (IDNA) form, so `bücher.example`
@@ -72,14 +74,26 @@ impl EmailAddress {
     }
 }
 
-/// Characters no address shows: whitespace, controls, and anything outside UTS 39's
-/// identifier set (zero-width and joiner characters, bidi controls, soft hyphens, tags…).
+/// Characters no address shows: whitespace, controls, format characters (zero-width spaces
+/// and joiners, bidi controls, soft hyphens, tags), other default-ignorable ones (variation
+/// selectors, Hangul fillers), private-use and unassigned code points. The Unicode data is
+/// ICU4X's, which IDNA already links.
 fn is_unseen(c: char) -> bool {
     if c.is_ascii() {
-        c.is_ascii_whitespace() || c.is_ascii_control()
-    } else {
-        !c.identifier_allowed()
+        return c.is_ascii_whitespace() || c.is_ascii_control();
     }
+    use GeneralCategory as G;
+    matches!(
+        CodePointMapData::<GeneralCategory>::new().get(c),
+        G::Control
+            | G::Format
+            | G::SpaceSeparator
+            | G::LineSeparator
+            | G::ParagraphSeparator
+            | G::PrivateUse
+            | G::Surrogate
+            | G::Unassigned
+    ) || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
 }
 
 /// A dot-atom: atoms of RFC 5322 `atext` (plus non-ASCII letters, RFC 6531) joined by single
@@ -136,26 +150,89 @@ fn ascii_domain(domain: &str) -> Result<String, InvalidEmail> {
 }
 
 /// One part of an address (the local part, a domain label) in one writing system, as UTS 39's
-/// "highly restrictive" level allows (Latin with Han and Japanese or Korean scripts included):
-/// `pаypal` with a Cyrillic `а` is refused. ASCII punctuation belongs to every script.
+/// "highly restrictive" level allows (one script, or Latin with Han and Japanese or Korean
+/// scripts): `pаypal` with a Cyrillic `а` is refused. Digits and punctuation belong to every
+/// script.
 fn single_writing_system(part: &str) -> Result<(), InvalidEmail> {
-    if part.is_ascii() {
-        return Ok(());
-    }
-    let letters: String = part
-        .chars()
-        .filter(|c| !c.is_ascii() || c.is_ascii_alphanumeric())
-        .collect();
-    if letters
-        .as_str()
-        .check_restriction_level(RestrictionLevel::HighlyRestrictive)
-    {
+    if part.is_ascii() || fits_one_system(part) || fits_han_with_latin(part) {
         Ok(())
     } else {
         Err(InvalidEmail(
             "it mixes writing systems in one part, as look-alike addresses do",
         ))
     }
+}
+
+/// A script, or one of the writing systems UTS 39 §5.1 augments Han scripts into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum System {
+    Script(Script),
+    Japanese,
+    Korean,
+    HanWithBopomofo,
+}
+
+/// The writing systems `c` can be written in (its script extensions, augmented); `None` when
+/// it fits any (Common and Inherited characters: digits, punctuation, combining marks).
+fn systems_of(c: char) -> Option<Vec<System>> {
+    let mut systems = Vec::new();
+    for script in ScriptWithExtensions::new()
+        .get_script_extensions_val(c)
+        .iter()
+    {
+        if script == Script::Common || script == Script::Inherited {
+            return None;
+        }
+        systems.push(System::Script(script));
+        match script {
+            Script::Han => {
+                systems.extend([System::Japanese, System::Korean, System::HanWithBopomofo])
+            }
+            Script::Hiragana | Script::Katakana => systems.push(System::Japanese),
+            Script::Hangul => systems.push(System::Korean),
+            Script::Bopomofo => systems.push(System::HanWithBopomofo),
+            _ => {}
+        }
+    }
+    Some(systems)
+}
+
+/// The writing systems every character of `part` fits (its resolved script set), leaving out
+/// Latin letters when `without_latin`; `None` when every character fits any.
+fn resolved(part: &str, without_latin: bool) -> Option<Vec<System>> {
+    let mut common: Option<Vec<System>> = None;
+    for c in part.chars() {
+        let Some(systems) = systems_of(c) else {
+            continue;
+        };
+        if without_latin && systems.contains(&System::Script(Script::Latin)) {
+            continue;
+        }
+        common = Some(match common {
+            None => systems,
+            Some(mut held) => {
+                held.retain(|s| systems.contains(s));
+                held
+            }
+        });
+    }
+    common
+}
+
+fn fits_one_system(part: &str) -> bool {
+    resolved(part, false).is_none_or(|systems| !systems.is_empty())
+}
+
+/// Latin mixed with Han and Japanese or Korean scripts (UTS 39's "highly restrictive").
+fn fits_han_with_latin(part: &str) -> bool {
+    resolved(part, true).is_some_and(|systems| {
+        systems.iter().any(|s| {
+            matches!(
+                s,
+                System::Japanese | System::Korean | System::HanWithBopomofo
+            )
+        })
+    })
 }
 
 impl fmt::Debug for EmailAddress {
@@ -253,6 +330,15 @@ mod tests {
         // Letters of one script beyond Latin are addresses too.
         assert!(EmailAddress::parse("иван@пример.рф").is_ok());
         assert!(EmailAddress::parse("ada@東京.jp").is_ok());
+        assert!(
+            EmailAddress::parse("ada@abc東京.jp").is_ok(),
+            "Latin with Han"
+        );
+        assert!(
+            EmailAddress::parse("ada@ひらがなカタカナ漢字.jp").is_ok(),
+            "Japanese"
+        );
+        assert!(EmailAddress::parse("müller.ø@example.com").is_ok());
     }
 
     #[test]
@@ -305,6 +391,9 @@ mod tests {
             "ada\u{E0041}@example.com", // a tag character
             "ada@example.com\u{2060}",  // word joiner
             "ada\u{00A0}x@example.com", // no-break space
+            "ada\u{FE0F}@example.com",  // variation selector
+            "ada\u{3164}@example.com",  // Hangul filler
+            "ada\u{E000}@example.com",  // private use
         ] {
             assert!(reason(unseen).contains("invisible"), "{unseen:?}");
         }
