@@ -21,11 +21,35 @@ use serde_json::json;
 
 use crate::App;
 
-/// Logging as Lambda wants it (`AWS_LAMBDA_LOG_FORMAT=JSON` gives JSON lines), and panics
-/// logged as one such line with their place in the code but not their message, which can
-/// quote input.
+/// Logging as Lambda wants it: JSON lines with `AWS_LAMBDA_LOG_FORMAT=JSON`, at the level of
+/// `AWS_LAMBDA_LOG_LEVEL` (or `RUST_LOG`; `INFO` by default); and panics logged as one such
+/// line with their place in the code but not their message, which can quote input.
+///
+/// lambda_runtime's `init_default_subscriber` does the same through tracing-subscriber's
+/// `EnvFilter`, whose per-target directives (`RUST_LOG=crate=debug`) bring the regex crates
+/// along: about 270 KiB of the binary for a level Lambda gives as one word.
 pub fn init_logging() {
-    lambda_runtime::tracing::init_default_subscriber();
+    use lambda_runtime::tracing::subscriber::filter::LevelFilter;
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_default();
+    let level = match level.trim().to_ascii_uppercase().as_str() {
+        // tracing would read an empty level as ERROR.
+        "" => LevelFilter::INFO,
+        // Lambda's levels include FATAL, which tracing has not.
+        "FATAL" => LevelFilter::ERROR,
+        other => other.parse().unwrap_or(LevelFilter::INFO),
+    };
+    let logs = lambda_runtime::tracing::subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_max_level(level);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     std::panic::set_hook(Box::new(|info| {
         let location = info
             .location()
