@@ -140,7 +140,11 @@ fn ascii_domain(domain: &str) -> Result<String, InvalidEmail> {
     {
         return Err(NOT_A_HOST);
     }
-    // Look-alikes hide in the Unicode form (also of labels sent as xn--…).
+    // Look-alikes hide in the Unicode form (also of labels sent as xn--…); a domain with no
+    // xn-- label is its own Unicode form, and ASCII.
+    if !labels.iter().any(|l| l.starts_with("xn--")) {
+        return Ok(ascii);
+    }
     let (unicode, decoded) = idna::domain_to_unicode(&ascii);
     decoded.map_err(|_| NOT_A_HOST)?;
     for label in unicode.split('.') {
