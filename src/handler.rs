@@ -17,7 +17,7 @@ use crate::providers::{Delivery, Provider, WebhookRequest, provider_for_route};
 use crate::recent::Recent;
 use crate::secrets::{SecretCache, SyncSecrets};
 use crate::signature::SignatureError;
-use crate::sync::{SyncError, SyncOutcome, UserSync, Warning};
+use crate::sync::{SyncError, SyncOutcome, UserSync};
 
 /// Time kept back from the Lambda deadline to answer in after giving up on Attio.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
@@ -456,56 +456,43 @@ fn success(provider: &str, delivery: &Delivery, handled: &Handled) -> Response<B
 
 /// One outcome as the sender sees it: a `status` and the Attio record ids involved.
 fn outcome_json(outcome: &SyncOutcome) -> serde_json::Value {
-    match outcome {
+    let mut v = match outcome {
         SyncOutcome::Synced {
             record_id,
             person_record_id,
             workspace_record_ids,
-            warnings,
+            ..
         } => {
-            let mut v = json!({ "status": "synced", "record_id": record_id, "person_record_id": person_record_id });
+            let mut v = json!({ "record_id": record_id, "person_record_id": person_record_id });
             if !workspace_record_ids.is_empty() {
                 v["workspace_record_ids"] = json!(workspace_record_ids);
             }
-            with_warnings(v, warnings)
+            v
         }
         SyncOutcome::Linked {
             record_id,
             workspace_record_id,
-            warnings,
-        } => with_warnings(
-            json!({ "status": "linked", "record_id": record_id, "workspace_record_id": workspace_record_id }),
-            warnings,
-        ),
-        SyncOutcome::SignedIn {
-            record_id,
-            warnings,
-        } => with_warnings(
-            json!({ "status": "signed_in", "record_id": record_id }),
-            warnings,
-        ),
-        SyncOutcome::Unlinked { record_id } => {
-            json!({ "status": "unlinked", "record_id": record_id })
-        }
-        SyncOutcome::Deleted { record_id } => {
-            json!({ "status": "deleted", "record_id": record_id })
+            ..
+        } => json!({ "record_id": record_id, "workspace_record_id": workspace_record_id }),
+        SyncOutcome::SignedIn { record_id, .. } => json!({ "record_id": record_id }),
+        SyncOutcome::Unlinked { record_id } | SyncOutcome::Deleted { record_id } => {
+            json!({ "record_id": record_id })
         }
         SyncOutcome::Outdated { record_id } => {
-            json!({ "status": "outdated", "record_id": record_id, "reason": "Attio already holds a newer change of this user" })
+            json!({ "record_id": record_id, "reason": "Attio already holds a newer change of this user" })
         }
-        SyncOutcome::Ignored { reason } => json!({ "status": "ignored", "reason": reason }),
-    }
-}
-
-/// `"warnings": [{"object", "attribute", "reason"}]` when mapped attributes were left out.
-fn with_warnings(mut outcome: serde_json::Value, warnings: &[Warning]) -> serde_json::Value {
-    if !warnings.is_empty() {
-        outcome["warnings"] = warnings
+        SyncOutcome::Ignored { reason } => json!({ "reason": reason }),
+    };
+    v["status"] = json!(outcome.status());
+    // `"warnings": [{"object", "attribute", "reason"}]` when mapped attributes were left out.
+    if !outcome.warnings().is_empty() {
+        v["warnings"] = outcome
+            .warnings()
             .iter()
             .map(|w| json!({ "object": w.object, "attribute": w.attribute, "reason": w.reason }))
             .collect();
     }
-    outcome
+    v
 }
 
 /// `users.plan,people.job_title`: the attributes left out, for the log line (no values).
@@ -515,12 +502,7 @@ fn warned_attributes(handled: &Handled) -> String {
     };
     let names: Vec<String> = outcomes
         .iter()
-        .flat_map(|o| match o {
-            SyncOutcome::Synced { warnings, .. }
-            | SyncOutcome::Linked { warnings, .. }
-            | SyncOutcome::SignedIn { warnings, .. } => warnings.as_slice(),
-            _ => &[],
-        })
+        .flat_map(SyncOutcome::warnings)
         .map(|w| format!("{}.{}", w.object, w.attribute))
         .collect();
     names.join(",")

@@ -80,6 +80,16 @@ impl SyncOutcome {
             Self::Ignored { .. } => "ignored",
         }
     }
+
+    /// The mapped attributes left out of its writes.
+    pub fn warnings(&self) -> &[Warning] {
+        match self {
+            Self::Synced { warnings, .. }
+            | Self::Linked { warnings, .. }
+            | Self::SignedIn { warnings, .. } => warnings,
+            _ => &[],
+        }
+    }
 }
 
 /// Which write of a user a remembered one was.
