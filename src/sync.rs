@@ -530,6 +530,12 @@ impl UserSync {
                 reason: "sign-ins are written only where last_sign_in_at is mapped to a users attribute",
             });
         }
+        if mapped.is_empty() {
+            // Every attribute mapping it was left out: a write would change nothing.
+            return Ok(SyncOutcome::Ignored {
+                reason: "no attribute mapping last_sign_in_at can be written; attio-user-sync-doctor says why",
+            });
+        }
         let values = with_mapped(json!({ "user_id": user_id }), &mapped);
         let key = (Written::SignIn, user_id.to_owned());
         if let Some((sent, record_id)) = self.users.get(&key)

@@ -393,3 +393,22 @@ async fn okta_and_auth0_sign_ins_update_last_seen() {
         Some(json!(["2026-11-27T12:00:00Z"]))
     );
 }
+
+#[tokio::test]
+async fn a_sign_in_whose_mapped_attribute_attio_lacks_writes_nothing() {
+    let t = mapped_app(json!({"users": {"last_login": "last_sign_in_at"}})).await;
+    t.send(&clerk_with(json!({}))).await;
+    let before = t.attio.requests().len();
+
+    let answer = t.send(&clerk_sign_in("user_1", 1_795_773_600_000)).await;
+
+    assert_eq!(
+        (answer.status, answer.body["status"].as_str()),
+        (200, Some("ignored"))
+    );
+    let writes = t.attio.requests()[before..]
+        .iter()
+        .filter(|r| r.method != "GET")
+        .count();
+    assert_eq!(writes, 0, "nothing to write");
+}
