@@ -38,6 +38,11 @@ struct Data {
 }
 
 #[derive(Deserialize)]
+struct Identified {
+    id: String,
+}
+
+#[derive(Deserialize)]
 struct KindeUser {
     id: String,
     email: Option<String>,
@@ -151,6 +156,20 @@ impl Provider for Kinde {
                 let data: Data = read_part(NAME, "data", &claims.data)?;
                 let event = UserEvent::Deleted {
                     user_id: data.user.id,
+                };
+                return Ok(Delivery::of(claims.event_type, vec![event]));
+            }
+            // A sign-in; its payload is taken to name the user as the other events do
+            // (`data.user.id`), which Kinde's docs do not show in full.
+            "user.authenticated" => {
+                let user: Identified = read_part(NAME, "data.user", &claims.data["user"])?;
+                let Some(at) = claims.timestamp.as_deref().and_then(Timestamp::parse) else {
+                    return Ok(Delivery::ignored(claims.event_type));
+                };
+                let event = UserEvent::SignedIn {
+                    user_id: user.id,
+                    provider: "kinde",
+                    at,
                 };
                 return Ok(Delivery::of(claims.event_type, vec![event]));
             }

@@ -163,3 +163,39 @@ async fn a_user_in_several_organisations_is_linked_to_each_once() {
     assert_eq!(linked.len(), 2, "{linked:?}");
     assert_eq!(t.attio.records("workspaces").len(), 2);
 }
+
+#[tokio::test]
+async fn a_kinde_sign_in_updates_the_mapped_last_seen() {
+    let jwks = JwksServer::start(&[1]).await;
+    let t = TestApp::spawn_with(
+        &default_secret(),
+        &[
+            ("KINDE_ISSUER_URL", &jwks.url),
+            (
+                "ATTIO_ATTRIBUTE_MAP",
+                r#"{"users": {"last_seen": "last_sign_in_at"}}"#,
+            ),
+        ],
+    )
+    .await;
+    let created = t
+        .send(&kinde_event(&kinde_token(
+            &kinde_user_created("kp_1", "a@example.com", "org_1"),
+            1,
+        )))
+        .await;
+    let sign_in = json!({"type": "user.authenticated", "event_id": "event_signin", "source": "user",
+                         "timestamp": "2026-11-27T10:30:00Z", "data": {"user": {"id": "kp_1"}}});
+
+    let answer = t.send(&kinde_event(&kinde_token(&sign_in, 1))).await;
+
+    assert_eq!(
+        (answer.status, answer.body["status"].as_str()),
+        (200, Some("signed_in")),
+        "{}",
+        answer.body
+    );
+    assert_eq!(answer.body["record_id"], created.body["record_id"]);
+    let [user] = t.attio.records("users").try_into().expect("one user");
+    assert_eq!(user.values["last_seen"], json!(["2026-11-27T10:30:00Z"]));
+}
