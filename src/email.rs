@@ -59,7 +59,12 @@ impl EmailAddress {
         };
         check_local_part(local)?;
         let domain = ascii_domain(domain)?;
-        Ok(Self(format!("{local}@{domain}")))
+        let address = format!("{local}@{domain}");
+        // The ASCII form of a Unicode domain is longer than what was sent.
+        if address.len() > MAX_ADDRESS {
+            return Err(InvalidEmail("it is longer than 254 characters"));
+        }
+        Ok(Self(address))
     }
 
     /// The address itself, for sending to Attio. Never log it.
@@ -374,6 +379,15 @@ mod tests {
         assert!(EmailAddress::parse(&long).is_err());
         let long_local = format!("{}@example.com", "a".repeat(65));
         assert!(EmailAddress::parse(&long_local).is_err());
+        // Short enough as sent, too long once the domain is in its ASCII (punycode) form.
+        // Found by fuzz/fuzz_targets/email_address.rs.
+        let unicode_domain = format!(
+            "{}@{}.example",
+            "a".repeat(40),
+            vec!["bücher"; 16].join(".")
+        );
+        assert!(unicode_domain.len() <= 254);
+        assert!(EmailAddress::parse(&unicode_domain).is_err());
     }
 
     #[test]
