@@ -92,6 +92,47 @@ impl SyncOutcome {
     }
 }
 
+/// What a write sent, remembered as a 64-bit keyed hash rather than the JSON itself: a
+/// `serde_json::Value` object costs a B-tree node (over half a KiB) per map, and a container
+/// remembers up to a thousand of each kind. The key is random per container, so no sender can
+/// aim two writes at one fingerprint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint(u64);
+
+impl Fingerprint {
+    fn of(values: &Value) -> Self {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        /// Hashes a JSON value by its structure (objects' keys come sorted).
+        struct Json<'a>(&'a Value);
+        impl Hash for Json<'_> {
+            fn hash<H: Hasher>(&self, state: &mut H) {
+                match self.0 {
+                    Value::Null => 0u8.hash(state),
+                    Value::Bool(b) => (1u8, b).hash(state),
+                    Value::Number(n) => (2u8, n.to_string()).hash(state),
+                    Value::String(s) => (3u8, s).hash(state),
+                    Value::Array(items) => {
+                        (4u8, items.len()).hash(state);
+                        items.iter().for_each(|v| Json(v).hash(state));
+                    }
+                    Value::Object(map) => {
+                        (5u8, map.len()).hash(state);
+                        for (k, v) in map {
+                            k.hash(state);
+                            Json(v).hash(state);
+                        }
+                    }
+                }
+            }
+        }
+        static KEYS: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+        Self(
+            KEYS.get_or_init(std::hash::RandomState::new)
+                .hash_one(Json(values)),
+        )
+    }
+}
+
 /// Which write of a user a remembered one was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Written {
@@ -134,9 +175,9 @@ pub struct UserSync {
     created_at_attribute: Option<String>,
     event_time_attribute: Option<String>,
     /// People this container asserted recently: email → (the values sent, the record id).
-    people: Recent<String, (Value, RecordId)>,
+    people: Recent<String, (Fingerprint, RecordId)>,
     /// Users this container wrote recently: (which write, user id) → (the values, the id).
-    users: Recent<(Written, String), (Value, RecordId)>,
+    users: Recent<(Written, String), (Fingerprint, RecordId)>,
     /// `ATTIO_ATTRIBUTE_MAP`.
     mapping: AttributeMap,
     /// The mapped objects' attributes, read from Attio once per container.
@@ -328,7 +369,7 @@ impl UserSync {
         let remembered = self
             .people
             .get(email)
-            .and_then(|(sent, id)| (sent == person_values).then_some(id));
+            .and_then(|(sent, id)| (sent == Fingerprint::of(&person_values)).then_some(id));
         let person = match &remembered {
             Some(id) => id.clone(),
             None => {
@@ -406,7 +447,7 @@ impl UserSync {
             )
             .await?;
         self.people
-            .insert(email.to_owned(), (values.clone(), id.clone()));
+            .insert(email.to_owned(), (Fingerprint::of(values), id.clone()));
         Ok(id)
     }
 
@@ -430,8 +471,9 @@ impl UserSync {
         }
         // What this container wrote for the user in the last minutes needs no second write.
         let key = (Written::Profile, user.user_id.clone());
+        let fingerprint = Fingerprint::of(&values);
         if let Some((sent, record_id)) = self.users.get(&key)
-            && sent == values
+            && sent == fingerprint
         {
             return Ok(record_id);
         }
@@ -446,7 +488,7 @@ impl UserSync {
                 budget,
             )
             .await?;
-        self.users.insert(key, (values, record_id.clone()));
+        self.users.insert(key, (fingerprint, record_id.clone()));
         Ok(record_id)
     }
 
@@ -538,8 +580,9 @@ impl UserSync {
         }
         let values = with_mapped(json!({ "user_id": user_id }), &mapped);
         let key = (Written::SignIn, user_id.to_owned());
+        let fingerprint = Fingerprint::of(&values);
         if let Some((sent, record_id)) = self.users.get(&key)
-            && sent == values
+            && sent == fingerprint
         {
             return Ok(SyncOutcome::SignedIn {
                 record_id,
@@ -559,7 +602,7 @@ impl UserSync {
             .await;
         match written {
             Ok(record_id) => {
-                self.users.insert(key, (values, record_id.clone()));
+                self.users.insert(key, (fingerprint, record_id.clone()));
                 Ok(SyncOutcome::SignedIn {
                     record_id,
                     warnings,
