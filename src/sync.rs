@@ -469,8 +469,32 @@ impl UserSync {
         if let (Some(attribute), Some(occurred_at)) = (&self.event_time_attribute, occurred_at) {
             values[attribute.as_str()] = json!(occurred_at.to_rfc3339());
         }
-        // What this container wrote for the user in the last minutes needs no second write.
         let key = (Written::Profile, user.user_id.clone());
+        self.assert_user_once(
+            token,
+            key,
+            self.matching.slug(),
+            values,
+            mapped,
+            warnings,
+            budget,
+        )
+        .await
+    }
+
+    /// Asserts a `users` record with `values`, unless this container wrote the very same
+    /// values for it (`key`) in the last minutes: then the remembered record id answers.
+    #[allow(clippy::too_many_arguments)] // each is one of the assert's inputs
+    async fn assert_user_once(
+        &self,
+        token: &Secret,
+        key: (Written, String),
+        matching: &str,
+        values: Value,
+        mapped: &[(String, Value)],
+        warnings: &mut Vec<Warning>,
+        budget: &mut AttioBudget,
+    ) -> Result<RecordId, AttioError> {
         let fingerprint = Fingerprint::of(&values);
         if let Some((sent, record_id)) = self.users.get(&key)
             && sent == fingerprint
@@ -481,8 +505,8 @@ impl UserSync {
             .assert_mapped(
                 token,
                 MappedObject::Users,
-                self.matching.slug(),
-                values.clone(),
+                matching,
+                values,
                 mapped,
                 warnings,
                 budget,
@@ -580,34 +604,22 @@ impl UserSync {
         }
         let values = with_mapped(json!({ "user_id": user_id }), &mapped);
         let key = (Written::SignIn, user_id.to_owned());
-        let fingerprint = Fingerprint::of(&values);
-        if let Some((sent, record_id)) = self.users.get(&key)
-            && sent == fingerprint
-        {
-            return Ok(SyncOutcome::SignedIn {
-                record_id,
-                warnings,
-            });
-        }
         let written = self
-            .assert_mapped(
+            .assert_user_once(
                 token,
-                MappedObject::Users,
+                key,
                 "user_id",
-                values.clone(),
+                values,
                 &mapped,
                 &mut warnings,
                 budget,
             )
             .await;
         match written {
-            Ok(record_id) => {
-                self.users.insert(key, (fingerprint, record_id.clone()));
-                Ok(SyncOutcome::SignedIn {
-                    record_id,
-                    warnings,
-                })
-            }
+            Ok(record_id) => Ok(SyncOutcome::SignedIn {
+                record_id,
+                warnings,
+            }),
             // Only the user's own event can create it (Attio requires its email address).
             Err(AttioError::Invalid { code, .. }) if code == "missing_value" => {
                 Ok(SyncOutcome::Ignored {
