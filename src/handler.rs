@@ -72,11 +72,7 @@ const APPLIED_MEMORY_SIZE: usize = 4096;
 /// resend the same bytes). A new message with the same content has a new id, or, for senders
 /// without one, a new event id or time in its body, and so is applied again.
 fn delivery_key(route: &str, delivery_id: Option<&str>, body: &[u8]) -> u64 {
-    use std::hash::BuildHasher;
-    // Keyed at random per container, so a sender cannot aim two deliveries at one key.
-    static KEYS: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
-    KEYS.get_or_init(std::hash::RandomState::new)
-        .hash_one((route, delivery_id, body))
+    crate::recent::keyed_hash((route, delivery_id, body))
 }
 
 /// What a successfully handled delivery produced.

@@ -80,6 +80,15 @@ impl<K: Eq + Hash + Clone, V: Clone> Recent<K, V> {
     }
 }
 
+/// A 64-bit hash of `value` under a key drawn at random once per container, so no sender can
+/// aim two different inputs at one value: how the memories know a delivery or a write again
+/// without keeping it.
+pub fn keyed_hash(value: impl Hash) -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    static KEY: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
+    KEY.get_or_init(RandomState::new).hash_one(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,7 +101,7 @@ struct Fingerprint(u64);
 
 impl Fingerprint {
     fn of(values: &Value) -> Self {
-        use std::hash::{BuildHasher, Hash, Hasher};
+        use std::hash::{Hash, Hasher};
         /// Hashes a JSON value by its structure (objects' keys come sorted).
         struct Json<'a>(&'a Value);
         impl Hash for Json<'_> {
@@ -125,11 +125,7 @@ impl Fingerprint {
                 }
             }
         }
-        static KEYS: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
-        Self(
-            KEYS.get_or_init(std::hash::RandomState::new)
-                .hash_one(Json(values)),
-        )
+        Self(crate::recent::keyed_hash(Json(values)))
     }
 }
 
@@ -365,11 +361,12 @@ impl UserSync {
             .mapped(token, MappedObject::Users, route, &read, warnings, budget)
             .await?;
         let person_values = with_mapped(person_values(user), &person_mapped);
+        let person_fingerprint = Fingerprint::of(&person_values);
         let email = user.email.as_str();
         let remembered = self
             .people
             .get(email)
-            .and_then(|(sent, id)| (sent == Fingerprint::of(&person_values)).then_some(id));
+            .and_then(|(sent, id)| (sent == person_fingerprint).then_some(id));
         let person = match &remembered {
             Some(id) => id.clone(),
             None => {
@@ -377,6 +374,7 @@ impl UserSync {
                     token,
                     email,
                     &person_values,
+                    person_fingerprint,
                     &person_mapped,
                     warnings,
                     budget,
@@ -403,6 +401,7 @@ impl UserSync {
                         token,
                         email,
                         &person_values,
+                        person_fingerprint,
                         &person_mapped,
                         warnings,
                         budget,
@@ -425,12 +424,15 @@ impl UserSync {
         }
     }
 
-    /// Asserts the person with `values` (its mapped attributes, `mapped`, among them).
+    /// Asserts the person with `values` (its mapped attributes, `mapped`, among them), and
+    /// remembers their `fingerprint`.
+    #[allow(clippy::too_many_arguments)] // each is one of the person assert's inputs
     async fn assert_person(
         &self,
         token: &Secret,
         email: &str,
         values: &Value,
+        fingerprint: Fingerprint,
         mapped: &[(String, Value)],
         warnings: &mut Vec<Warning>,
         budget: &mut AttioBudget,
@@ -447,7 +449,7 @@ impl UserSync {
             )
             .await?;
         self.people
-            .insert(email.to_owned(), (Fingerprint::of(values), id.clone()));
+            .insert(email.to_owned(), (fingerprint, id.clone()));
         Ok(id)
     }
 
