@@ -412,12 +412,9 @@ fn loggable_token(value: &str) -> &str {
 /// dropped, bounded (an Attio message can be long).
 fn log_detail(message: &str) -> String {
     let redacted = redact_emails(message);
-    let mut detail: String = redacted
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_LOGGED_DETAIL)
-        .collect();
-    if detail.len() < redacted.len() && redacted.chars().count() > MAX_LOGGED_DETAIL {
+    let mut shown = redacted.chars().filter(|c| !c.is_control());
+    let mut detail: String = shown.by_ref().take(MAX_LOGGED_DETAIL).collect();
+    if shown.next().is_some() {
         detail.push('…');
     }
     detail
@@ -541,7 +538,17 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body>
 
 #[cfg(test)]
 mod tests {
-    use super::route;
+    use super::{MAX_LOGGED_DETAIL, log_detail, route};
+
+    #[test]
+    fn log_details_are_bounded_redacted_and_free_of_control_characters() {
+        let long = format!("ada@example.com\n{}", "x".repeat(1000));
+        let detail = log_detail(&long);
+        assert_eq!(detail.chars().count(), MAX_LOGGED_DETAIL + 1);
+        assert!(detail.ends_with('…') && !detail.contains('\n'));
+        assert!(!detail.contains("ada@"), "{detail}");
+        assert_eq!(log_detail("short"), "short");
+    }
 
     #[test]
     fn routes_by_the_last_two_segments_whatever_the_prefix() {
