@@ -1,10 +1,35 @@
 //! Neutral domain types: what every provider's payload is turned into, and what sync consumes.
 
+//! They are also the body of a queue message ([`crate::queue`]): their serde form is that
+//! message's schema, documented in the README; change it only with a new schema version.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 pub use crate::email::{EmailAddress, InvalidEmail, redact_emails};
+
+/// What this module's Deserialize impls say of a value they refuse (never the value).
+pub(crate) const OWN_DESERIALIZE_ERRORS: [&str; 2] = [
+    "expected an RFC 3339 time after 1970",
+    "expected the name of one of the function's routes",
+];
 
 /// A moment a provider reported (a sign-up, a change), kept to the millisecond in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
+
+/// Written as RFC 3339 text in UTC, read from RFC 3339 text.
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::parse(&text).ok_or_else(|| serde::de::Error::custom(OWN_DESERIALIZE_ERRORS[0]))
+    }
+}
 
 impl Timestamp {
     /// From Unix milliseconds (Clerk). Times before 1970 are taken as unknown.
@@ -23,6 +48,14 @@ impl Timestamp {
         Self::from_unix_millis(i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()?)
     }
 
+    /// A time of this machine's clock.
+    pub fn from_system_time(at: std::time::SystemTime) -> Self {
+        let ms = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Self(ms)
+    }
+
     /// RFC 3339 in UTC, as Attio's timestamp attributes take it.
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;
@@ -34,7 +67,8 @@ impl Timestamp {
 }
 
 /// What happened to the user at the identity provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum UserChange {
     /// A new user signed up.
     Created,
@@ -43,17 +77,20 @@ pub enum UserChange {
 }
 
 /// A user as the identity provider describes it, reduced to what Attio stores.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserProfile {
     /// The provider's stable id for the user (`user_…`, a UUID, …).
     pub user_id: String,
     /// The user's primary email address.
     pub email: EmailAddress,
     /// Given name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
     /// Family name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
     /// When the user signed up, when the provider says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<Timestamp>,
     /// What else the provider said, for the attribute mapping.
     pub details: UserDetails,
@@ -62,24 +99,49 @@ pub struct UserProfile {
 /// What a provider says about a user beyond the fields every sync writes: the canonical fields
 /// of the attribute mapping it fills ([`crate::mapping::CanonicalField`]) and the user object
 /// as it was delivered, for JSON Pointers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserDetails {
     /// The route the user came through (`clerk`, `cognito`, …).
-    pub provider: &'static str,
+    #[serde(deserialize_with = "route_name")]
+    pub provider: RouteName,
     /// Whether the provider has verified the email address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
     /// Phone number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
     /// Username.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// Profile picture URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_url: Option<String>,
     /// When the user last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<Timestamp>,
     /// When the user last signed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sign_in_at: Option<Timestamp>,
-    /// The provider's user object as delivered (what a mapping's JSON Pointer reads).
+    /// The provider's user object as delivered (what a mapping's JSON Pointer reads). A queue
+    /// message holds only the parts the mapping reads ([`crate::mapping::AttributeMap::keep`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<std::sync::Arc<serde_json::Value>>,
+}
+
+/// A route's name (`clerk`, `cognito`, …): one of the function's own strings. (Named, so serde
+/// does not take it for text borrowed from the input.)
+pub type RouteName = &'static str;
+
+/// A route's name read back as the function's own `&'static str` (a queue message names the
+/// route its user came through); an unknown name is an error.
+pub(crate) fn route_name<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<&'static str, D::Error> {
+    let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+    crate::config::mappable_routes()
+        .into_iter()
+        .find(|route| *route == name)
+        .ok_or_else(|| serde::de::Error::custom(OWN_DESERIALIZE_ERRORS[1]))
 }
 
 impl UserDetails {
@@ -105,17 +167,21 @@ impl UserProfile {
 }
 
 /// An organisation at the identity provider: an Attio `workspaces` record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workspace {
     /// The provider's organisation id (Attio's `workspace_id`).
     pub id: String,
     /// Its name, when the provider sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Its slug, when the provider sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slug: Option<String>,
     /// Its domain, when the provider sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
     /// The user's role in it, when the provider sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
 }
 
@@ -133,7 +199,8 @@ impl Workspace {
 }
 
 /// Who a membership event is about: the whole profile when the provider sends it, else the id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum UserRef {
     /// Enough to create the user if Attio does not have it yet.
     Profile(Box<UserProfile>),
@@ -152,7 +219,8 @@ impl UserRef {
 }
 
 /// One change to apply to Attio, whatever provider it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum UserEvent {
     /// The user was created or updated; `workspaces` are organisations it belongs to.
     Upserted {
@@ -161,8 +229,10 @@ pub enum UserEvent {
         /// The user after the change.
         user: UserProfile,
         /// Organisations to link the user to (never unlinks others).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         workspaces: Vec<Workspace>,
         /// When the change happened at the provider, when it says; orders redeliveries.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         occurred_at: Option<Timestamp>,
     },
     /// The user was deleted at the provider.
@@ -182,7 +252,8 @@ pub enum UserEvent {
         /// The provider's user id.
         user_id: String,
         /// The route it came through.
-        provider: &'static str,
+        #[serde(deserialize_with = "route_name")]
+        provider: RouteName,
         /// When.
         at: Timestamp,
     },
@@ -196,6 +267,17 @@ pub enum UserEvent {
 }
 
 impl UserEvent {
+    /// The provider's id of the user the event is about.
+    pub fn user_id(&self) -> &str {
+        match self {
+            Self::Upserted { user, .. } => &user.user_id,
+            Self::JoinedWorkspace { user, .. } => user.user_id(),
+            Self::Deleted { user_id }
+            | Self::SignedIn { user_id, .. }
+            | Self::LeftWorkspace { user_id, .. } => user_id,
+        }
+    }
+
     /// A created or updated user belonging to no organisation the event names.
     pub fn upserted(change: UserChange, user: UserProfile) -> Self {
         Self::Upserted {

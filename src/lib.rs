@@ -22,6 +22,7 @@ pub mod jwks;
 pub mod lambda_entry;
 pub mod mapping;
 pub mod providers;
+pub mod queue;
 pub mod recent;
 pub mod sdk_http;
 pub mod secrets;

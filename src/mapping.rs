@@ -285,6 +285,69 @@ impl AttributeMap {
     pub fn is_empty(&self) -> bool {
         self.attributes.is_empty()
     }
+
+    /// The parts of a provider's user object (`raw`) that this mapping's JSON Pointers read for
+    /// users of `route`, at the same places, and nothing else: what a queue message keeps of
+    /// the object, so it carries no more of the user's data than the mapping writes. `None`
+    /// when the mapping reads nothing of it.
+    pub fn keep(&self, route: &str, raw: &Value) -> Option<Value> {
+        let mut kept = Value::Null;
+        for attribute in &self.attributes {
+            if let Some(Source::Pointer(pointer)) = attribute.source(route)
+                && let Some(value) = raw.pointer(pointer)
+            {
+                place(&mut kept, raw, pointer, value);
+            }
+        }
+        (!kept.is_null()).then_some(kept)
+    }
+}
+
+/// Writes `value` into `kept` at `pointer`, building the objects and arrays on the way as `raw`
+/// has them (an array is padded with `null` up to the index the pointer names).
+fn place(kept: &mut Value, raw: &Value, pointer: &str, value: &Value) {
+    let mut source = raw;
+    let mut target = kept;
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        match source {
+            Value::Object(fields) => {
+                let Some(next) = fields.get(&token) else {
+                    return;
+                };
+                if !target.is_object() {
+                    *target = Value::Object(serde_json::Map::new());
+                }
+                let Value::Object(map) = target else {
+                    return;
+                };
+                target = map.entry(token).or_insert(Value::Null);
+                source = next;
+            }
+            Value::Array(items) => {
+                let Some((index, next)) = token
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| Some((i, items.get(i)?)))
+                else {
+                    return;
+                };
+                if !target.is_array() {
+                    *target = Value::Array(Vec::new());
+                }
+                let Value::Array(list) = target else {
+                    return;
+                };
+                if list.len() <= index {
+                    list.resize(index + 1, Value::Null);
+                }
+                target = &mut list[index];
+                source = next;
+            }
+            _ => return,
+        }
+    }
+    *target = value.clone();
 }
 
 fn is_attribute_slug(s: &str) -> bool {
@@ -322,6 +385,7 @@ fn parse_source(text: &str, entry: &str) -> Result<Source, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const ROUTES: &[&str] = &["clerk", "workos", "okta"];
 
@@ -353,6 +417,49 @@ mod tests {
             Some(&Source::Field(CanonicalField::OrganizationDomain))
         );
         assert!(AttributeMap::default().is_empty());
+    }
+
+    #[test]
+    fn keeps_only_what_the_route_s_pointers_read_at_the_same_places() {
+        let map = AttributeMap::parse(
+            r#"{"users": {"plan": "/public_metadata/plan", "signed_up_with": "provider",
+                          "first_email": "/email_addresses/1/email_address", "odd": "/a~1b/~0c"},
+                "people": {"job_title": {"clerk": "/unsafe_metadata/title", "workos": "/metadata/title"}}}"#,
+            ROUTES,
+        )
+        .unwrap();
+        let raw = json!({
+            "id": "user_1", "private_metadata": {"secret": "s"},
+            "public_metadata": {"plan": "Pro", "seats": 3},
+            "unsafe_metadata": {"title": null, "other": 1},
+            "metadata": {"title": "CTO"},
+            "email_addresses": [{"email_address": "a@example.com"}, {"email_address": "b@example.com", "id": "e2"}],
+            "a/b": {"~c": true}
+        });
+        let kept = map.keep("clerk", &raw).unwrap();
+        assert_eq!(
+            kept,
+            json!({
+                "public_metadata": {"plan": "Pro"},
+                "unsafe_metadata": {"title": null},
+                "email_addresses": [null, {"email_address": "b@example.com"}],
+                "a/b": {"~c": true}
+            })
+        );
+        for (_, pointer) in [
+            ("plan", "/public_metadata/plan"),
+            ("title", "/unsafe_metadata/title"),
+            ("email", "/email_addresses/1/email_address"),
+            ("odd", "/a~1b/~0c"),
+        ] {
+            assert_eq!(kept.pointer(pointer), raw.pointer(pointer), "{pointer}");
+        }
+        assert_eq!(
+            map.keep("workos", &raw).unwrap()["metadata"],
+            json!({"title": "CTO"})
+        );
+        assert_eq!(map.keep("okta", &json!({"id": "x"})), None);
+        assert_eq!(AttributeMap::default().keep("clerk", &raw), None);
     }
 
     #[test]

@@ -207,6 +207,12 @@ fn expected_shape(e: &serde_json::Error) -> String {
         };
         return format!("expected {}, found {kind}", bounded(expected));
     }
+    // This function's own messages (its types' Deserialize impls), which never hold a value.
+    if message.starts_with("not a valid email address: ")
+        || crate::domain::OWN_DESERIALIZE_ERRORS.contains(&message)
+    {
+        return bounded(message);
+    }
     if message.starts_with("missing field `")
         || message.starts_with("duplicate field `")
         || message.starts_with("invalid length ")
