@@ -42,7 +42,8 @@ export AWS_REGION="${AWS_REGION:-us-east-1}"
 export AWS_DEFAULT_REGION="$AWS_REGION"
 export SAM_CLI_TELEMETRY=0
 
-# start_moto: starts moto's server on a free loopback port and exports its endpoint.
+# start_moto: starts moto's server on a free loopback port and exports its endpoints (Secrets
+# Manager and SQS).
 start_moto() {
   ensure_pip moto_server 'moto[server]'
   local port; port="$(free_port)"
@@ -50,5 +51,6 @@ start_moto() {
   PIDS+=($!)
   wait_for_port "$port" "moto_server"
   export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$port"
-  say "moto Secrets Manager on $AWS_ENDPOINT_URL_SECRETS_MANAGER"
+  export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$port"
+  say "moto Secrets Manager and SQS on $AWS_ENDPOINT_URL_SECRETS_MANAGER"
 }

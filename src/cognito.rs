@@ -1,8 +1,10 @@
 //! Amazon Cognito's Post Confirmation trigger: invoked directly by Cognito (no HTTP, no
 //! signature). `PostConfirmation_ConfirmSignUp` syncs the new user; anything else passes
-//! through. The event is always returned unchanged, within Cognito's 5 s. By default an Attio
-//! failure is logged with the user's `sub` and the sign-up goes on; with
-//! `COGNITO_BLOCK_SIGNUP_ON_ERROR=true` it fails the sign-up instead.
+//! through. The event is always returned unchanged, within Cognito's 5 s. Cognito never
+//! retries a trigger: with `SYNC_QUEUE_URL` set, a user Attio cannot take in time is queued for
+//! the worker instead. Otherwise (or if the queue refuses too) the failure is logged with the
+//! user's `sub` and the sign-up goes on; with `COGNITO_BLOCK_SIGNUP_ON_ERROR=true` it fails
+//! the sign-up instead.
 
 use std::time::Duration;
 
@@ -16,6 +18,7 @@ use crate::attio::AttioBudget;
 use crate::domain::{EmailAddress, UserChange, UserDetails, UserEvent, UserProfile, name_part};
 use crate::error::AppError;
 use crate::providers::{PayloadError, read_part};
+use crate::queue::DeliveryIdentity;
 
 /// The Cognito trigger's name as a route (in logs and per-route mappings).
 pub const ROUTE: &str = "cognito";
@@ -76,7 +79,7 @@ pub async fn post_confirmation(app: &App, event: Value) -> Result<Value, AppErro
         .map(str::to_owned);
     let result = sync(app, &event).await;
     let (outcome, detail) = match &result {
-        Ok(Some(_)) => ("synced", String::new()),
+        Ok(Some(outcome)) => (*outcome, String::new()),
         Ok(None) => ("ignored", String::new()),
         Err(e) => (e.code(), crate::domain::redact_emails(&e.to_string())),
     };
@@ -94,19 +97,49 @@ pub async fn post_confirmation(app: &App, event: Value) -> Result<Value, AppErro
     }
 }
 
-async fn sync(app: &App, event: &Value) -> Result<Option<String>, AppError> {
+/// Syncs the confirmed user: `synced`, `queued` (Attio could not take it in time and the queue
+/// did), or `None` for triggers other than sign-up.
+async fn sync(app: &App, event: &Value) -> Result<Option<&'static str>, AppError> {
     let Some(user) = confirmed_user(event)? else {
         return Ok(None);
     };
     let secrets = app.secrets().await?;
     let mut budget = AttioBudget::until(tokio::time::Instant::now() + COGNITO_BUDGET);
+    // Cognito sends no delivery id, and confirms a user once: the event identifies it.
+    let body = event.to_string();
     let events = [UserEvent::upserted(UserChange::Created, user)];
-    let outcomes = app
+    match app
         .apply(&events, None, secrets, &mut budget)
         .await
-        .into_result()?;
-    Ok(outcomes.into_iter().next().map(|o| format!("{o:?}")))
+        .into_result()
+    {
+        Ok(outcomes) => Ok(outcomes.first().map(|o| o.status())),
+        Err(error) if error.is_transient() && app.has_queue() => {
+            match app
+                .enqueue_events(
+                    ROUTE,
+                    CONFIRM_SIGN_UP,
+                    DeliveryIdentity {
+                        id: None,
+                        body: body.as_bytes(),
+                    },
+                    &events,
+                )
+                .await
+            {
+                Ok(_) => Ok(Some("queued")),
+                Err(queue_error) => {
+                    tracing::warn!(error = %queue_error, "the queue did not take the user either");
+                    Err(error)
+                }
+            }
+        }
+        Err(error) => Err(error),
+    }
 }
+
+/// The trigger source this module syncs.
+const CONFIRM_SIGN_UP: &str = "PostConfirmation_ConfirmSignUp";
 
 #[cfg(test)]
 mod tests {

@@ -34,6 +34,16 @@ pub enum OnUserDeleted {
     Delete,
 }
 
+/// When the webhook writes to Attio (`DELIVERY_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryMode {
+    /// Try Attio within the request's budget; queue what Attio cannot take in time (when a
+    /// queue is configured). The default.
+    Direct,
+    /// Queue every event and answer `202` at once, without calling Attio (bursts, Okta's 3 s).
+    Queued,
+}
+
 /// Everything the function needs to know about its deployment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -66,6 +76,13 @@ pub struct Config {
     /// Which user fields go to which Attio attributes beyond those every sync writes
     /// (`ATTIO_ATTRIBUTE_MAP`); empty when unset.
     pub attribute_map: AttributeMap,
+    /// The SQS FIFO queue events go to when Attio cannot take them (`SYNC_QUEUE_URL`).
+    pub sync_queue_url: Option<String>,
+    /// The FIFO dead-letter queue the worker moves messages that can never succeed to
+    /// (`SYNC_DEAD_LETTER_QUEUE_URL`).
+    pub dead_letter_queue_url: Option<String>,
+    /// `DELIVERY_MODE`.
+    pub delivery_mode: DeliveryMode,
     /// A PEM bundle of the certificate authorities to trust instead of the compiled-in
     /// Mozilla roots (`SSL_CERT_FILE`); see [`crate::tls`].
     pub ca_bundle: Option<std::path::PathBuf>,
@@ -167,8 +184,32 @@ impl Config {
             100..=900_000,
         )?);
 
+        let sync_queue_url = fifo_queue_url(&get, "SYNC_QUEUE_URL")?;
+        let dead_letter_queue_url = fifo_queue_url(&get, "SYNC_DEAD_LETTER_QUEUE_URL")?;
+        let delivery_mode = match get("DELIVERY_MODE").as_deref() {
+            None | Some("direct") => DeliveryMode::Direct,
+            Some("queued") if sync_queue_url.is_some() => DeliveryMode::Queued,
+            Some("queued") => {
+                return Err(ConfigError {
+                    variable: "DELIVERY_MODE",
+                    problem:
+                        "is queued, which needs SYNC_QUEUE_URL (the SQS FIFO queue to send to)"
+                            .into(),
+                });
+            }
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "DELIVERY_MODE",
+                    problem: format!("must be direct or queued, got {other:?}"),
+                });
+            }
+        };
+
         Ok(Self {
             secret_id,
+            sync_queue_url,
+            dead_letter_queue_url,
+            delivery_mode,
             attio_api_url,
             user_matching_attribute,
             webhook_tolerance,
@@ -203,6 +244,27 @@ pub fn mappable_routes() -> Vec<&'static str> {
         .collect();
     routes.push(crate::cognito::ROUTE);
     routes
+}
+
+/// An optional SQS FIFO queue URL: `https://sqs.<region>.amazonaws.com/<account>/<name>.fifo`
+/// (any http(s) URL ending in `.fifo`, for local emulators).
+fn fifo_queue_url(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+) -> Result<Option<String>, ConfigError> {
+    match get(variable) {
+        None => Ok(None),
+        Some(url)
+            if (url.starts_with("https://") || url.starts_with("http://"))
+                && url.ends_with(".fifo") =>
+        {
+            Ok(Some(url))
+        }
+        Some(_) => Err(ConfigError {
+            variable,
+            problem: "must be the URL of an SQS FIFO queue (https://sqs.<region>.amazonaws.com/<account>/<name>.fifo)".into(),
+        }),
+    }
 }
 
 /// An optional Attio attribute slug: lowercase letters, digits and underscores.
@@ -282,6 +344,36 @@ mod tests {
     }
 
     #[test]
+    fn queue_settings_take_fifo_queue_urls_and_queued_mode_needs_a_queue() {
+        let queue = "https://sqs.us-east-1.amazonaws.com/123456789012/attio-user-sync.fifo";
+        let c = config(&[("ATTIO_SYNC_SECRET_ID", "s")]).unwrap();
+        assert_eq!(
+            (c.sync_queue_url, c.delivery_mode),
+            (None, DeliveryMode::Direct)
+        );
+        let c = config(&[
+            ("ATTIO_SYNC_SECRET_ID", "s"),
+            ("SYNC_QUEUE_URL", queue),
+            ("DELIVERY_MODE", "queued"),
+        ])
+        .unwrap();
+        assert_eq!(c.sync_queue_url.as_deref(), Some(queue));
+        assert_eq!(c.delivery_mode, DeliveryMode::Queued);
+        for variable in ["SYNC_QUEUE_URL", "SYNC_DEAD_LETTER_QUEUE_URL"] {
+            let err = config(&[
+                ("ATTIO_SYNC_SECRET_ID", "s"),
+                (
+                    variable,
+                    "https://sqs.us-east-1.amazonaws.com/123456789012/standard-queue",
+                ),
+            ])
+            .unwrap_err();
+            assert_eq!(err.variable, variable);
+            assert!(err.to_string().contains("FIFO"), "{err}");
+        }
+    }
+
+    #[test]
     fn missing_secret_id_names_the_variable() {
         let err = config(&[]).unwrap_err();
         assert_eq!(err.variable, "ATTIO_SYNC_SECRET_ID");
@@ -302,6 +394,8 @@ mod tests {
             ("COGNITO_BLOCK_SIGNUP_ON_ERROR", "yes"),
             ("ATTIO_USER_EVENT_TIME_ATTRIBUTE", "Last Event"),
             ("ATTIO_API_URL", "api.attio.com"),
+            ("DELIVERY_MODE", "later"),
+            ("DELIVERY_MODE", "queued"),
         ] {
             let err = config(&[("ATTIO_SYNC_SECRET_ID", "s"), (variable, value)]).unwrap_err();
             assert_eq!(err.variable, variable, "{value}");

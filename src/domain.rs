@@ -56,6 +56,11 @@ impl Timestamp {
         Self(ms)
     }
 
+    /// Milliseconds from `earlier` to this time (0 if `earlier` is later).
+    pub fn millis_since(self, earlier: Timestamp) -> u64 {
+        u64::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(0)
+    }
+
     /// RFC 3339 in UTC, as Attio's timestamp attributes take it.
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;

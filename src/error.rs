@@ -8,6 +8,7 @@ use thiserror::Error;
 use crate::attio::AttioError;
 use crate::jwks::JwksError;
 use crate::providers::PayloadError;
+use crate::queue::QueueError;
 use crate::secrets::SecretsError;
 use crate::signature::SignatureError;
 use crate::sync::SyncError;
@@ -51,6 +52,9 @@ pub enum AppError {
     /// A membership arrived for a user Attio does not have yet.
     #[error("{0}")]
     UserNotYetSynced(SyncError),
+    /// `DELIVERY_MODE=queued`, and the queue did not take the events.
+    #[error("{0}; the sender should retry")]
+    Queue(QueueError),
 }
 
 impl From<SyncError> for AppError {
@@ -78,7 +82,7 @@ impl AppError {
             Self::Signature(SignatureError::UnusableSecret) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Signature(_) => StatusCode::UNAUTHORIZED,
             Self::Payload(PayloadError::Malformed { .. }) => StatusCode::BAD_REQUEST,
-            Self::UserNotYetSynced(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UserNotYetSynced(_) | Self::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Payload(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Attio(e) => match e {
                 A::Unauthorized { .. } | A::Forbidden { .. } | A::ObjectNotActivated { .. } => {
@@ -103,6 +107,7 @@ impl AppError {
             Self::UnknownRoute => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::UserNotYetSynced(_) => "user_not_yet_synced",
+            Self::Queue(_) => "queue_unavailable",
             Self::BodyTooLarge(_) => "payload_too_large",
             Self::Secrets(SecretsError::Fetch(_)) => "secret_unavailable",
             Self::Secrets(_) => "secret_malformed",
@@ -140,11 +145,30 @@ impl AppError {
         }
     }
 
+    /// Whether a later attempt of the same event can succeed with nothing changed but time:
+    /// Attio unavailable, slow or rate-limiting, or a membership whose user is not in Attio
+    /// yet. These are what the queue takes over from the sender.
+    pub fn is_transient(&self) -> bool {
+        use AttioError as A;
+        matches!(
+            self,
+            Self::UserNotYetSynced(_)
+                | Self::Attio(
+                    A::RateLimited { .. }
+                        | A::ServerError { .. }
+                        | A::Unreachable { .. }
+                        | A::UnexpectedResponse(_)
+                        | A::RecordNotFound
+                )
+        )
+    }
+
     /// `Retry-After` for the sender, when Attio is rate-limiting.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             // Long enough for the user's own event to land first.
             Self::UserNotYetSynced(_) => Some(Duration::from_secs(60)),
+            Self::Queue(_) => Some(Duration::from_secs(5)),
             Self::Attio(AttioError::RateLimited { retry_after }) => Some(
                 retry_after
                     .unwrap_or(Duration::from_secs(1))

@@ -9,11 +9,12 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
 use crate::attio::{AttioBudget, AttioClient, AttioError, RetryPolicy};
-use crate::config::Config;
+use crate::config::{Config, DeliveryMode};
 use crate::domain::{UserEvent, redact_emails};
 use crate::error::{AppError, MAX_BODY_BYTES};
 use crate::jwks::JwksCache;
 use crate::providers::{Delivery, Provider, WebhookRequest, provider_for_route};
+use crate::queue::{DeliveryIdentity, Outgoing, QueueError, SyncQueue};
 use crate::recent::Recent;
 use crate::secrets::{SecretCache, SyncSecrets};
 use crate::signature::SignatureError;
@@ -30,6 +31,10 @@ pub struct App {
     sync: UserSync,
     /// Events of recent deliveries this container applied: (delivery key, position) → outcome.
     applied: Recent<(u64, usize), SyncOutcome>,
+    /// Where events go that Attio cannot take in time (`SYNC_QUEUE_URL`).
+    queue: Option<SyncQueue>,
+    /// The one HTTP client (TLS setup, connection pool) of Attio, Secrets Manager and SQS.
+    http: reqwest::Client,
 }
 
 /// What the log line may repeat of a request: set only after it is verified.
@@ -39,6 +44,8 @@ struct Verified<'r> {
     event_type: Option<String>,
     /// Events applied (this attempt or an earlier one), of the delivery's events.
     applied: Option<(usize, usize)>,
+    /// Why the queue did not take events it was sent, for the log line.
+    queue_error: Option<QueueError>,
 }
 
 /// How far a delivery's events got.
@@ -81,6 +88,11 @@ enum Handled {
     Ignored,
     /// A one-time endpoint verification, answered with exactly this body.
     Challenge(serde_json::Value),
+    /// The first events were applied (`applied`), the rest are safe in the queue (`queued`).
+    Queued {
+        applied: Vec<SyncOutcome>,
+        queued: usize,
+    },
 }
 
 impl App {
@@ -91,7 +103,22 @@ impl App {
         let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default(), tls)?;
         // One HTTP client (one TLS setup, one connection pool) for Attio and Secrets Manager.
         let client = crate::secrets::client_from_env(attio.http_client());
-        Ok(Self::new(config, client, attio))
+        let queue = config.sync_queue_url.clone().map(|url| {
+            let sqs =
+                crate::queue::client_from_lookup(attio.http_client(), |n| std::env::var(n).ok());
+            SyncQueue::new(sqs, url)
+        });
+        let app = Self::new(config, client, attio);
+        Ok(match queue {
+            Some(queue) => app.with_queue(queue),
+            None => app,
+        })
+    }
+
+    /// The same app, sending what Attio cannot take in time to `queue`.
+    pub fn with_queue(mut self, queue: SyncQueue) -> Self {
+        self.queue = Some(queue);
+        self
     }
 
     /// Assembles an app from clients built elsewhere.
@@ -107,6 +134,7 @@ impl App {
         );
         // One HTTP client (one TLS setup, one connection pool) serves Attio and key sets.
         let jwks = JwksCache::new(attio.http_client());
+        let http = attio.http_client();
         let sync = UserSync::new(attio, &config);
         Self {
             config,
@@ -114,7 +142,14 @@ impl App {
             jwks,
             sync,
             applied: Recent::new(APPLIED_MEMORY, APPLIED_MEMORY_SIZE),
+            queue: None,
+            http,
         }
+    }
+
+    /// The HTTP client the app's AWS and Attio clients share.
+    pub fn http_client(&self) -> reqwest::Client {
+        self.http.clone()
     }
 
     /// Fetches the secret ahead of the first request (init has full CPU); a failure is
@@ -149,6 +184,7 @@ impl App {
                     },
                     Handled::Ignored => "ignored",
                     Handled::Challenge(_) => "challenge",
+                    Handled::Queued { .. } => "queued",
                 };
                 (
                     success(provider_name, &delivery, &handled),
@@ -160,7 +196,11 @@ impl App {
             Err(error) => (
                 failure(&error, seen.applied),
                 error.code(),
-                log_detail(&error.to_string()),
+                log_detail(&match &seen.queue_error {
+                    // The event stays with the sender; say why the queue did not take it.
+                    Some(queue) => format!("{error}; and the queue did not take it: {queue}"),
+                    None => error.to_string(),
+                }),
                 String::new(),
             ),
         };
@@ -218,13 +258,96 @@ impl App {
         if delivery.events.is_empty() && delivery.skipped.is_empty() {
             return Ok((delivery, Handled::Ignored));
         }
+        let identity = DeliveryIdentity {
+            id: seen.delivery_id,
+            body,
+        };
+        if self.config.delivery_mode == DeliveryMode::Queued
+            && delivery.events.iter().any(|e| self.sync.needs_attio(e))
+        {
+            let queued = self
+                .enqueue(provider.route(), &delivery, identity, 0)
+                .await
+                .map_err(AppError::Queue)?;
+            seen.applied = Some((0, delivery.events.len()));
+            return Ok((
+                delivery,
+                Handled::Queued {
+                    applied: Vec::new(),
+                    queued,
+                },
+            ));
+        }
         let key = delivery_key(provider.route(), seen.delivery_id, body);
         let progress = self
             .apply(&delivery.events, Some(key), secrets, budget)
             .await;
         seen.applied = Some((progress.outcomes.len(), delivery.events.len()));
-        let outcomes = progress.into_result()?;
-        Ok((delivery, Handled::Synced(outcomes)))
+        match progress.stopped {
+            None => Ok((delivery, Handled::Synced(progress.outcomes))),
+            Some(error) if error.is_transient() && self.queue.is_some() => {
+                let first = progress.outcomes.len();
+                match self
+                    .enqueue(provider.route(), &delivery, identity, first)
+                    .await
+                {
+                    Ok(queued) => Ok((
+                        delivery,
+                        Handled::Queued {
+                            applied: progress.outcomes,
+                            queued,
+                        },
+                    )),
+                    Err(queue_error) => {
+                        seen.queue_error = Some(queue_error);
+                        Err(error)
+                    }
+                }
+            }
+            Some(error) => Err(error),
+        }
+    }
+
+    /// Sends the delivery's events from `first` on to the queue; how many were sent.
+    async fn enqueue(
+        &self,
+        route: &'static str,
+        delivery: &Delivery,
+        identity: DeliveryIdentity<'_>,
+        first: usize,
+    ) -> Result<usize, QueueError> {
+        let Some(queue) = &self.queue else {
+            return Err(QueueError::Unavailable("no SYNC_QUEUE_URL".into()));
+        };
+        let outgoing = Outgoing::new(
+            route,
+            &delivery.event_type,
+            identity.id,
+            identity,
+            first,
+            &delivery.events[first..],
+            &self.config.attribute_map,
+        );
+        queue.send(&outgoing).await?;
+        Ok(outgoing.len())
+    }
+
+    /// Queues events that arrived other than as a webhook (the Cognito trigger), as the
+    /// webhook queues what Attio cannot take. `Err` when there is no queue or it refused.
+    pub async fn enqueue_events(
+        &self,
+        route: &'static str,
+        event_type: &str,
+        identity: DeliveryIdentity<'_>,
+        events: &[UserEvent],
+    ) -> Result<usize, QueueError> {
+        let delivery = Delivery::of(event_type, events.to_vec());
+        self.enqueue(route, &delivery, identity, 0).await
+    }
+
+    /// Whether a queue is configured.
+    pub fn has_queue(&self) -> bool {
+        self.queue.is_some()
     }
 
     /// Applies events in order, stopping at the first that Attio does not confirm. An Attio
@@ -400,7 +523,7 @@ const MAX_LOGGED_DETAIL: usize = 400;
 
 /// A sender's id or event type as the log may show it: ids and event types are short and made
 /// of letters, digits and `._:/-`; anything else is withheld, since it is the sender's text.
-fn loggable_token(value: &str) -> &str {
+pub(crate) fn loggable_token(value: &str) -> &str {
     let plain = (1..=MAX_LOGGED_TOKEN).contains(&value.len())
         && value
             .bytes()
@@ -432,6 +555,15 @@ fn success(provider: &str, delivery: &Delivery, handled: &Handled) -> Response<B
     let mut body = json!({ "provider": provider, "event_type": delivery.event_type });
     match handled {
         Handled::Challenge(answer) => return json_response(StatusCode::OK, answer),
+        Handled::Queued { applied, queued } => {
+            body["status"] = json!("queued");
+            body["queued"] = json!(queued);
+            if !applied.is_empty() {
+                body["applied"] = json!(applied.len());
+                body["records"] = applied.iter().map(outcome_json).collect();
+            }
+            return json_response(StatusCode::ACCEPTED, &body);
+        }
         Handled::Ignored => body["status"] = json!("ignored"),
         Handled::Synced(outcomes) => match outcomes.as_slice() {
             [only] => merge(&mut body, outcome_json(only)),

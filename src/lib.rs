@@ -29,6 +29,7 @@ pub mod secrets;
 pub mod signature;
 pub mod sync;
 pub mod tls;
+pub mod worker;
 
 pub use config::Config;
 pub use handler::App;

@@ -98,13 +98,15 @@ impl QueueMessage {
     }
 }
 
-/// What identifies a delivery across a sender's retries, for SQS's deduplication.
+/// What identifies a delivery across a sender's retries, for SQS's deduplication: the
+/// sender's delivery id when it sends one (Svix's `svix-id`, …) and the body, which a retry
+/// resends byte for byte (Okta, Auth0 and Svix alike).
 #[derive(Debug, Clone, Copy)]
-pub enum DeliveryIdentity<'a> {
-    /// The sender's delivery id (Svix's `svix-id`, WorkOS's event id…).
-    Id(&'a str),
-    /// The body, for senders that send no id: their retries resend the same bytes.
-    Body(&'a [u8]),
+pub struct DeliveryIdentity<'a> {
+    /// The sender's delivery id, if it sends one.
+    pub id: Option<&'a str>,
+    /// The body as delivered.
+    pub body: &'a [u8],
 }
 
 /// The deduplication id of the event at `position` of a delivery: the same for a sender's
@@ -112,17 +114,10 @@ pub enum DeliveryIdentity<'a> {
 pub fn deduplication_id(route: &str, delivery: DeliveryIdentity<'_>, position: usize) -> String {
     let mut hash = Sha256::new();
     hash.update(route.as_bytes());
-    match delivery {
-        DeliveryIdentity::Id(id) => {
-            hash.update(b"\0id\0");
-            hash.update(id.as_bytes());
-        }
-        DeliveryIdentity::Body(body) => {
-            hash.update(b"\0body\0");
-            hash.update(Sha256::digest(body));
-        }
-    }
     hash.update(b"\0");
+    hash.update(delivery.id.unwrap_or_default().as_bytes());
+    hash.update(b"\0");
+    hash.update(Sha256::digest(delivery.body));
     hash.update(position.to_be_bytes());
     hex(&hash.finalize())
 }
@@ -420,7 +415,10 @@ mod tests {
             "clerk",
             "user.updated",
             Some("msg_1"),
-            DeliveryIdentity::Id("msg_1"),
+            DeliveryIdentity {
+                id: Some("msg_1"),
+                body: b"{}",
+            },
             3,
             &[event("user_1")],
             &mapping,
@@ -449,7 +447,10 @@ mod tests {
                 "clerk",
                 "user.updated",
                 None,
-                DeliveryIdentity::Id(id),
+                DeliveryIdentity {
+                    id: Some(id),
+                    body: b"{}",
+                },
                 position,
                 &[event(user)],
                 &mapping,
@@ -468,8 +469,22 @@ mod tests {
         assert_ne!(a_dedup, c_dedup);
         assert_eq!(a_dedup, message("user_1", "msg_1", 0).1);
         assert_ne!(
-            deduplication_id("okta", DeliveryIdentity::Body(b"{}"), 0),
-            deduplication_id("okta", DeliveryIdentity::Body(b"{ }"), 0)
+            deduplication_id(
+                "okta",
+                DeliveryIdentity {
+                    id: None,
+                    body: b"{}"
+                },
+                0
+            ),
+            deduplication_id(
+                "okta",
+                DeliveryIdentity {
+                    id: None,
+                    body: b"{ }"
+                },
+                0
+            )
         );
     }
 

@@ -196,6 +196,19 @@ impl UserSync {
         }
     }
 
+    /// Whether applying `event` calls Attio at all: an unmapped sign-in and a deletion kept by
+    /// `ON_USER_DELETED=ignore` are answered `ignored` without a call, and are not queued.
+    pub fn needs_attio(&self, event: &UserEvent) -> bool {
+        match event {
+            UserEvent::SignedIn { provider, .. } => self
+                .mapping
+                .of(MappedObject::Users)
+                .any(|a| a.source(provider) == Some(&Source::Field(CanonicalField::LastSignInAt))),
+            UserEvent::Deleted { .. } => self.on_user_deleted == OnUserDeleted::Delete,
+            _ => true,
+        }
+    }
+
     /// Applies one event. Every step is idempotent, so the sender's retry after a partial
     /// failure converges on the same records.
     pub async fn apply(

@@ -15,6 +15,7 @@ mod load;
 mod mapping;
 mod ordering;
 mod providers;
+mod queue;
 
 mod secrets;
 mod tls;

@@ -233,6 +233,8 @@ struct Inner {
     /// Attributes listed as not unique although the schema makes them so (a misconfigured
     /// workspace, for the doctor's tests).
     not_unique: HashSet<(String, String)>,
+    /// An outage: every request is answered 503 until it ends.
+    down: bool,
 }
 
 /// A running stand-in. Dropping it stops the server.
@@ -352,6 +354,11 @@ impl AttioStandIn {
     /// Deactivate an object, as a workspace that never activated it.
     pub fn disable_object(&self, object: &str) {
         lock(&self.state).disabled.insert(object.to_owned());
+    }
+
+    /// Starts (true) or ends (false) an outage: meanwhile every request is answered 503.
+    pub fn set_down(&self, down: bool) {
+        lock(&self.state).down = down;
     }
 
     /// Answer the next assert, of any object, with `fault` instead.
@@ -531,6 +538,9 @@ async fn handle(
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let fault = {
         let mut s = lock(&state);
+        if s.down {
+            return fault_response(503, "service_unavailable", None);
+        }
         let i = s
             .faults
             .iter()

@@ -2,14 +2,17 @@
 
 pub mod attio_stand_in;
 pub mod https_front;
+pub mod queue;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use attio_user_sync::attio::{AttioClient, RetryPolicy};
+use attio_user_sync::queue::SyncQueue;
 use attio_user_sync::secrets::client_from_lookup;
 use attio_user_sync::signature::{hmac_sha256_hex, sign_standard_webhook};
+use attio_user_sync::worker::Worker;
 use attio_user_sync::{App, Config};
 use lambda_http::http::HeaderMap;
 use serde_json::{Value, json};
@@ -195,7 +198,22 @@ fn app_with(
         Some(url) if name == "AWS_ENDPOINT_URL_SECRETS_MANAGER" => Some(url.to_owned()),
         _ => std::env::var(name).ok(),
     });
-    App::new(config, secrets, attio)
+    let http = attio.http_client();
+    let app = App::new(config.clone(), secrets, attio);
+    // SQS reached as the function reaches it: moto's endpoint from AWS_ENDPOINT_URL_SQS.
+    match config.sync_queue_url {
+        Some(url) => app.with_queue(SyncQueue::new(
+            attio_user_sync::queue::client_from_lookup(http, |n| std::env::var(n).ok()),
+            url,
+        )),
+        None => app,
+    }
+}
+
+/// The queue worker, built as its binary builds it (dead letters to
+/// `SYNC_DEAD_LETTER_QUEUE_URL` when `env` sets it).
+pub async fn worker_for(secret_id: &str, attio_url: &str, env: &[(&str, &str)]) -> Worker {
+    Worker::from_app(app_for(secret_id, attio_url, env).await)
 }
 
 /// A Secrets Manager endpoint that answers every call with ThrottlingException; returns its URL.

@@ -1,0 +1,310 @@
+//! The durable queue: the webhook queues what Attio cannot take (moto's SQS FIFO queue), and
+//! the worker, fed what the queue holds the way Lambda's SQS event source feeds it, applies it.
+//! Each test checks what the sender was answered, what the queue and dead-letter queue hold,
+//! and the records Attio ends with.
+
+use std::time::Duration;
+
+use attio_user_sync::cognito;
+use serde_json::{Value, json};
+
+use crate::support::queue::Queues;
+use crate::support::*;
+
+/// A webhook app and a worker sharing one Attio stand-in, one secret and one pair of queues.
+struct Pipeline {
+    t: TestApp,
+    worker: attio_user_sync::worker::Worker,
+    queues: Queues,
+}
+
+impl Pipeline {
+    async fn start(extra: &[(&str, &str)]) -> Self {
+        Self::start_with(Duration::from_secs(1), 3, extra).await
+    }
+
+    async fn start_with(visibility: Duration, max_receives: u32, extra: &[(&str, &str)]) -> Self {
+        let queues = Queues::create(visibility, max_receives).await;
+        let env = queues.env();
+        let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        vars.extend_from_slice(extra);
+        let t = TestApp::spawn_with(&default_secret(), &vars).await;
+        let worker = worker_for(&t.secret_id, &t.attio.url(), &vars).await;
+        Self { t, worker, queues }
+    }
+
+    async fn drain(&self) -> usize {
+        self.queues
+            .drain(&self.worker, 10, Duration::from_secs(30))
+            .await
+    }
+}
+
+fn clerk(event_type: &str, user: &str, last: &str) -> Value {
+    clerk_event(
+        event_type,
+        user,
+        &format!("{user}@example.com"),
+        "Ada",
+        last,
+    )
+}
+
+/// The users' `PUT` asserts Attio received for `user_id`, in order: their last names.
+fn user_writes(attio: &AttioStandIn, user_id: &str) -> Vec<String> {
+    attio
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.object == "people" && r.status == 200)
+        .filter(|r| {
+            r.body
+                .pointer("/data/values/email_addresses/0/email_address")
+                .and_then(Value::as_str)
+                .is_some_and(|e| e.starts_with(user_id))
+        })
+        .map(|r| {
+            r.body
+                .pointer("/data/values/name/0/last_name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn attio_down_answers_202_queued_and_the_worker_writes_every_user_once_after_recovery() {
+    let p = Pipeline::start(&[]).await;
+    p.t.attio.set_down(true);
+    let events: Vec<Value> = (1..=3)
+        .map(|n| clerk("user.created", &format!("user_{n}"), "Lovelace"))
+        .collect();
+
+    for event in &events {
+        let answer = p.t.send(event).await;
+        assert_eq!(answer.status, 202, "{:?}", answer.body);
+        assert_eq!(answer.body["status"], "queued");
+        assert_eq!(answer.body["queued"], 1);
+        assert_eq!(answer.body["provider"], "clerk");
+        assert_eq!(answer.body["event_type"], "user.created");
+    }
+    // The sender redelivers the first one (same svix-id): SQS keeps one copy.
+    let redelivered = p.t.send(&events[0]).await;
+    assert_eq!(redelivered.status, 202);
+    assert_eq!(p.queues.depth().await, 3);
+    assert!(p.t.attio.records("users").is_empty());
+
+    p.t.attio.set_down(false);
+    let handed = p.drain().await;
+
+    assert_eq!(handed, 3);
+    let users = p.t.attio.records("users");
+    assert_eq!(users.len(), 3);
+    for n in 1..=3 {
+        let id = format!("user_{n}");
+        assert!(users.iter().any(|u| u.text("user_id") == Some(id.as_str())));
+        assert_eq!(user_writes(&p.t.attio, &id).len(), 1, "{id} written once");
+    }
+    assert_eq!(p.queues.depth().await, 0);
+    assert!(p.queues.dead_letters().await.is_empty());
+}
+
+#[tokio::test]
+async fn one_users_updates_are_applied_in_queue_order_even_when_the_first_attempt_fails() {
+    let p = Pipeline::start(&[]).await;
+    p.t.attio.set_down(true);
+    for (event_type, last) in [
+        ("user.created", "One"),
+        ("user.updated", "Two"),
+        ("user.updated", "Three"),
+    ] {
+        let answer = p.t.send(&clerk(event_type, "user_9", last)).await;
+        assert_eq!(answer.status, 202, "{:?}", answer.body);
+    }
+    // Another user's event in the same batch, to show only this user waits.
+    assert_eq!(
+        p.t.send(&clerk("user.created", "user_8", "Other"))
+            .await
+            .status,
+        202
+    );
+    p.t.attio.set_down(false);
+    // The worker's first write for user_9 fails (on every attempt the retry policy allows):
+    // its later updates must wait for it rather than be applied before it.
+    fail_every_attempt(
+        &p.t.attio,
+        Some("people"),
+        attio_error(503, "service_unavailable"),
+    );
+
+    p.drain().await;
+
+    assert_eq!(user_writes(&p.t.attio, "user_9"), ["One", "Two", "Three"]);
+    let users = p.t.attio.records("users");
+    assert_eq!(users.len(), 2);
+    let people = p.t.attio.records("people");
+    let nine = people
+        .iter()
+        .find(|r| {
+            r.first("email_addresses")
+                .and_then(Value::as_str)
+                .is_some_and(|e| e.starts_with("user_9"))
+        })
+        .expect("user_9's person");
+    assert_eq!(
+        nine.first("name").and_then(|n| n["last_name"].as_str()),
+        Some("Three")
+    );
+}
+
+#[tokio::test]
+async fn a_poison_message_reaches_the_dead_letter_queue_with_its_reason_and_the_rest_succeed() {
+    let p = Pipeline::start(&[]).await;
+    p.t.attio.set_down(true);
+    for user in ["user_a", "user_b"] {
+        assert_eq!(
+            p.t.send(&clerk("user.created", user, "Ok")).await.status,
+            202
+        );
+    }
+    // A message no worker can read (written by hand, not by the function).
+    p.queues
+        .client
+        .send_message()
+        .queue_url(&p.queues.url)
+        .message_body(json!({"version": 1, "route": "clerk", "event": "?"}).to_string())
+        .message_group_id("clerk:hand-written")
+        .message_deduplication_id("hand-written-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        p.t.send(&clerk("user.created", "user_c", "Ok"))
+            .await
+            .status,
+        202
+    );
+    p.t.attio.set_down(false);
+    // Attio refuses user_b's values as invalid: retrying cannot help.
+    let rejected = Fault::Status {
+        status: 400,
+        code: "validation_type",
+        retry_after: None,
+    };
+
+    // user_a is first in the queue: let it through, then reject the next person write (user_b).
+    let (handed, failed) = p.queues.poll_once(&p.worker, 1).await;
+    assert_eq!((handed, failed), (1, 0));
+    p.t.attio.inject_for("people", rejected);
+    p.drain().await;
+
+    let users: Vec<String> =
+        p.t.attio
+            .records("users")
+            .iter()
+            .filter_map(|u| u.text("user_id").map(str::to_owned))
+            .collect();
+    assert!(users.contains(&"user_a".to_owned()) && users.contains(&"user_c".to_owned()));
+    assert!(!users.contains(&"user_b".to_owned()));
+    let letters = p.queues.dead_letters().await;
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    let reasons: Vec<&str> = letters
+        .iter()
+        .map(|l| l.attributes["reason"].as_str())
+        .collect();
+    assert!(reasons.contains(&"attio_rejected"), "{reasons:?}");
+    assert!(reasons.contains(&"unreadable_message"), "{reasons:?}");
+    let invalid = letters
+        .iter()
+        .find(|l| l.attributes["reason"] == "attio_rejected")
+        .unwrap();
+    assert_eq!(invalid.body["event"]["user"]["user_id"], "user_b");
+    assert!(!invalid.attributes["detail"].contains("user_b@example.com"));
+    assert_eq!(p.queues.depth().await, 0);
+}
+
+#[tokio::test]
+async fn messages_that_keep_failing_reach_the_dead_letter_queue_through_the_redrive_policy() {
+    let p = Pipeline::start_with(Duration::from_secs(1), 2, &[]).await;
+    p.t.attio.set_down(true);
+    assert_eq!(
+        p.t.send(&clerk("user.created", "user_r", "R")).await.status,
+        202
+    );
+
+    // Attio stays down: every attempt fails, and SQS moves the message after two receives.
+    p.drain().await;
+
+    let letters = p.queues.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].body["event"]["user"]["user_id"], "user_r");
+    assert!(p.t.attio.records("users").is_empty());
+}
+
+#[tokio::test]
+async fn queued_mode_answers_202_at_once_without_calling_attio() {
+    let p = Pipeline::start(&[("DELIVERY_MODE", "queued")]).await;
+
+    let answer = p.t.send(&clerk("user.created", "user_q", "Q")).await;
+
+    assert_eq!(answer.status, 202, "{:?}", answer.body);
+    assert_eq!(answer.body["queued"], 1);
+    assert_eq!(p.t.attio.request_count(), 0);
+    let [message] = p.queues.take_all().await.try_into().expect("one message");
+    assert_eq!(message["version"], 1);
+    assert_eq!(message["route"], "clerk");
+    assert_eq!(message["event_type"], "user.created");
+    assert_eq!(message["event"]["kind"], "upserted");
+    assert_eq!(message["event"]["user"]["user_id"], "user_q");
+    // No signature headers, no raw body: only the parsed event.
+    let text = message.to_string();
+    assert!(
+        !text.contains("svix") && !text.contains("instance_id"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn sqs_refusing_gives_the_retryable_status_not_202() {
+    let missing = "http://127.0.0.1:1/123456789012/does-not-exist.fifo";
+    let t = TestApp::spawn_with(&default_secret(), &[("SYNC_QUEUE_URL", missing)]).await;
+    t.attio.set_down(true);
+
+    let answer = t.send(&clerk("user.created", "user_x", "X")).await;
+
+    assert_eq!((answer.status, answer.code()), (502, "attio_unavailable"));
+
+    let queued_mode = TestApp::spawn_with(
+        &default_secret(),
+        &[("SYNC_QUEUE_URL", missing), ("DELIVERY_MODE", "queued")],
+    )
+    .await;
+    let answer = queued_mode
+        .send(&clerk("user.created", "user_y", "Y"))
+        .await;
+    assert_eq!((answer.status, answer.code()), (503, "queue_unavailable"));
+    assert!(answer.headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn cognito_with_attio_down_queues_the_user_instead_of_dropping_it() {
+    let p = Pipeline::start(&[]).await;
+    p.t.attio.set_down(true);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("events/cognito/post-confirmation-sign-up.json");
+    let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+
+    let returned = cognito::post_confirmation(&p.t.app, event.clone())
+        .await
+        .expect("the sign-up goes on");
+
+    assert_eq!(returned, event);
+    assert_eq!(p.queues.depth().await, 1);
+    p.t.attio.set_down(false);
+    p.drain().await;
+    let [user] = p.t.attio.records("users").try_into().expect("one user");
+    assert_eq!(
+        user.text("user_id"),
+        Some("a1b2c3d4-5678-90ab-cdef-EXAMPLE11111")
+    );
+}

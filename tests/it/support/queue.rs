@@ -1,0 +1,301 @@
+//! moto's SQS as the function's queue, and Lambda's SQS event source played the way Lambda
+//! plays it: receive up to 10 messages (one user's messages are not handed out while one of
+//! them is in flight: moto keeps FIFO groups as SQS does), invoke the worker with them as an
+//! `SqsEvent`, delete what it did not list in `batchItemFailures`, and let the rest come back
+//! after the visibility timeout (or reach the dead-letter queue through the redrive policy).
+//!
+//! One part is played by the harness instead of moto: the end of a failed message's visibility
+//! timeout. moto 5.2 loses a FIFO group's order when several of its messages become visible
+//! again by timing out (it skips the group's first messages while later ones still count as
+//! in flight, and hands out the last one first), where SQS hands them out in order again. So
+//! the queue's own timeout is set beyond any test, and the harness makes failed messages
+//! visible after `visibility`, in the order they were received (`ChangeMessageVisibility` 0,
+//! which moto handles as SQS does).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use attio_user_sync::worker::Worker;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use serde_json::{Value, json};
+
+/// An SQS client for moto's server, which `scripts/test.sh` starts.
+pub async fn sqs_client() -> aws_sdk_sqs::Client {
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL_SQS").is_some(),
+        "AWS_ENDPOINT_URL_SQS is not set: run the tests with ./scripts/test.sh, which starts moto"
+    );
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    aws_sdk_sqs::Client::new(&config)
+}
+
+/// A FIFO queue and its FIFO dead-letter queue, as `template.yaml` makes them.
+pub struct Queues {
+    pub client: aws_sdk_sqs::Client,
+    pub url: String,
+    pub dead_letter_url: String,
+    arn: String,
+    /// How long a failed message stays invisible.
+    visibility: Duration,
+    /// Failed messages waiting out their visibility timeout: (when, receipt handle).
+    invisible: Mutex<Vec<(Instant, String)>>,
+}
+
+/// A message of the dead-letter queue: its body and string attributes.
+#[derive(Debug)]
+pub struct DeadLetter {
+    pub body: Value,
+    pub attributes: HashMap<String, String>,
+}
+
+impl Queues {
+    /// New queues with unique names; messages come back `visibility` after a failed attempt
+    /// and move to the dead-letter queue after `max_receives` receives.
+    pub async fn create(visibility: Duration, max_receives: u32) -> Self {
+        let client = sqs_client().await;
+        let name = format!("attio-user-sync-test-{:012x}", fastrand::u64(..1 << 48));
+        let dead_letter_url = client
+            .create_queue()
+            .queue_name(format!("{name}-dlq.fifo"))
+            .attributes(QueueAttributeName::FifoQueue, "true")
+            .send()
+            .await
+            .expect("create the dead-letter queue in moto")
+            .queue_url
+            .expect("a queue URL");
+        let dead_letter_arn = client
+            .get_queue_attributes()
+            .queue_url(&dead_letter_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("dead-letter queue attributes")
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .expect("an ARN");
+        let url = client
+            .create_queue()
+            .queue_name(format!("{name}.fifo"))
+            .attributes(QueueAttributeName::FifoQueue, "true")
+            // Beyond any test: the harness ends failed messages' timeouts itself (see above).
+            .attributes(QueueAttributeName::VisibilityTimeout, "600")
+            .attributes(
+                QueueAttributeName::RedrivePolicy,
+                json!({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receives})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .expect("create the queue in moto")
+            .queue_url
+            .expect("a queue URL");
+        let arn = format!("arn:aws:sqs:us-east-1:123456789012:{name}.fifo");
+        Self {
+            client,
+            url,
+            dead_letter_url,
+            arn,
+            visibility,
+            invisible: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Ends the visibility timeout of the failed messages whose time has come, in order.
+    async fn release_due(&self) {
+        let due: Vec<String> = {
+            let mut invisible = self.invisible.lock().unwrap();
+            let now = Instant::now();
+            let (due, waiting) = invisible.drain(..).partition(|(at, _)| *at <= now);
+            *invisible = waiting;
+            due.into_iter().map(|(_, receipt)| receipt).collect()
+        };
+        for receipt in due {
+            self.client
+                .change_message_visibility()
+                .queue_url(&self.url)
+                .receipt_handle(receipt)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .expect("change visibility in moto");
+        }
+    }
+
+    /// The environment that points the function at these queues.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("SYNC_QUEUE_URL", self.url.clone()),
+            ("SYNC_DEAD_LETTER_QUEUE_URL", self.dead_letter_url.clone()),
+        ]
+    }
+
+    /// Messages in the queue, visible or in flight.
+    pub async fn depth(&self) -> usize {
+        let attributes = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .unwrap_or_default();
+        [
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        ]
+        .iter()
+        .filter_map(|k| attributes.get(k)?.parse::<usize>().ok())
+        .sum()
+    }
+
+    /// The bodies of the messages waiting in the queue, taken out of it (for tests that check
+    /// what was queued without a worker).
+    pub async fn take_all(&self) -> Vec<Value> {
+        let mut bodies = Vec::new();
+        loop {
+            let received = self.receive(&self.url, 10).await;
+            if received.is_empty() {
+                return bodies;
+            }
+            for m in received {
+                bodies
+                    .push(serde_json::from_str(m.body().unwrap_or("null")).unwrap_or(Value::Null));
+                self.delete(&self.url, m.receipt_handle().unwrap_or_default())
+                    .await;
+            }
+        }
+    }
+
+    /// Everything in the dead-letter queue.
+    pub async fn dead_letters(&self) -> Vec<DeadLetter> {
+        let mut letters = Vec::new();
+        loop {
+            let received = self.receive(&self.dead_letter_url, 10).await;
+            if received.is_empty() {
+                return letters;
+            }
+            for m in received {
+                letters.push(DeadLetter {
+                    body: serde_json::from_str(m.body().unwrap_or("null")).unwrap_or(Value::Null),
+                    attributes: m
+                        .message_attributes()
+                        .map(|a| {
+                            a.iter()
+                                .map(|(k, v)| (k.clone(), v.string_value().unwrap_or("").into()))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                });
+                self.delete(
+                    &self.dead_letter_url,
+                    m.receipt_handle().unwrap_or_default(),
+                )
+                .await;
+            }
+        }
+    }
+
+    async fn receive(&self, url: &str, max: i32) -> Vec<aws_sdk_sqs::types::Message> {
+        self.client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(max)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .expect("receive from moto")
+            .messages
+            .unwrap_or_default()
+    }
+
+    async fn delete(&self, url: &str, receipt: &str) {
+        self.client
+            .delete_message()
+            .queue_url(url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .expect("delete from moto");
+    }
+
+    /// One poll of Lambda's event source: up to `batch_size` messages, handed to `worker` as
+    /// an `SqsEvent`; what it does not report as failed is deleted. Returns (messages handed
+    /// over, failures reported); (0, 0) when nothing was visible.
+    pub async fn poll_once(&self, worker: &Worker, batch_size: i32) -> (usize, usize) {
+        self.release_due().await;
+        let received = self.receive(&self.url, batch_size).await;
+        if received.is_empty() {
+            return (0, 0);
+        }
+        let records: Vec<Value> = received.iter().map(|m| self.record(m)).collect();
+        // The event as Lambda sends it, read by aws_lambda_events as the runtime reads it.
+        let event = serde_json::from_value(json!({ "Records": records }))
+            .expect("aws_lambda_events reads the SQS event");
+        let response = worker
+            .handle(event, Some(SystemTime::now() + Duration::from_secs(60)))
+            .await;
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        for m in &received {
+            let receipt = m.receipt_handle().unwrap_or_default();
+            if failed.contains(&m.message_id().unwrap_or_default()) {
+                self.invisible
+                    .lock()
+                    .unwrap()
+                    .push((Instant::now() + self.visibility, receipt.to_owned()));
+            } else {
+                self.delete(&self.url, receipt).await;
+            }
+        }
+        (received.len(), failed.len())
+    }
+
+    /// Polls until the queue is empty or `limit` passes; returns the messages handed over.
+    pub async fn drain(&self, worker: &Worker, batch_size: i32, limit: Duration) -> usize {
+        let started = Instant::now();
+        let mut handed = 0;
+        while started.elapsed() < limit {
+            let (n, _) = self.poll_once(worker, batch_size).await;
+            handed += n;
+            if n == 0 {
+                if self.depth().await == 0 {
+                    return handed;
+                }
+                // Failed messages are invisible until their visibility timeout ends.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        handed
+    }
+
+    /// A message as Lambda's SQS event source writes it into the event's `Records`.
+    fn record(&self, m: &aws_sdk_sqs::types::Message) -> Value {
+        let attributes: serde_json::Map<String, Value> = m
+            .attributes()
+            .map(|a| {
+                a.iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), Value::String(v.clone())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        json!({
+            "messageId": m.message_id(),
+            "receiptHandle": m.receipt_handle(),
+            "body": m.body(),
+            "attributes": attributes,
+            "messageAttributes": {},
+            "md5OfBody": m.md5_of_body(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.arn,
+            "awsRegion": "us-east-1",
+        })
+    }
+}
