@@ -511,6 +511,25 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_s_example_message_reads_and_writes_back_the_same() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("### The queue message (schema version 1)")
+            .nth(1)
+            .expect("the README documents the message");
+        let example = section
+            .split("```json")
+            .nth(1)
+            .and_then(|s| s.split("```").next())
+            .expect("an example");
+        let message = QueueMessage::read(example).expect("the example is a valid message");
+        assert_eq!(message.route, "clerk");
+        let written: serde_json::Value = serde_json::to_value(&message).unwrap();
+        let documented: serde_json::Value = serde_json::from_str(example).unwrap();
+        assert_eq!(written, documented);
+    }
+
+    #[test]
     fn batches_hold_at_most_ten_entries_and_256_kib() {
         let entry = |size| Entry {
             body: "x".repeat(size),
