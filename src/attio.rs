@@ -131,6 +131,12 @@ pub struct AttioBudget {
     pub calls: u32,
     /// The status of Attio's last answer, if one came.
     pub last_status: Option<u16>,
+    /// Calls that were retries of a failed one.
+    pub retries: u32,
+    /// Answers that were `429`.
+    pub rate_limited: u32,
+    /// Time spent waiting on Attio's answers (the calls' latency, summed).
+    pub waited: Duration,
 }
 
 impl AttioBudget {
@@ -140,6 +146,9 @@ impl AttioBudget {
             deadline,
             calls: 0,
             last_status: None,
+            retries: 0,
+            rate_limited: 0,
+            waited: Duration::ZERO,
         }
     }
 
@@ -473,6 +482,10 @@ impl AttioClient {
                 });
             }
             budget.calls += 1;
+            if attempt > 1 {
+                budget.retries += 1;
+            }
+            let sent = Instant::now();
             let mut request = self
                 .http
                 .request(method.clone(), &url)
@@ -481,9 +494,14 @@ impl AttioClient {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let failure = match request.send().await {
+            let answer = request.send().await;
+            budget.waited += sent.elapsed();
+            let failure = match answer {
                 Ok(response) => {
                     budget.last_status = Some(response.status().as_u16());
+                    if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                        budget.rate_limited += 1;
+                    }
                     if response.status().is_success() {
                         return response.bytes().await.map_err(|e| {
                             AttioError::UnexpectedResponse(format!("body could not be read: {e}"))

@@ -91,6 +91,15 @@ pub async fn post_confirmation(app: &App, event: Value) -> Result<Value, AppErro
         detail,
         "post confirmation handled"
     );
+    let mut tally = crate::metrics::Tally::default();
+    match &result {
+        Ok(Some("queued")) => tally.queued += 1,
+        Ok(Some("ignored")) | Ok(None) => tally.ignored += 1,
+        Ok(Some(_)) => tally.synced += 1,
+        Err(e) if e.status().is_client_error() => tally.rejected += 1,
+        Err(_) => tally.failed += 1,
+    }
+    tally.emit(ROUTE);
     match result {
         Err(e) if app.config().cognito_block_signup_on_error => Err(e),
         _ => Ok(event),

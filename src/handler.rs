@@ -13,6 +13,7 @@ use crate::config::{Config, DeliveryMode};
 use crate::domain::{UserEvent, redact_emails};
 use crate::error::{AppError, MAX_BODY_BYTES};
 use crate::jwks::JwksCache;
+use crate::metrics::Tally;
 use crate::providers::{Delivery, Provider, WebhookRequest, provider_for_route};
 use crate::queue::{DeliveryIdentity, Outgoing, QueueError, SyncQueue};
 use crate::recent::Recent;
@@ -174,8 +175,11 @@ impl App {
             }
         };
         let provider_name = provider.map_or("none", |p| p.route());
+        let mut tally = Tally::default();
+        tally.add_attio(&budget);
         let (response, outcome, detail, warnings) = match result {
             Ok((delivery, handled)) => {
+                count(&handled, &mut tally);
                 let outcome = match &handled {
                     // One event: its own status, as the answer says it (`outdated`, `ignored`…).
                     Handled::Synced(outcomes) => match outcomes.as_slice() {
@@ -194,7 +198,14 @@ impl App {
                 )
             }
             Err(error) => (
-                failure(&error, seen.applied),
+                {
+                    if error.status().is_client_error() {
+                        tally.rejected += 1;
+                    } else {
+                        tally.failed += 1;
+                    }
+                    failure(&error, seen.applied)
+                },
                 error.code(),
                 log_detail(&match &seen.queue_error {
                     // The event stays with the sender; say why the queue did not take it.
@@ -219,6 +230,7 @@ impl App {
             warnings,
             "webhook handled"
         );
+        tally.emit(provider_name);
         response
     }
 
@@ -618,6 +630,27 @@ fn outcome_json(outcome: &SyncOutcome) -> serde_json::Value {
             .collect();
     }
     v
+}
+
+/// Counts what a handled delivery did, for the metrics.
+fn count(handled: &Handled, tally: &mut Tally) {
+    let mut count_outcomes = |outcomes: &[SyncOutcome]| {
+        for outcome in outcomes {
+            match outcome {
+                SyncOutcome::Ignored { .. } => tally.ignored += 1,
+                _ => tally.synced += 1,
+            }
+        }
+    };
+    match handled {
+        Handled::Synced(outcomes) => count_outcomes(outcomes),
+        Handled::Queued { applied, queued } => {
+            count_outcomes(applied);
+            tally.queued += *queued as u32;
+        }
+        Handled::Ignored => tally.ignored += 1,
+        Handled::Challenge(_) => {}
+    }
 }
 
 /// `users.plan,people.job_title`: the attributes left out, for the log line (no values).

@@ -21,6 +21,7 @@ pub mod handler;
 pub mod jwks;
 pub mod lambda_entry;
 pub mod mapping;
+pub mod metrics;
 pub mod providers;
 pub mod queue;
 pub mod recent;

@@ -24,6 +24,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use crate::App;
 use crate::attio::{AttioBudget, AttioError};
 use crate::error::AppError;
+use crate::metrics::Tally;
 use crate::queue::{Entry, QueueError, QueueMessage, SyncQueue};
 
 /// Time kept back from the invocation's deadline to send dead letters and answer.
@@ -104,6 +105,8 @@ impl Worker {
             .and_then(|d| d.duration_since(SystemTime::now()).ok())
             .map(|left| now + left.saturating_sub(DEADLINE_MARGIN));
         let mut fates = Vec::with_capacity(records.len());
+        // Metrics, by the route the messages came through.
+        let mut tallies: Vec<(&'static str, Tally)> = Vec::new();
         // Users (message groups) with a message left for later: their later messages wait too.
         let mut held_back: HashSet<String> = HashSet::new();
         // Why the rest of the batch is left for later, once Attio as a whole is failing.
@@ -154,6 +157,7 @@ impl Worker {
                             )
                             .await
                             .into_result();
+                        tally_for(&mut tallies, message.route).add_attio(&budget);
                         match result {
                             Ok(outcomes) => {
                                 Fate::Applied(outcomes.first().map_or("synced", |o| o.status()))
@@ -177,7 +181,21 @@ impl Worker {
                 held_back.insert(group);
             }
             log_message(record, message.as_ref(), &fate, started.elapsed());
+            let route = message
+                .as_ref()
+                .and_then(|m| m.as_ref().ok())
+                .map_or("unknown", |m| m.route);
+            let tally = tally_for(&mut tallies, route);
+            match fate {
+                Fate::Applied("ignored") => tally.ignored += 1,
+                Fate::Applied(_) => tally.synced += 1,
+                Fate::Retry(_) => tally.failed += 1,
+                Fate::DeadLettered(_) => tally.dead_lettered += 1,
+            }
             fates.push(fate);
+        }
+        for (route, tally) in &tallies {
+            tally.emit(route);
         }
         fates
     }
@@ -218,6 +236,20 @@ impl Worker {
             }
         }
     }
+}
+
+fn tally_for<'t>(
+    tallies: &'t mut Vec<(&'static str, Tally)>,
+    route: &'static str,
+) -> &'t mut Tally {
+    let i = match tallies.iter().position(|(r, _)| *r == route) {
+        Some(i) => i,
+        None => {
+            tallies.push((route, Tally::default()));
+            tallies.len() - 1
+        }
+    };
+    &mut tallies[i].1
 }
 
 /// Failures no retry can mend: the message goes to the dead-letter queue at once.

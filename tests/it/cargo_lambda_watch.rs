@@ -209,6 +209,21 @@ async fn signed_sample_event_through_cargo_lambda_watch_creates_the_user() {
         .unwrap_or_else(|| panic!("no 'webhook handled' line in {logs}"));
     assert_eq!(handled["fields"]["outcome"], "synced");
     assert_eq!(handled["fields"]["webhook_id"], "msg_2demoClerkCreated0001");
+    // One CloudWatch EMF document for the request: what it did, under the provider.
+    let metrics = lines
+        .iter()
+        .find(|l| l.get("_aws").is_some())
+        .unwrap_or_else(|| panic!("no EMF line in {logs}"));
+    assert_eq!(
+        metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "AttioUserSync"
+    );
+    assert_eq!(metrics["Provider"], "clerk");
+    assert_eq!(
+        (metrics["Synced"].as_u64(), metrics["AttioCalls"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(metrics["Rejected"], 0);
     for secret in ["ada.lovelace@example.com", TOKEN, CLERK_SECRET] {
         assert!(!logs.contains(secret), "the logs contain {secret}: {logs}");
     }
@@ -376,4 +391,54 @@ async fn a_mapped_field_left_out_is_logged_by_name_without_its_value() {
     for leak in ["MARKER-seats-value", "ada@example.com"] {
         assert!(!logs.contains(leak), "the logs contain {leak}: {logs}");
     }
+}
+
+#[tokio::test]
+async fn the_worker_binary_applies_an_sqs_batch_under_cargo_lambda_watch() {
+    let queues = crate::support::queue::Queues::create(std::time::Duration::from_secs(1), 3).await;
+    let env = queues.env();
+    let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    vars.push(("DELIVERY_MODE", "queued"));
+    let t = TestApp::spawn_with(&default_secret(), &vars).await;
+    let queued = t.send(&new_user_event()).await;
+    assert_eq!(queued.status, 202, "{:?}", queued.body);
+    let [message] = queues.take_all().await.try_into().expect("one message");
+    let worker = Emulated::start(
+        env!("CARGO_BIN_EXE_attio-user-sync-worker"),
+        &[
+            ("ATTIO_SYNC_SECRET_ID", t.secret_id.clone()),
+            ("ATTIO_API_URL", t.attio.url()),
+            ("SYNC_DEAD_LETTER_QUEUE_URL", queues.dead_letter_url.clone()),
+        ],
+    )
+    .await;
+    // The event Lambda's SQS event source sends, holding what the queue held.
+    let event = serde_json::json!({"Records": [{
+        "messageId": "4d2a6d2e-0c1b-4a3e-9e57-3f6d1c2b7a10", "receiptHandle": "AQEB",
+        "body": message.to_string(),
+        "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": "clerk:g", "SentTimestamp": "1795770000000"},
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:attio-user-sync.fifo", "awsRegion": "us-east-1"
+    }]});
+
+    let answer = worker.invoke_event(&event).await;
+
+    assert_eq!(answer, serde_json::json!({"batchItemFailures": []}));
+    let [user] = t.attio.records("users").try_into().expect("one user");
+    assert_eq!(user.text("user_id"), Some("user_1"));
+    let (logs, lines) = worker.logs().await;
+    let handled = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "queued event handled")
+        .unwrap_or_else(|| panic!("no 'queued event handled' line in {logs}"));
+    assert_eq!(handled["fields"]["outcome"], "synced");
+    let metrics = lines
+        .iter()
+        .find(|l| l.get("_aws").is_some())
+        .unwrap_or_else(|| panic!("no EMF line in {logs}"));
+    assert_eq!(
+        (metrics["Provider"].as_str(), metrics["Synced"].as_u64()),
+        (Some("clerk"), Some(1))
+    );
+    assert!(!logs.contains("a@example.com"), "{logs}");
 }
