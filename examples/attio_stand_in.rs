@@ -2,7 +2,8 @@
 //!
 //! `cargo run --example attio_stand_in -- [PORT] [TOKEN]` listens on 127.0.0.1:PORT (default
 //! 4010) and accepts `Authorization: Bearer TOKEN` (default `demo-attio-token`). It keeps
-//! records in memory; `GET /__stand-in/records/users` lists them.
+//! records in memory; `GET /__stand-in/records/users` lists them. `POST /__stand-in/outage`
+//! starts an outage (every Attio call answered 503), `DELETE /__stand-in/outage` ends it.
 
 #[path = "../tests/it/support/attio_stand_in.rs"]
 mod attio_stand_in;

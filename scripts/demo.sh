@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The demo: a local Secrets Manager (moto) with a seeded secret, a local Attio stand-in, the
-# function under `cargo lambda watch`, and every sample in events/ signed now and sent in.
+# The demo: a local Secrets Manager and SQS (moto) with a seeded secret and a FIFO queue, a local
+# Attio stand-in, the function under `cargo lambda watch`, and every sample in events/ signed now
+# and sent in; then an Attio outage: events answered 202 queued, and the queue worker invoked
+# with what the queue holds once Attio is back.
 # Offline; no AWS account. To write to a real Attio workspace instead of the stand-in:
 #   ATTIO_API_URL=https://api.attio.com ATTIO_ACCESS_TOKEN=<token> ./scripts/demo.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -52,6 +54,21 @@ except sm.exceptions.ResourceExistsException:
     sm.put_secret_value(SecretId=name, SecretString=value)
 PY
 
+# The durable queue: an SQS FIFO queue and its dead-letter queue in moto, as template.yaml makes
+# them. The function queues what Attio cannot take; the worker applies it.
+read -r QUEUE_URL DLQ_URL < <(python3 - <<'PY'
+import json, boto3
+sqs = boto3.client("sqs")
+dlq = sqs.create_queue(QueueName="attio-user-sync-demo-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+queue = sqs.create_queue(QueueName="attio-user-sync-demo.fifo", Attributes={
+    "FifoQueue": "true", "VisibilityTimeout": "360",
+    "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 10})})["QueueUrl"]
+print(queue, dlq)
+PY
+)
+say "SQS FIFO queue in moto: $QUEUE_URL"
+
 # Kinde publishes its signing keys as a JWKS; the demo's are served from events/kinde/.
 jwks_port="$(free_port)"
 python3 -m http.server --bind 127.0.0.1 --directory events/kinde "$jwks_port" >"$WORK/jwks.log" 2>&1 &
@@ -78,12 +95,41 @@ cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$lambda_port" \
   --env-var "ATTIO_API_URL=$ATTIO_API_URL" \
   --env-var "KINDE_ISSUER_URL=$KINDE_ISSUER_URL" \
   --env-var "AWS_ENDPOINT_URL_SECRETS_MANAGER=$AWS_ENDPOINT_URL_SECRETS_MANAGER" \
+  --env-var "AWS_ENDPOINT_URL_SQS=$AWS_ENDPOINT_URL_SQS" \
+  --env-var "SYNC_QUEUE_URL=$QUEUE_URL" \
+  --env-var "SYNC_DEAD_LETTER_QUEUE_URL=$DLQ_URL" \
   --env-var "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID" \
   --env-var "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY" \
   --env-var "AWS_REGION=$AWS_REGION" \
   >"$WORK/lambda.log" 2>&1 &
 PIDS+=($!)
 wait_for_port "$lambda_port" "cargo lambda watch"
+
+# invoke_webhook EVENT_FILE NAME SECRET: signs the event now, sends it, prints the answer.
+invoke_webhook() {
+  local event="$1" name="$2" secret="$3" response
+  python3 scripts/sign-event.py "$event" --secret "$secret" -o "$WORK/$name" 2>/dev/null
+  if ! response="$(cargo lambda invoke attio-user-sync -A 127.0.0.1 -P "$lambda_port" --data-file "$WORK/$name" 2>"$WORK/invoke.log")"; then
+    echo "error: invoking with $name failed; see $WORK/invoke.log and $WORK/lambda.log" >&2
+    cat "$WORK/invoke.log" >&2
+    exit 1
+  fi
+  python3 - "$name" "$response" <<'PY'
+import json, sys
+name, response = sys.argv[1], json.loads(sys.argv[2])
+body = json.loads(response.get("body") or "{}")
+detail = "  ".join(f"{k}={body[k]}" for k in ("status", "event_type", "record_id", "person_record_id", "queued") if k in body)
+if "records" in body:
+    detail += "  record_ids=" + ",".join(str(r["record_id"]) for r in body["records"] if r.get("record_id"))
+if "verification" in body:
+    detail = f"verification challenge answered: {body['verification']}"
+if "error" in body:
+    detail = f"{body['error']['code']}: {body['error']['message']}"
+for w in body.get("warnings", []):
+    detail += f"  warning: {w['object']}.{w['attribute']} left out ({w['reason']})"
+print(f"{name:36} {response.get('statusCode')}  {detail}")
+PY
+}
 
 for event in events/*.json; do
   name="$(basename "$event")"
@@ -98,27 +144,7 @@ for event in events/*.json; do
     kinde-*) secret="events/kinde/demo-key.pem" ;;
     *) secret="$STANDARD_SECRET" ;;
   esac
-  python3 scripts/sign-event.py "$event" --secret "$secret" -o "$WORK/$name" 2>/dev/null
-  if ! response="$(cargo lambda invoke attio-user-sync -A 127.0.0.1 -P "$lambda_port" --data-file "$WORK/$name" 2>"$WORK/invoke.log")"; then
-    echo "error: invoking with $name failed; see $WORK/invoke.log and $WORK/lambda.log" >&2
-    cat "$WORK/invoke.log" >&2
-    exit 1
-  fi
-  python3 - "$name" "$response" <<'PY'
-import json, sys
-name, response = sys.argv[1], json.loads(sys.argv[2])
-body = json.loads(response.get("body") or "{}")
-detail = "  ".join(f"{k}={body[k]}" for k in ("status", "event_type", "record_id", "person_record_id") if k in body)
-if "records" in body:
-    detail += "  record_ids=" + ",".join(str(r["record_id"]) for r in body["records"] if r.get("record_id"))
-if "verification" in body:
-    detail = f"verification challenge answered: {body['verification']}"
-if "error" in body:
-    detail = f"{body['error']['code']}: {body['error']['message']}"
-for w in body.get("warnings", []):
-    detail += f"  warning: {w['object']}.{w['attribute']} left out ({w['reason']})"
-print(f"{name:36} {response.get('statusCode')}  {detail}")
-PY
+  invoke_webhook "$event" "$name" "$secret"
 done
 
 # Cognito invokes its Post Confirmation trigger directly, not over HTTP.
@@ -137,6 +163,42 @@ for event in events/cognito/*.json; do
 done
 
 if [[ "$ATTIO_API_URL" == http://127.0.0.1:* ]]; then
+  say "Attio goes down: the function queues what it cannot write, and answers 202"
+  stand_in_outage() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/__stand-in/outage", method=sys.argv[2]))' "$ATTIO_API_URL" "$1"; }
+  stand_in_outage POST
+  for event in events/outage/*.json; do
+    invoke_webhook "$event" "outage-$(basename "$event")" "$CLERK_SECRET"
+  done
+  stand_in_outage DELETE
+  say "Attio is back: the worker is invoked with what the queue holds, as Lambda's SQS event source does"
+  # Receive a batch, hand it to attio-user-sync-worker as an SQS event, delete what it applied.
+  python3 - "$QUEUE_URL" "$WORK/sqs-event.json" <<'PY' >"$WORK/sqs-receipts.json"
+import json, sys, boto3
+queue, out = sys.argv[1:]
+messages = boto3.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
+    MessageSystemAttributeNames=["All"]).get("Messages", [])
+records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+            "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:attio-user-sync-demo.fifo",
+            "awsRegion": "us-east-1"} for m in messages]
+json.dump({"Records": records}, open(out, "w"))
+json.dump({m["MessageId"]: m["ReceiptHandle"] for m in messages}, sys.stdout)
+PY
+  if ! answer="$(cargo lambda invoke attio-user-sync-worker -A 127.0.0.1 -P "$lambda_port" --data-file "$WORK/sqs-event.json" 2>"$WORK/invoke.log")"; then
+    echo "error: invoking the worker failed; see $WORK/invoke.log and $WORK/lambda.log" >&2
+    cat "$WORK/invoke.log" >&2
+    exit 1
+  fi
+  python3 - "$QUEUE_URL" "$WORK/sqs-receipts.json" "$answer" <<'PY'
+import json, sys, boto3
+queue, receipts, answer = sys.argv[1], json.load(open(sys.argv[2])), json.loads(sys.argv[3])
+failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+sqs = boto3.client("sqs")
+for message_id, receipt in receipts.items():
+    if message_id not in failed:
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=receipt)
+print(f"  worker: {len(receipts)} queued events applied or settled, {len(failed)} left for a later attempt; answer {json.dumps(answer)}")
+PY
   say "users now in the Attio stand-in"
   python3 - "$ATTIO_API_URL" <<'PY'
 import json, sys, urllib.request

@@ -21,6 +21,9 @@ use crate::secrets::{SecretCache, SyncSecrets};
 use crate::signature::SignatureError;
 use crate::sync::{SyncError, SyncOutcome, UserSync};
 
+/// How long a container trusts what it last saw of the queue's depth.
+const BACKLOG_CHECK_EVERY: Duration = Duration::from_secs(2);
+
 /// Time kept back from the Lambda deadline to answer in after giving up on Attio.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 
@@ -34,6 +37,8 @@ pub struct App {
     applied: Recent<(u64, usize), SyncOutcome>,
     /// Where events go that Attio cannot take in time (`SYNC_QUEUE_URL`).
     queue: Option<SyncQueue>,
+    /// Whether the queue held messages when last looked at, and when that was.
+    backlog: std::sync::Mutex<Option<(Instant, bool)>>,
     /// The one HTTP client (TLS setup, connection pool) of Attio, Secrets Manager and SQS.
     http: reqwest::Client,
 }
@@ -144,6 +149,7 @@ impl App {
             sync,
             applied: Recent::new(APPLIED_MEMORY, APPLIED_MEMORY_SIZE),
             queue: None,
+            backlog: std::sync::Mutex::new(None),
             http,
         }
     }
@@ -274,8 +280,8 @@ impl App {
             id: seen.delivery_id,
             body,
         };
-        if self.config.delivery_mode == DeliveryMode::Queued
-            && delivery.events.iter().any(|e| self.sync.needs_attio(e))
+        if delivery.events.iter().any(|e| self.sync.needs_attio(e))
+            && (self.config.delivery_mode == DeliveryMode::Queued || self.queue_has_backlog().await)
         {
             let queued = self
                 .enqueue(provider.route(), &delivery, identity, 0)
@@ -303,13 +309,16 @@ impl App {
                     .enqueue(provider.route(), &delivery, identity, first)
                     .await
                 {
-                    Ok(queued) => Ok((
-                        delivery,
-                        Handled::Queued {
-                            applied: progress.outcomes,
-                            queued,
-                        },
-                    )),
+                    Ok(queued) => {
+                        self.note_backlog(true);
+                        Ok((
+                            delivery,
+                            Handled::Queued {
+                                applied: progress.outcomes,
+                                queued,
+                            },
+                        ))
+                    }
                     Err(queue_error) => {
                         seen.queue_error = Some(queue_error);
                         Err(error)
@@ -318,6 +327,33 @@ impl App {
             }
             Some(error) => Err(error),
         }
+    }
+
+    /// Direct mode with a queue: whether the queue holds events (waiting, or being applied by
+    /// the worker). While it does, new events join it rather than overtake it: a user's event
+    /// written directly while an older one of the same user waits in the queue would be
+    /// overwritten by it. Looked up at most every [`BACKLOG_CHECK_EVERY`]; a failed lookup
+    /// counts as no backlog (the event goes direct, as without a queue).
+    async fn queue_has_backlog(&self) -> bool {
+        let Some(queue) = &self.queue else {
+            return false;
+        };
+        let cached = *self.backlog.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, backlog)) = cached
+            && at.elapsed() < BACKLOG_CHECK_EVERY
+        {
+            return backlog;
+        }
+        let backlog = queue.holds_messages().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not read the queue's depth; writing directly");
+            false
+        });
+        self.note_backlog(backlog);
+        backlog
+    }
+
+    fn note_backlog(&self, backlog: bool) {
+        *self.backlog.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), backlog));
     }
 
     /// Sends the delivery's events from `first` on to the queue; how many were sent.

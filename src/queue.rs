@@ -240,6 +240,25 @@ impl SyncQueue {
         &self.url
     }
 
+    /// Whether the queue holds messages, waiting or in flight (SQS's approximate counts).
+    pub async fn holds_messages(&self) -> Result<bool, QueueError> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let answer = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| {
+                QueueError::Unavailable(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+            })?;
+        Ok(answer
+            .attributes()
+            .is_some_and(|a| a.values().any(|n| n.parse::<u64>().is_ok_and(|n| n > 0))))
+    }
+
     /// Sends every message, in order, in as few `SendMessageBatch` calls as SQS allows; a
     /// refused entry is sent once more (SQS deduplicates what it already took). `Ok` only when
     /// SQS holds them all.

@@ -5,6 +5,7 @@ mod support;
 
 mod batches;
 mod cargo_lambda_watch;
+mod chaos;
 mod cognito;
 mod contract;
 mod doctor;

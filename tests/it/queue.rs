@@ -308,3 +308,31 @@ async fn cognito_with_attio_down_queues_the_user_instead_of_dropping_it() {
         Some("a1b2c3d4-5678-90ab-cdef-EXAMPLE11111")
     );
 }
+
+#[tokio::test]
+async fn a_new_event_joins_the_queue_while_it_holds_a_backlog_instead_of_overtaking_it() {
+    let p = Pipeline::start(&[]).await;
+    p.t.attio.set_down(true);
+    assert_eq!(
+        p.t.send(&clerk("user.created", "user_b", "Queued"))
+            .await
+            .status,
+        202
+    );
+    p.t.attio.set_down(false);
+    // Attio is back, but the user's older event still waits in the queue: writing the newer one
+    // now would let the worker overwrite it with the older one later.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    let answer = p.t.send(&clerk("user.updated", "user_b", "Newer")).await;
+
+    assert_eq!(answer.status, 202, "{:?}", answer.body);
+    assert_eq!(answer.body["status"], "queued");
+    p.drain().await;
+    assert_eq!(user_writes(&p.t.attio, "user_b"), ["Queued", "Newer"]);
+    // With the queue empty, events go straight to Attio again.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let direct = p.t.send(&clerk("user.updated", "user_b", "Direct")).await;
+    assert_eq!(direct.status, 200, "{:?}", direct.body);
+    assert_eq!(direct.body["status"], "synced");
+}

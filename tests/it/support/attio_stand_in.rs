@@ -278,6 +278,17 @@ impl AttioStandIn {
             .route("/v2/objects/{object}/attributes", get(attributes_route))
             .route("/v2/self", get(self_route))
             .route("/__stand-in/records/{object}", get(list_records))
+            .route(
+                "/__stand-in/outage",
+                post(|State(state): Shared| async move {
+                    lock(&state).down = true;
+                    StatusCode::NO_CONTENT
+                })
+                .delete(|State(state): Shared| async move {
+                    lock(&state).down = false;
+                    StatusCode::NO_CONTENT
+                }),
+            )
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr)
             .await
