@@ -197,7 +197,15 @@ sqs = boto3.client("sqs")
 for message_id, receipt in receipts.items():
     if message_id not in failed:
         sqs.delete_message(QueueUrl=queue, ReceiptHandle=receipt)
-print(f"  worker: {len(receipts)} queued events applied or settled, {len(failed)} left for a later attempt; answer {json.dumps(answer)}")
+print(f"  worker: {len(receipts)} queued events handed over, {len(failed)} left for a later attempt; answer {json.dumps(answer)}")
+PY
+  python3 - "$DLQ_URL" <<'PY'
+import sys, boto3
+letters = boto3.client("sqs").receive_message(QueueUrl=sys.argv[1], MaxNumberOfMessages=10,
+    MessageAttributeNames=["All"], VisibilityTimeout=0).get("Messages", [])
+for m in letters:
+    print(f"  dead-lettered: {m['MessageAttributes']['reason']['StringValue']}: {m['MessageAttributes']['detail']['StringValue']}")
+print(f"  dead-letter queue: {len(letters)} message(s)")
 PY
   say "users now in the Attio stand-in"
   python3 - "$ATTIO_API_URL" <<'PY'
