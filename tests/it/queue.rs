@@ -336,3 +336,66 @@ async fn a_new_event_joins_the_queue_while_it_holds_a_backlog_instead_of_overtak
     assert_eq!(direct.status, 200, "{:?}", direct.body);
     assert_eq!(direct.body["status"], "synced");
 }
+
+#[tokio::test]
+async fn a_users_later_messages_wait_behind_one_that_failed_while_other_users_go_on() {
+    use attio_user_sync::domain::{UserEvent, UserRef, Workspace};
+    use attio_user_sync::mapping::AttributeMap;
+    use attio_user_sync::queue::{DeliveryIdentity, Outgoing, SyncQueue};
+
+    let p = Pipeline::start(&[]).await;
+    // Queued as the webhook would: user_w joins an organisation before Attio has the user (id
+    // only), then user_w's own update; another user's update in between.
+    let sqs = attio_user_sync::queue::client_from_lookup(p.t.app.http_client(), |n| {
+        std::env::var(n).ok()
+    });
+    let queue = SyncQueue::new(sqs, p.queues.url.clone());
+    let joined = UserEvent::JoinedWorkspace {
+        user: UserRef::Id("user_w".into()),
+        workspace: Workspace::new("org_1".into(), Some("Acme".into())),
+    };
+    // The update as Clerk's parser reads it.
+    let update = |user: &str, last: &str| -> UserEvent {
+        let body = clerk_user(
+            "user.updated",
+            user,
+            &format!("{user}@example.com"),
+            "Ada",
+            last,
+        );
+        let provider = attio_user_sync::providers::provider_for_route("clerk").unwrap();
+        provider
+            .parse(body.to_string().as_bytes())
+            .unwrap()
+            .events
+            .remove(0)
+    };
+    for (i, event) in [joined, update("user_v", "Other"), update("user_w", "Later")]
+        .into_iter()
+        .enumerate()
+    {
+        let outgoing = Outgoing::new(
+            "clerk",
+            "test",
+            None,
+            DeliveryIdentity {
+                id: Some("d"),
+                body: &[i as u8],
+            },
+            i,
+            &[event],
+            &AttributeMap::default(),
+        );
+        queue.send(&outgoing).await.unwrap();
+    }
+
+    let (handed, failed) = p.queues.poll_once(&p.worker, 10).await;
+
+    assert_eq!(
+        (handed, failed),
+        (3, 2),
+        "the membership and user_w's update wait"
+    );
+    assert_eq!(user_writes(&p.t.attio, "user_v"), ["Other"]);
+    assert!(user_writes(&p.t.attio, "user_w").is_empty());
+}
