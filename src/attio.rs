@@ -276,6 +276,8 @@ pub struct AttioClient {
     http: reqwest::Client,
     base_url: String,
     retry: RetryPolicy,
+    /// Paces writes, when set ([`crate::pace`]); shared by clones of the client.
+    limiter: Option<std::sync::Arc<crate::pace::WriteLimiter>>,
 }
 
 impl AttioClient {
@@ -297,7 +299,15 @@ impl AttioClient {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
             retry,
+            limiter: None,
         })
+    }
+
+    /// The same client, starting writes (asserts, updates, deletions) only as `limiter` allows,
+    /// and holding them all for a `429`'s `Retry-After`.
+    pub fn with_limiter(mut self, limiter: std::sync::Arc<crate::pace::WriteLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
     }
 
     /// The underlying HTTP client, to share its TLS setup and connection pool.
@@ -471,9 +481,13 @@ impl AttioClient {
     ) -> Result<Bytes, AttioError> {
         let url = format!("{}{path}", self.base_url);
         let record_scoped = path.contains("/records/") && !path.ends_with("/query");
+        let write = method != Method::GET && !path.ends_with("/query");
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if write && let Some(limiter) = &self.limiter {
+                limiter.acquire().await;
+            }
             let remaining = budget.remaining();
             if remaining < MIN_ATTEMPT_TIME {
                 return Err(AttioError::Unreachable {
@@ -514,6 +528,11 @@ impl AttioClient {
                     attempts: attempt,
                 },
             };
+            if let (Some(limiter), AttioError::RateLimited { retry_after }) =
+                (&self.limiter, &failure)
+            {
+                limiter.hold_for(retry_after.unwrap_or(Duration::from_secs(1)));
+            }
             match self.retry_delay(&failure, attempt) {
                 Some(wait) if wait + MIN_ATTEMPT_TIME <= budget.remaining() => {
                     tracing::debug!(object, attempt, wait_ms = wait.as_millis() as u64, error = %failure, "retrying Attio call");

@@ -22,6 +22,7 @@ pub mod jwks;
 pub mod lambda_entry;
 pub mod mapping;
 pub mod metrics;
+pub mod pace;
 pub mod providers;
 pub mod queue;
 pub mod recent;

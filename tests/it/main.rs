@@ -15,6 +15,7 @@ mod kinde;
 mod load;
 mod mapping;
 mod ordering;
+mod pace;
 mod providers;
 mod queue;
 
