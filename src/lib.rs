@@ -4,10 +4,14 @@
 //! routes it to a [`providers`] module, which verifies it and turns it into
 //! [`domain::UserEvent`]s (addresses parsed by [`email`]); [`sync`] applies those through the
 //! [`attio`] client, with the fields [`mapping`] names converted by [`convert`] to each
-//! attribute's type; [`error`] maps every failure to one HTTP status. [`recent`] is what a
+//! attribute's type; [`error`] maps every failure to one HTTP status. What Attio cannot take in
+//! time goes, as a [`queue`] message (the event's serde form, versioned), to an SQS FIFO queue,
+//! and the [`worker`] applies it later through the same [`sync`]. [`recent`] is what a
 //! container remembers between invocations (person asserts, applied events of a delivery),
-//! [`secrets`] caches the Secrets Manager secret, [`config`] validates the environment once.
-//! [`lambda_entry`] and [`doctor`] are what the binaries (`src/main.rs`, `src/bin/`) run.
+//! [`secrets`] caches the Secrets Manager secret, [`config`] validates the environment once,
+//! [`metrics`] writes CloudWatch EMF lines, [`pace`] keeps a writer that writes as fast as it can
+//! under Attio's rate limit. [`lambda_entry`], [`cognito`], [`worker`] and [`doctor`] are what
+//! the binaries (`src/main.rs`, `src/bin/`) run.
 
 pub mod attio;
 pub mod cognito;
