@@ -370,29 +370,21 @@ fn chunks(entries: &[Entry]) -> Vec<&[Entry]> {
     chunks
 }
 
-/// An SQS client configured from the Lambda environment, as
-/// [`crate::secrets::client_from_lookup`] configures Secrets Manager's (endpoint:
-/// `AWS_ENDPOINT_URL_SQS`, else `AWS_ENDPOINT_URL`), sending through `http`.
+/// An SQS client configured from the Lambda environment, as Secrets Manager's is
+/// ([`crate::sdk_http::AwsEnvironment`]; endpoint `AWS_ENDPOINT_URL_SQS`), sending through `http`.
 pub fn client_from_lookup(
     http: reqwest::Client,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> aws_sdk_sqs::Client {
-    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
-    let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    let env = crate::sdk_http::AwsEnvironment::read(lookup, "AWS_ENDPOINT_URL_SQS");
     let mut config = aws_sdk_sqs::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
         .http_client(crate::sdk_http::ReqwestSdkClient::new(http))
-        .region(
-            var("AWS_REGION")
-                .or_else(|| var("AWS_DEFAULT_REGION"))
-                .map(Region::new),
-        );
-    if let (Some(key), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-        let credentials =
-            Credentials::new(key, secret, var("AWS_SESSION_TOKEN"), None, "environment");
+        .region(env.region);
+    if let Some(credentials) = env.credentials {
         config = config.credentials_provider(credentials);
     }
-    if let Some(url) = var("AWS_ENDPOINT_URL_SQS").or_else(|| var("AWS_ENDPOINT_URL")) {
+    if let Some(url) = env.endpoint {
         config = config.endpoint_url(url);
     }
     aws_sdk_sqs::Client::from_conf(config.build())

@@ -97,3 +97,45 @@ fn connector_error(e: reqwest::Error) -> ConnectorError {
         ConnectorError::other(e.into(), None)
     }
 }
+
+/// What an AWS SDK client needs from the environment Lambda provides: the region
+/// (`AWS_REGION`, else `AWS_DEFAULT_REGION`), credentials (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and an endpoint override (the service's own
+/// variable, else `AWS_ENDPOINT_URL`). Read instead of aws-config's full provider chain (profile
+/// files, SSO, IMDS, STS), which a Lambda function never needs and which would add to its size
+/// and cold start.
+#[derive(Debug, Clone)]
+pub struct AwsEnvironment {
+    /// The region, if set.
+    pub region: Option<aws_sdk_secretsmanager::config::Region>,
+    /// Static credentials, if set (Lambda's stay valid for the life of the environment).
+    pub credentials: Option<aws_sdk_secretsmanager::config::Credentials>,
+    /// The endpoint to send to instead of AWS's (moto, in the demo and tests).
+    pub endpoint: Option<String>,
+}
+
+impl AwsEnvironment {
+    /// Reads the variables through `lookup`; `endpoint_variable` is the service's own
+    /// (`AWS_ENDPOINT_URL_SQS`, …).
+    pub fn read(lookup: impl Fn(&str) -> Option<String>, endpoint_variable: &str) -> Self {
+        use aws_sdk_secretsmanager::config::{Credentials, Region};
+        let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+            (Some(key), Some(secret)) => Some(Credentials::new(
+                key,
+                secret,
+                var("AWS_SESSION_TOKEN"),
+                None,
+                "environment",
+            )),
+            _ => None,
+        };
+        Self {
+            region: var("AWS_REGION")
+                .or_else(|| var("AWS_DEFAULT_REGION"))
+                .map(Region::new),
+            credentials,
+            endpoint: var(endpoint_variable).or_else(|| var("AWS_ENDPOINT_URL")),
+        }
+    }
+}

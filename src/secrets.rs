@@ -131,13 +131,9 @@ struct State {
     last_forced_refresh: Option<Instant>,
 }
 
-/// A Secrets Manager client configured from the environment Lambda provides: the region
-/// (`AWS_REGION`, else `AWS_DEFAULT_REGION`), credentials (`AWS_ACCESS_KEY_ID`,
-/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and an optional endpoint
-/// (`AWS_ENDPOINT_URL_SECRETS_MANAGER`, else `AWS_ENDPOINT_URL`), sending through `http`.
-/// It leaves out aws-config's full provider chain (profile files, SSO, IMDS, STS) and the SDK's
-/// own HTTP client, which a Lambda function never needs and which would add to its size and
-/// cold start.
+/// A Secrets Manager client configured from the environment Lambda provides
+/// ([`crate::sdk_http::AwsEnvironment`]; endpoint `AWS_ENDPOINT_URL_SECRETS_MANAGER`), sending
+/// through `http` rather than the SDK's own HTTP client.
 pub fn client_from_env(http: reqwest::Client) -> aws_sdk_secretsmanager::Client {
     client_from_lookup(http, |name| std::env::var(name).ok())
 }
@@ -147,23 +143,15 @@ pub fn client_from_lookup(
     http: reqwest::Client,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> aws_sdk_secretsmanager::Client {
-    use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-    let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    let env = crate::sdk_http::AwsEnvironment::read(lookup, "AWS_ENDPOINT_URL_SECRETS_MANAGER");
     let mut config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
         .http_client(crate::sdk_http::ReqwestSdkClient::new(http))
-        .region(
-            var("AWS_REGION")
-                .or_else(|| var("AWS_DEFAULT_REGION"))
-                .map(Region::new),
-        );
-    if let (Some(key), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-        // Lambda's credentials stay valid for the life of the execution environment.
-        let credentials =
-            Credentials::new(key, secret, var("AWS_SESSION_TOKEN"), None, "environment");
+        .region(env.region);
+    if let Some(credentials) = env.credentials {
         config = config.credentials_provider(credentials);
     }
-    if let Some(url) = var("AWS_ENDPOINT_URL_SECRETS_MANAGER").or_else(|| var("AWS_ENDPOINT_URL")) {
+    if let Some(url) = env.endpoint {
         config = config.endpoint_url(url);
     }
     aws_sdk_secretsmanager::Client::from_conf(config.build())

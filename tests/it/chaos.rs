@@ -20,17 +20,6 @@ use serde_json::Value;
 use crate::support::queue::Queues;
 use crate::support::*;
 
-/// Svix's retry schedule, compressed (as in the load test).
-const RETRY_SCHEDULE: [Duration; 8] = [
-    Duration::ZERO,
-    Duration::from_millis(50),
-    Duration::from_millis(250),
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-    Duration::from_secs(3),
-    Duration::from_secs(3),
-];
 const CONTAINERS: usize = 4;
 const WORKERS: usize = 2;
 
@@ -121,7 +110,7 @@ async fn run_chaos(events: usize, users: usize, outage: Duration) {
         drained_at = drained_at.max(poller.await.expect("poller"));
     }
 
-    let (missing, duplicated, stale) = compare(&attio, &latest);
+    let (missing, duplicated, stale) = missing_duplicated_stale(&attio, "user_chaos_", &latest);
     let dead_lettered = queues.dead_letters().await.len();
     let attio_429s = attio.requests().iter().filter(|r| r.status == 429).count();
     let drain = drained_at.saturating_duration_since(recovered_at.max(started + sent_by));
@@ -178,25 +167,9 @@ fn plans(events: usize, users: usize) -> (Vec<Vec<u32>>, Vec<u32>) {
 
 /// Sends one version until a 2xx or the schedule runs out.
 async fn deliver(app: &App, user: usize, version: u32, counts: &Counts) {
-    for (attempt, wait) in RETRY_SCHEDULE.into_iter().enumerate() {
+    for (attempt, wait) in SVIX_RETRIES_COMPRESSED.into_iter().enumerate() {
         tokio::time::sleep(wait).await;
-        let mut body = clerk_user(
-            if version == 0 {
-                "user.created"
-            } else {
-                "user.updated"
-            },
-            &format!("user_chaos_{user}"),
-            &format!("chaos.user.{user}@example.com"),
-            "Chaos",
-            &format!("v{version}"),
-        );
-        body["data"]["updated_at"] =
-            serde_json::json!(1_795_770_000_000_i64 + i64::from(version) * 1000);
-        // One message per version: its redeliveries keep the id, as Svix's do.
-        let mut event = with_body("clerk-user-created.json", &body, CLERK_SECRET);
-        event["headers"]["svix-id"] = serde_json::json!(format!("msg_chaos_{user}_{version}"));
-        let event = resign(event, CLERK_SECRET);
+        let event = versioned_clerk_event("user_chaos_", user, version);
         let request = lambda_http::request::from_str(&event.to_string()).expect("event parses");
         let response = app.handle(request).await;
         counts.deliveries.fetch_add(1, Ordering::SeqCst);
@@ -250,35 +223,6 @@ async fn poll_until_drained(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-}
-
-/// (missing, duplicated, stale) users, from what Attio holds.
-fn compare(attio: &AttioStandIn, latest: &[u32]) -> (usize, usize, usize) {
-    let users = attio.records("users");
-    let people = attio.records("people");
-    let (mut missing, mut duplicated, mut stale) = (0, 0, 0);
-    for (user, version) in latest.iter().enumerate() {
-        let id = format!("user_chaos_{user}");
-        let held: Vec<_> = users
-            .iter()
-            .filter(|r| r.text("user_id") == Some(id.as_str()))
-            .collect();
-        match held.as_slice() {
-            [] => missing += 1,
-            [record] => {
-                let name = people
-                    .iter()
-                    .find(|p| Some(p.id.as_str()) == record.text("person"))
-                    .and_then(|p| p.first("name"))
-                    .map(|n| n["last_name"].clone());
-                if name != Some(Value::from(format!("v{version}"))) {
-                    stale += 1;
-                }
-            }
-            _ => duplicated += 1,
-        }
-    }
-    (missing, duplicated, stale)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use attio_user_sync::App;
 use serde_json::Value;
@@ -17,18 +17,6 @@ use tokio::sync::Semaphore;
 
 use crate::support::*;
 
-/// Svix's retry schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), compressed
-/// to milliseconds-to-seconds so a run ends in minutes.
-const RETRY_SCHEDULE: [Duration; 8] = [
-    Duration::ZERO,
-    Duration::from_millis(50),
-    Duration::from_millis(250),
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-    Duration::from_secs(3),
-    Duration::from_secs(3),
-];
 /// Lambda containers answering at once.
 const CONTAINERS: usize = 4;
 
@@ -110,31 +98,7 @@ async fn run_load(events: usize, users: usize) {
 
     let users_in_attio = attio.records("users");
     let people_in_attio = attio.records("people");
-    let mut missing = 0;
-    let mut duplicated = 0;
-    let mut stale = 0;
-    for (user, &version) in latest.iter().enumerate() {
-        let id = format!("user_load_{user}");
-        let held: Vec<_> = users_in_attio
-            .iter()
-            .filter(|r| r.text("user_id") == Some(id.as_str()))
-            .collect();
-        match held.as_slice() {
-            [] => missing += 1,
-            [record] => {
-                let person = people_in_attio
-                    .iter()
-                    .find(|p| Some(p.id.as_str()) == record.text("person"));
-                let last_name = person
-                    .and_then(|p| p.first("name"))
-                    .map(|n| n["last_name"].clone());
-                if last_name != Some(Value::from(format!("v{version}"))) {
-                    stale += 1;
-                }
-            }
-            _ => duplicated += 1,
-        }
-    }
+    let (missing, duplicated, stale) = missing_duplicated_stale(&attio, "user_load_", &latest);
     let attio_429s = attio.requests().iter().filter(|r| r.status == 429).count();
     println!(
         "load: {} events from {users} users in {:.1} s: {} deliveries, {} answered 2xx ({} of them late and left unapplied), {} answered 503 rate-limited, \
@@ -170,23 +134,9 @@ async fn run_load(events: usize, users: usize) {
 
 /// Sends one event until it is acknowledged or the retry schedule runs out.
 async fn deliver(app: &App, user: usize, version: u32, permits: &Semaphore, report: &Report) {
-    for wait in RETRY_SCHEDULE {
+    for wait in SVIX_RETRIES_COMPRESSED {
         tokio::time::sleep(wait).await;
-        let mut body = clerk_user(
-            if version == 0 {
-                "user.created"
-            } else {
-                "user.updated"
-            },
-            &format!("user_load_{user}"),
-            &format!("load.user.{user}@example.com"),
-            "Load",
-            &format!("v{version}"),
-        );
-        // Clerk's updated_at orders one user's changes: version N happened N seconds in.
-        body["data"]["updated_at"] =
-            serde_json::json!(1_795_770_000_000_i64 + i64::from(version) * 1000);
-        let event = with_body("clerk-user-created.json", &body, CLERK_SECRET);
+        let event = versioned_clerk_event("user_load_", user, version);
         let request = lambda_http::request::from_str(&event.to_string()).expect("event parses");
         let response = {
             let _container = permits.acquire().await.expect("semaphore open");

@@ -508,3 +508,73 @@ pub fn fail_every_attempt(attio: &AttioStandIn, object: Option<&str>, fault: Fau
 pub fn new_user_event() -> Value {
     clerk_event("user.created", "user_1", "a@example.com", "A", "B")
 }
+
+/// Svix's retry schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), compressed to
+/// milliseconds-to-seconds so a load run ends in minutes.
+pub const SVIX_RETRIES_COMPRESSED: [std::time::Duration; 8] = [
+    std::time::Duration::ZERO,
+    std::time::Duration::from_millis(50),
+    std::time::Duration::from_millis(250),
+    std::time::Duration::from_millis(500),
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(2),
+    std::time::Duration::from_secs(3),
+    std::time::Duration::from_secs(3),
+];
+
+/// After a load run whose user `n` is `{prefix}{n}` and whose version `v` writes the last name
+/// `v{v}`: how many users are missing from Attio, held twice, or left with another version than
+/// their newest (`latest[n]`).
+pub fn missing_duplicated_stale(
+    attio: &AttioStandIn,
+    prefix: &str,
+    latest: &[u32],
+) -> (usize, usize, usize) {
+    let users = attio.records("users");
+    let people = attio.records("people");
+    let (mut missing, mut duplicated, mut stale) = (0, 0, 0);
+    for (user, version) in latest.iter().enumerate() {
+        let id = format!("{prefix}{user}");
+        let held: Vec<_> = users
+            .iter()
+            .filter(|r| r.text("user_id") == Some(id.as_str()))
+            .collect();
+        match held.as_slice() {
+            [] => missing += 1,
+            [record] => {
+                let name = people
+                    .iter()
+                    .find(|p| Some(p.id.as_str()) == record.text("person"))
+                    .and_then(|p| p.first("name"))
+                    .map(|n| n["last_name"].clone());
+                if name != Some(Value::from(format!("v{version}"))) {
+                    stale += 1;
+                }
+            }
+            _ => duplicated += 1,
+        }
+    }
+    (missing, duplicated, stale)
+}
+
+/// Version `version` of load-run user `{prefix}{user}` as a signed Clerk event: `user.created`
+/// for version 0, else `user.updated`; last name `v{version}`; Clerk's `updated_at` (which orders
+/// one user's changes) `version` seconds in; a `svix-id` per version, which its redeliveries keep.
+pub fn versioned_clerk_event(prefix: &str, user: usize, version: u32) -> Value {
+    let event_type = if version == 0 {
+        "user.created"
+    } else {
+        "user.updated"
+    };
+    let mut body = clerk_user(
+        event_type,
+        &format!("{prefix}{user}"),
+        &format!("{prefix}{user}@example.com").replace('_', "."),
+        "Load",
+        &format!("v{version}"),
+    );
+    body["data"]["updated_at"] = json!(1_795_770_000_000_i64 + i64::from(version) * 1000);
+    let mut event = with_body("clerk-user-created.json", &body, CLERK_SECRET);
+    event["headers"]["svix-id"] = json!(format!("msg_{prefix}{user}_{version}"));
+    resign(event, CLERK_SECRET)
+}
