@@ -161,10 +161,20 @@ impl App {
 
     /// Fetches the secret ahead of the first request (init has full CPU); a failure is
     /// logged and retried on the first request.
+    /// With a queue in direct mode, also reads its depth (and so opens the connection to SQS)
+    /// at the same time, rather than on the first request.
     pub async fn prefetch_secret(&self) {
-        if let Err(e) = self.secrets.get().await {
-            tracing::warn!(error = %e, "could not fetch the secret during init; will retry per request");
-        }
+        let secret = async {
+            if let Err(e) = self.secrets.get().await {
+                tracing::warn!(error = %e, "could not fetch the secret during init; will retry per request");
+            }
+        };
+        let backlog = async {
+            if self.config.delivery_mode == DeliveryMode::Direct {
+                self.queue_has_backlog().await;
+            }
+        };
+        tokio::join!(secret, backlog);
     }
 
     /// Handles one webhook request. Never fails: every outcome is an HTTP answer.
