@@ -77,7 +77,8 @@ pub async fn post_confirmation(app: &App, event: Value) -> Result<Value, AppErro
         .pointer("/request/userAttributes/sub")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let result = sync(app, &event).await;
+    let mut budget = AttioBudget::until(tokio::time::Instant::now() + COGNITO_BUDGET);
+    let result = sync(app, &event, &mut budget).await;
     let (outcome, detail) = match &result {
         Ok(Some(outcome)) => (*outcome, String::new()),
         Ok(None) => ("ignored", String::new()),
@@ -92,6 +93,7 @@ pub async fn post_confirmation(app: &App, event: Value) -> Result<Value, AppErro
         "post confirmation handled"
     );
     let mut tally = crate::metrics::Tally::default();
+    tally.add_attio(&budget);
     match &result {
         Ok(Some("queued")) => tally.queued += 1,
         Ok(Some("ignored")) | Ok(None) => tally.ignored += 1,
@@ -108,17 +110,20 @@ pub async fn post_confirmation(app: &App, event: Value) -> Result<Value, AppErro
 
 /// Syncs the confirmed user: `synced`, `queued` (Attio could not take it in time and the queue
 /// did), or `None` for triggers other than sign-up.
-async fn sync(app: &App, event: &Value) -> Result<Option<&'static str>, AppError> {
+async fn sync(
+    app: &App,
+    event: &Value,
+    budget: &mut AttioBudget,
+) -> Result<Option<&'static str>, AppError> {
     let Some(user) = confirmed_user(event)? else {
         return Ok(None);
     };
     let secrets = app.secrets().await?;
-    let mut budget = AttioBudget::until(tokio::time::Instant::now() + COGNITO_BUDGET);
     // Cognito sends no delivery id, and confirms a user once: the event identifies it.
     let body = event.to_string();
     let events = [UserEvent::upserted(UserChange::Created, user)];
     match app
-        .apply(&events, None, secrets, &mut budget)
+        .apply(&events, None, secrets, budget)
         .await
         .into_result()
     {

@@ -255,10 +255,22 @@ async fn cognito_trigger_binary_returns_the_event_and_creates_the_user() {
         user.text("user_id"),
         Some("a1b2c3d4-5678-90ab-cdef-EXAMPLE11111")
     );
-    let (logs, _) = function.logs().await;
+    let (logs, lines) = function.logs().await;
     assert!(
         logs.contains("post confirmation handled") && !logs.contains("mae.jemison@example.com"),
         "{logs}"
+    );
+    let metrics = lines
+        .iter()
+        .find(|l| l.get("_aws").is_some())
+        .unwrap_or_else(|| panic!("no EMF line in {logs}"));
+    assert_eq!(
+        (
+            metrics["Provider"].as_str(),
+            metrics["Synced"].as_u64(),
+            metrics["AttioCalls"].as_u64()
+        ),
+        (Some("cognito"), Some(1), Some(2))
     );
 }
 
