@@ -9,11 +9,13 @@
 //! and the [`worker`] applies it later through the same [`sync`]. [`recent`] is what a
 //! container remembers between invocations (person asserts, applied events of a delivery),
 //! [`secrets`] caches the Secrets Manager secret, [`config`] validates the environment once,
-//! [`metrics`] writes CloudWatch EMF lines, [`pace`] keeps a writer that writes as fast as it can
-//! under Attio's rate limit. [`lambda_entry`], [`cognito`], [`worker`] and [`doctor`] are what
+//! [`metrics`] writes CloudWatch EMF lines; for the backfill (in progress), [`pace`] keeps a
+//! writer that writes as fast as it can under Attio's rate limit and [`checkpoint`] records how
+//! far a run got. [`lambda_entry`], [`cognito`], [`worker`] and [`doctor`] are what
 //! the binaries (`src/main.rs`, `src/bin/`) run.
 
 pub mod attio;
+pub mod checkpoint;
 pub mod cognito;
 pub mod config;
 pub mod convert;
