@@ -276,6 +276,43 @@ impl SyncQueue {
         self.send_entries(&entries).await
     }
 
+    /// Makes received messages visible again after `wait` (whole seconds, at most SQS's 12 h),
+    /// instead of after the queue's visibility timeout.
+    pub async fn change_visibility(
+        &self,
+        receipts: &[&str],
+        wait: std::time::Duration,
+    ) -> Result<(), QueueError> {
+        use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry as Entry;
+        let seconds = wait.as_secs().clamp(1, 43_200) as i32;
+        for chunk in receipts.chunks(MAX_BATCH_ENTRIES) {
+            let mut request = self
+                .client
+                .change_message_visibility_batch()
+                .queue_url(&self.url);
+            for (i, receipt) in chunk.iter().enumerate() {
+                request = request.entries(
+                    Entry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(*receipt)
+                        .visibility_timeout(seconds)
+                        .build()
+                        .map_err(|e| QueueError::Unavailable(e.to_string()))?,
+                );
+            }
+            let answer = request.send().await.map_err(|e| {
+                QueueError::Unavailable(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+            })?;
+            if let Some(refused) = answer.failed().first() {
+                return Err(QueueError::Refused {
+                    refused: answer.failed().len(),
+                    code: refused.code().to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Sends ready-made entries (the worker's dead letters), as [`send`](Self::send) does.
     pub async fn send_entries(&self, entries: &[Entry]) -> Result<(), QueueError> {
         for chunk in chunks(entries) {

@@ -45,6 +45,9 @@ pub enum Fate {
 pub struct Worker {
     app: App,
     dead_letters: Option<SyncQueue>,
+    /// The queue the messages come from (`SYNC_QUEUE_URL`), to bring failed messages back
+    /// sooner than its visibility timeout when Attio says when to come back.
+    source: Option<SyncQueue>,
 }
 
 impl Worker {
@@ -52,7 +55,19 @@ impl Worker {
     /// `dead_letters` (`SYNC_DEAD_LETTER_QUEUE_URL`); without one, they are retried until the
     /// queue's redrive policy moves them.
     pub fn new(app: App, dead_letters: Option<SyncQueue>) -> Self {
-        Self { app, dead_letters }
+        Self {
+            app,
+            dead_letters,
+            source: None,
+        }
+    }
+
+    /// The same worker, bringing failed messages back from `source` as soon as Attio allows
+    /// (a `429`'s `Retry-After`; 30 s after a `5xx` or an unreachable Attio) instead of after the
+    /// queue's whole visibility timeout.
+    pub fn with_source(mut self, source: SyncQueue) -> Self {
+        self.source = Some(source);
+        self
     }
 
     /// Builds the worker from the configuration, as the binary does.
@@ -63,12 +78,22 @@ impl Worker {
                 url,
             )
         });
+        let source = app.config().sync_queue_url.clone().map(|url| {
+            SyncQueue::new(
+                crate::queue::client_from_lookup(app.http_client(), |n| std::env::var(n).ok()),
+                url,
+            )
+        });
         if dead_letters.is_none() {
             tracing::warn!(
                 "SYNC_DEAD_LETTER_QUEUE_URL is not set: messages that can never succeed are retried until the queue's redrive policy moves them"
             );
         }
-        Self::new(app, dead_letters)
+        let worker = Self::new(app, dead_letters);
+        match source {
+            Some(source) => worker.with_source(source),
+            None => worker,
+        }
     }
 
     /// The app.
@@ -83,12 +108,20 @@ impl Worker {
 
     /// Handles one batch; `deadline` is the invocation's (Lambda's context), if known.
     pub async fn handle(&self, batch: SqsEvent, deadline: Option<SystemTime>) -> SqsBatchResponse {
-        let fates = self.apply_batch(&batch.records, deadline).await;
+        let (fates, come_back) = self.apply_all(&batch.records, deadline).await;
         let mut response = SqsBatchResponse::default();
+        let mut receipts = Vec::new();
         for (record, fate) in batch.records.iter().zip(&fates) {
             if matches!(fate, Fate::Retry(_)) {
                 response.add_failure(record.message_id.clone().unwrap_or_default());
+                receipts.extend(record.receipt_handle.as_deref());
             }
+        }
+        if let (Some(wait), Some(source)) = (come_back, &self.source)
+            && !receipts.is_empty()
+            && let Err(e) = source.change_visibility(&receipts, wait).await
+        {
+            tracing::warn!(error = %e, "could not shorten the failed messages' visibility; they come back after the queue's timeout");
         }
         response
     }
@@ -99,6 +132,16 @@ impl Worker {
         records: &[SqsMessage],
         deadline: Option<SystemTime>,
     ) -> Vec<Fate> {
+        self.apply_all(records, deadline).await.0
+    }
+
+    /// The fates, and when Attio said to come back if it stopped the batch.
+    async fn apply_all(
+        &self,
+        records: &[SqsMessage],
+        deadline: Option<SystemTime>,
+    ) -> (Vec<Fate>, Option<Duration>) {
+        let mut come_back = None;
         let now = tokio::time::Instant::now();
         let cap = now + self.app.config().attio_max_elapsed;
         let deadline = deadline
@@ -169,6 +212,7 @@ impl Worker {
                             Err(error) => {
                                 if stops_the_batch(&error) {
                                     stop = Some(error.code());
+                                    come_back = come_back_after(&error);
                                 }
                                 log_failure(record, &error);
                                 Fate::Retry(error.code())
@@ -197,7 +241,7 @@ impl Worker {
         for (route, tally) in &tallies {
             tally.emit(route);
         }
-        fates
+        (fates, come_back)
     }
 
     /// Sends the message to the dead-letter queue with `reason`; left for another attempt if
@@ -265,6 +309,23 @@ fn never_succeeds(error: &AppError) -> bool {
                     | A::Forbidden { .. }
             )
     )
+}
+
+/// When to try again after Attio as a whole failed: its `Retry-After` for a `429`, 30 s after a
+/// `5xx` or no answer; `None` leaves it to the queue's visibility timeout.
+fn come_back_after(error: &AppError) -> Option<Duration> {
+    use AttioError as A;
+    match error {
+        AppError::Attio(A::RateLimited { retry_after }) => Some(
+            retry_after
+                .unwrap_or(Duration::from_secs(1))
+                .max(Duration::from_secs(1)),
+        ),
+        AppError::Attio(A::ServerError { .. } | A::Unreachable { .. }) => {
+            Some(Duration::from_secs(30))
+        }
+        _ => None,
+    }
 }
 
 /// Failures of Attio as a whole: the rest of the batch is left for later.

@@ -399,3 +399,43 @@ async fn a_users_later_messages_wait_behind_one_that_failed_while_other_users_go
     assert_eq!(user_writes(&p.t.attio, "user_v"), ["Other"]);
     assert!(user_writes(&p.t.attio, "user_w").is_empty());
 }
+
+#[tokio::test]
+async fn a_rate_limited_message_comes_back_after_retry_after_not_the_whole_visibility_timeout() {
+    // The harness's queue hides a received message for 600 s: only the worker can bring it back
+    // sooner.
+    let p = Pipeline::start(&[("DELIVERY_MODE", "queued")]).await;
+    assert_eq!(
+        p.t.send(&clerk("user.created", "user_l", "L")).await.status,
+        202
+    );
+    fail_every_attempt(
+        &p.t.attio,
+        None,
+        Fault::Status {
+            status: 429,
+            code: "rate_limit_exceeded",
+            retry_after: Some("1".into()),
+        },
+    );
+    let received = p.queues.receive(&p.queues.url, 10).await;
+    let records: Vec<Value> = received.iter().map(|m| p.queues.record(m)).collect();
+    let event = serde_json::from_value(json!({ "Records": records })).unwrap();
+
+    let answer = p
+        .worker
+        .handle(
+            event,
+            Some(std::time::SystemTime::now() + Duration::from_secs(60)),
+        )
+        .await;
+
+    assert_eq!(answer.batch_item_failures.len(), 1);
+    assert!(
+        p.queues.receive(&p.queues.url, 10).await.is_empty(),
+        "hidden for now"
+    );
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let back = p.queues.receive(&p.queues.url, 10).await;
+    assert_eq!(back.len(), 1, "back after Attio's Retry-After");
+}

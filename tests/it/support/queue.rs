@@ -199,7 +199,7 @@ impl Queues {
         }
     }
 
-    async fn receive(&self, url: &str, max: i32) -> Vec<aws_sdk_sqs::types::Message> {
+    pub async fn receive(&self, url: &str, max: i32) -> Vec<aws_sdk_sqs::types::Message> {
         self.client
             .receive_message()
             .queue_url(url)
@@ -277,7 +277,7 @@ impl Queues {
     }
 
     /// A message as Lambda's SQS event source writes it into the event's `Records`.
-    fn record(&self, m: &aws_sdk_sqs::types::Message) -> Value {
+    pub fn record(&self, m: &aws_sdk_sqs::types::Message) -> Value {
         let attributes: serde_json::Map<String, Value> = m
             .attributes()
             .map(|a| {
