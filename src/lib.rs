@@ -9,12 +9,13 @@
 //! and the [`worker`] applies it later through the same [`sync`]. [`recent`] is what a
 //! container remembers between invocations (person asserts, applied events of a delivery),
 //! [`secrets`] caches the Secrets Manager secret, [`config`] validates the environment once,
-//! [`metrics`] writes CloudWatch EMF lines; for the backfill (in progress), [`pace`] keeps a
-//! writer that writes as fast as it can under Attio's rate limit and [`checkpoint`] records how
-//! far a run got. [`lambda_entry`], [`cognito`], [`worker`] and [`doctor`] are what
-//! the binaries (`src/main.rs`, `src/bin/`) run.
+//! [`metrics`] writes CloudWatch EMF lines; [`backfill`] reads a provider's
+//! existing users page by page into the same events and sync, its writes paced by [`pace`] and
+//! its position kept by [`checkpoint`]. [`lambda_entry`], [`cognito`], [`worker`], [`backfill`] and
+//! [`doctor`] are what the binaries (`src/main.rs`, `src/bin/`) run.
 
 pub mod attio;
+pub mod backfill;
 pub mod checkpoint;
 pub mod cognito;
 pub mod config;

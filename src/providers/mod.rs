@@ -2,7 +2,7 @@
 //! a line in [`PROVIDERS`]; nothing else in the function needs to change.
 
 mod auth0;
-mod clerk;
+pub mod clerk;
 mod kinde;
 mod okta;
 mod standard;

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod backfill;
 mod batches;
 mod cargo_lambda_watch;
 mod chaos;

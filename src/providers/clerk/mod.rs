@@ -2,6 +2,8 @@
 //! `svix-signature`. Syncs `user.created`, `user.updated`, `user.deleted` and
 //! `organizationMembership.created|updated|deleted` (organisations become Attio workspaces).
 
+pub mod directory;
+
 use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 
@@ -194,6 +196,14 @@ impl Provider for Clerk {
         };
         Ok(Delivery::of(envelope.event_type, vec![event]))
     }
+}
+
+/// A user as Clerk's Backend API lists it (`GET /v1/users`): the same object a `user.*`
+/// webhook carries as `data`, so it is read the same way (see [`directory`]).
+pub fn listed_user(user: serde_json::Value) -> Result<UserEvent, PayloadError> {
+    let parsed: ClerkUser = read_part(NAME, "user", &user)?;
+    let changed_at = parsed.updated_at.and_then(Timestamp::from_unix_millis);
+    Ok(UserEvent::upserted(UserChange::Updated, parsed.profile(user)?).at(changed_at))
 }
 
 impl ClerkUser {

@@ -1,0 +1,198 @@
+//! The backfill (`attio-user-sync-backfill`): every user a provider already has, read page by
+//! page from its list API ([`Directory`], one per provider beside its webhook parser, e.g.
+//! [`crate::providers::clerk::directory`]), turned into the same [`UserEvent`]s the webhook
+//! produces and applied through the same sync, with Attio writes paced by [`crate::pace`] and
+//! the position saved in a [`Checkpoint`] as it goes.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use thiserror::Error;
+use tokio::task::JoinSet;
+
+use crate::App;
+use crate::attio::AttioBudget;
+use crate::checkpoint::{Checkpoint, CheckpointError, PageCursor};
+use crate::domain::UserEvent;
+use crate::providers::PayloadError;
+use crate::sync::SyncOutcome;
+
+/// One page of a provider's user list.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// The provider's own user objects, as its list API returns them.
+    pub users: Vec<Value>,
+    /// Where the next page is; `None` on the last one.
+    pub next: Option<PageCursor>,
+}
+
+/// Why a page could not be read.
+#[derive(Debug, Error)]
+pub enum DirectoryError {
+    /// The provider refused the credentials.
+    #[error("{provider} refused the credentials ({status}): check {variable}")]
+    Unauthorized {
+        /// The provider.
+        provider: &'static str,
+        /// Its status.
+        status: u16,
+        /// The variable holding them.
+        variable: &'static str,
+    },
+    /// Any other failure, after retries.
+    #[error("{provider}'s list API failed: {reason}")]
+    Failed {
+        /// The provider.
+        provider: &'static str,
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// A provider's list of users.
+pub trait Directory: Send + Sync {
+    /// The route its users belong to (`clerk`, …).
+    fn route(&self) -> &'static str;
+    /// How many users there are, when the provider says.
+    fn total(&self) -> impl Future<Output = Option<u64>> + Send;
+    /// The page at `cursor`.
+    fn page(
+        &self,
+        cursor: &PageCursor,
+    ) -> impl Future<Output = Result<Page, DirectoryError>> + Send;
+    /// A listed user as the event the webhook path would produce.
+    fn event(&self, user: Value) -> Result<UserEvent, PayloadError>;
+}
+
+/// What a run is asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Read and convert everything, write nothing.
+    pub dry_run: bool,
+    /// Users applied at once (their writes paced by the app's limiter).
+    pub concurrency: usize,
+}
+
+/// One user not written, and why (never its email address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The provider's user id, when it could be read.
+    pub user_id: String,
+    /// Why.
+    pub reason: String,
+    /// Whether it failed (a write that did not land) rather than was skipped (its data).
+    pub failed: bool,
+}
+
+/// Runs the backfill from `checkpoint`, saving it at `checkpoint_path` after every group of
+/// users applied; `on_progress` hears the counts after each group, `on_skip` each user not written.
+pub async fn run<D: Directory>(
+    app: Arc<App>,
+    directory: &D,
+    mut checkpoint: Checkpoint,
+    checkpoint_path: &std::path::Path,
+    options: &Options,
+    mut on_progress: impl FnMut(&Checkpoint),
+    mut on_skip: impl FnMut(&Skipped),
+) -> Result<Checkpoint, BackfillError> {
+    let secrets = if options.dry_run {
+        None
+    } else {
+        Some(app.secrets().await?)
+    };
+    loop {
+        let page = directory.page(&checkpoint.page).await?;
+        let users: Vec<Value> = page.users.into_iter().skip(checkpoint.position).collect();
+        for group in users.chunks(options.concurrency.max(1)) {
+            let mut tasks = JoinSet::new();
+            for (i, user) in group.iter().enumerate() {
+                let user_id = user
+                    .get("id")
+                    .or_else(|| user.get("user_id"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                checkpoint.counts.read += 1;
+                let event = match directory.event(user.clone()) {
+                    Ok(event) => event,
+                    Err(e) => {
+                        checkpoint.counts.skipped += 1;
+                        on_skip(&Skipped {
+                            user_id,
+                            reason: crate::domain::redact_emails(&e.to_string()),
+                            failed: false,
+                        });
+                        continue;
+                    }
+                };
+                // A dry run stops here: read and converted, nothing written.
+                let Some(secrets) = secrets.clone() else {
+                    continue;
+                };
+                let app = app.clone();
+                tasks.spawn(async move {
+                    let mut budget =
+                        AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(120));
+                    let result = app
+                        .apply(std::slice::from_ref(&event), None, secrets, &mut budget)
+                        .await
+                        .into_result();
+                    (i, user_id, result)
+                });
+            }
+            let mut results = tasks.join_all().await;
+            results.sort_by_key(|(i, _, _)| *i);
+            for (_, user_id, result) in results {
+                match result.as_deref() {
+                    Ok([SyncOutcome::Ignored { .. }] | [SyncOutcome::Outdated { .. }]) => {
+                        checkpoint.counts.unchanged += 1
+                    }
+                    Ok(_) => checkpoint.counts.synced += 1,
+                    Err(e) => {
+                        checkpoint.counts.failed += 1;
+                        on_skip(&Skipped {
+                            user_id,
+                            reason: format!(
+                                "{}: {}",
+                                e.code(),
+                                crate::domain::redact_emails(&e.to_string())
+                            ),
+                            failed: true,
+                        });
+                    }
+                }
+            }
+            checkpoint.position += group.len();
+            if !options.dry_run {
+                checkpoint.save(checkpoint_path)?;
+            }
+            on_progress(&checkpoint);
+        }
+        match page.next {
+            Some(next) => {
+                checkpoint.page = next;
+                checkpoint.position = 0;
+                if !options.dry_run {
+                    checkpoint.save(checkpoint_path)?;
+                }
+            }
+            None => return Ok(checkpoint),
+        }
+    }
+}
+
+/// Why a backfill stopped before the end.
+#[derive(Debug, Error)]
+pub enum BackfillError {
+    /// Reading the provider failed.
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    /// The checkpoint could not be saved.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The Attio token could not be read.
+    #[error(transparent)]
+    Secrets(#[from] crate::error::AppError),
+}

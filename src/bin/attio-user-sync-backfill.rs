@@ -1,0 +1,180 @@
+//! `attio-user-sync-backfill`: writes every user a provider already has to Attio, through the
+//! same sync as the webhook, paced under Attio's write limit, resumable from a checkpoint.
+//! Run by a person (a laptop, CI): plain progress lines on stderr, a summary, exit code 0 when
+//! every user was written or skipped for its own data, 1 when writes failed, 2 when it could not
+//! run.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use attio_user_sync::attio::{AttioClient, RetryPolicy};
+use attio_user_sync::backfill::{self, Directory, Options};
+use attio_user_sync::checkpoint::Checkpoint;
+use attio_user_sync::pace::WriteLimiter;
+use attio_user_sync::providers::clerk::directory::ClerkDirectory;
+use attio_user_sync::{App, Config};
+use clap::Parser;
+
+/// Write every existing user of an identity provider to Attio.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// The provider's route: clerk (more to come).
+    route: String,
+    /// Read and convert every user, write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Continue from the checkpoint an interrupted run left.
+    #[arg(long)]
+    resume: bool,
+    /// Where the checkpoint is kept [default: attio-user-sync-backfill.ROUTE.checkpoint.json].
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Attio writes a second, at most (Attio allows 25).
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=25))]
+    writes_per_second: u32,
+    /// Users applied at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=64))]
+    concurrency: u64,
+    /// Users read per page from the provider.
+    #[arg(long, default_value_t = 100)]
+    page_size: u64,
+    /// Write one JSON line per skipped or failed user ({"user_id", "reason"}) to this file.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    match run(args).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<std::process::ExitCode, String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let tls = attio_user_sync::tls::client_config(config.ca_bundle.as_deref())
+        .map_err(|e| e.to_string())?;
+    let limiter = Arc::new(WriteLimiter::new(args.writes_per_second));
+    let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default(), tls)
+        .map_err(|e| e.to_string())?
+        .with_limiter(limiter);
+    let secrets = attio_user_sync::secrets::client_from_env(attio.http_client());
+    let app = Arc::new(App::new(config, secrets, attio));
+    let directory = match args.route.as_str() {
+        "clerk" => ClerkDirectory::new(
+            app.http_client(),
+            &var("CLERK_API_URL").unwrap_or_else(|| "https://api.clerk.com".into()),
+            var("CLERK_SECRET_KEY")
+                .ok_or("CLERK_SECRET_KEY is not set: give the instance's secret key")?,
+            args.page_size,
+        ),
+        other => {
+            return Err(format!(
+                "no backfill source for the route {other:?} yet; available: clerk"
+            ));
+        }
+    };
+
+    let path = args
+        .checkpoint
+        .clone()
+        .unwrap_or_else(|| Checkpoint::default_path(directory.route()));
+    let checkpoint = match (
+        Checkpoint::load(&path, directory.route()).map_err(|e| e.to_string())?,
+        args.resume,
+    ) {
+        (Some(saved), true) => {
+            eprintln!(
+                "resuming from {}: {} users read so far",
+                path.display(),
+                saved.counts.read
+            );
+            saved
+        }
+        (Some(_), false) if !args.dry_run => {
+            return Err(format!(
+                "{} holds an interrupted run: add --resume to continue it, or remove the file to start over",
+                path.display()
+            ));
+        }
+        _ => Checkpoint::start(directory.route()),
+    };
+    let total = directory.total().await;
+    let mut report = match &args.report {
+        Some(path) => {
+            Some(std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    let started = Instant::now();
+    let mut last_line = Instant::now();
+    let options = Options {
+        dry_run: args.dry_run,
+        concurrency: args.concurrency as usize,
+    };
+    let done = backfill::run(
+        app,
+        &directory,
+        checkpoint,
+        &path,
+        &options,
+        |c| {
+            if last_line.elapsed().as_secs() >= 2 {
+                last_line = Instant::now();
+                let of = total.map_or(String::new(), |t| format!(" of {t}"));
+                let rate = c.counts.read as f64 / started.elapsed().as_secs_f64().max(0.001);
+                eprintln!(
+                    "read {}{of}  synced {}  unchanged {}  skipped {}  failed {}  ({rate:.1} users/s)",
+                    c.counts.read, c.counts.synced, c.counts.unchanged, c.counts.skipped, c.counts.failed
+                );
+            }
+        },
+        |skipped| {
+            if let Some(file) = report.as_mut() {
+                let line = serde_json::json!({"user_id": skipped.user_id, "reason": skipped.reason, "failed": skipped.failed});
+                let _ = writeln!(file, "{line}");
+            }
+        },
+    )
+    .await
+    .map_err(|e| format!("{e}; {} keeps the position: rerun with --resume", path.display()))?;
+
+    let c = &done.counts;
+    let verb = if args.dry_run {
+        "would write"
+    } else {
+        "synced"
+    };
+    let written = if args.dry_run {
+        c.read - c.skipped
+    } else {
+        c.synced
+    };
+    println!(
+        "{}: read {}, {verb} {written}, unchanged {}, skipped {}, failed {} in {:.1} s",
+        directory.route(),
+        c.read,
+        c.unchanged,
+        c.skipped,
+        c.failed,
+        started.elapsed().as_secs_f64()
+    );
+    if !args.dry_run {
+        // Finished: the next run starts over (and writes nothing twice: asserts are idempotent).
+        let _ = std::fs::remove_file(&path);
+    }
+    Ok(if c.failed == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::from(1)
+    })
+}

@@ -1,0 +1,131 @@
+//! Clerk's Backend API list of users, for the backfill: `GET /v1/users?limit=&offset=&order_by=`
+//! (a bare JSON array, no cursor: the last page is shorter than `limit`), the total from
+//! `GET /v1/users/count`, `Authorization: Bearer <CLERK_SECRET_KEY>`. Users are read oldest
+//! first (`+created_at`), so users who sign up during the walk land at the end instead of
+//! shifting the offsets of those not read yet. A `429` is waited out for its `Retry-After`.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::backfill::{Directory, DirectoryError, Page};
+use crate::checkpoint::PageCursor;
+use crate::domain::UserEvent;
+use crate::providers::PayloadError;
+
+/// Clerk's documented page size limit.
+pub const MAX_LIMIT: u64 = 500;
+const PROVIDER: &str = "Clerk";
+
+/// The list API of one Clerk instance.
+pub struct ClerkDirectory {
+    http: reqwest::Client,
+    api_url: String,
+    secret_key: String,
+    limit: u64,
+}
+
+impl ClerkDirectory {
+    /// `api_url` is `CLERK_API_URL` (default `https://api.clerk.com`), `secret_key`
+    /// `CLERK_SECRET_KEY`; `limit` users a page (1–500).
+    pub fn new(http: reqwest::Client, api_url: &str, secret_key: String, limit: u64) -> Self {
+        Self {
+            http,
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            secret_key,
+            limit: limit.clamp(1, MAX_LIMIT),
+        }
+    }
+
+    /// GETs `path`, waiting out `429`s (their `Retry-After`, else 1 s) up to 10 times.
+    async fn get(&self, path: &str) -> Result<Value, DirectoryError> {
+        let failed = |reason: String| DirectoryError::Failed {
+            provider: PROVIDER,
+            reason,
+        };
+        for _ in 0..10 {
+            let response = self
+                .http
+                .get(format!("{}{path}", self.api_url))
+                .bearer_auth(&self.secret_key)
+                .send()
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let status = response.status().as_u16();
+            match status {
+                200 => {
+                    return response
+                        .json()
+                        .await
+                        .map_err(|e| failed(format!("the answer is not JSON: {e}")));
+                }
+                401 | 403 => {
+                    return Err(DirectoryError::Unauthorized {
+                        provider: PROVIDER,
+                        status,
+                        variable: "CLERK_SECRET_KEY",
+                    });
+                }
+                429 => {
+                    let wait = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .unwrap_or(1);
+                    tokio::time::sleep(Duration::from_secs(wait.clamp(1, 60))).await;
+                }
+                _ => return Err(failed(format!("GET {path} answered {status}"))),
+            }
+        }
+        Err(failed(format!(
+            "GET {path} was still rate-limited after 10 waits"
+        )))
+    }
+}
+
+impl Directory for ClerkDirectory {
+    fn route(&self) -> &'static str {
+        "clerk"
+    }
+
+    async fn total(&self) -> Option<u64> {
+        self.get("/v1/users/count")
+            .await
+            .ok()?
+            .get("total_count")?
+            .as_u64()
+    }
+
+    async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
+        let offset = match cursor {
+            PageCursor::Start => 0,
+            PageCursor::Offset(offset) => *offset,
+            PageCursor::Token(_) => {
+                return Err(DirectoryError::Failed {
+                    provider: PROVIDER,
+                    reason: "the checkpoint holds a cursor token; Clerk pages by offset".into(),
+                });
+            }
+        };
+        let answer = self
+            .get(&format!(
+                "/v1/users?limit={}&offset={offset}&order_by=%2Bcreated_at",
+                self.limit
+            ))
+            .await?;
+        let Value::Array(users) = answer else {
+            return Err(DirectoryError::Failed {
+                provider: PROVIDER,
+                reason: "the list of users is not a JSON array".into(),
+            });
+        };
+        let next =
+            (users.len() as u64 == self.limit).then(|| PageCursor::Offset(offset + self.limit));
+        Ok(Page { users, next })
+    }
+
+    fn event(&self, user: Value) -> Result<UserEvent, PayloadError> {
+        super::listed_user(user)
+    }
+}

@@ -1,0 +1,348 @@
+//! The backfill: every user a provider already has, read from a stand-in of its list API that is
+//! strict about its documented paging, written to the Attio stand-in through the same sync as
+//! the webhook; reruns and resumed runs write nothing twice.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use attio_user_sync::backfill::{self, Directory, DirectoryError, Options, Page, Skipped};
+use attio_user_sync::checkpoint::{Checkpoint, PageCursor};
+use attio_user_sync::domain::UserEvent;
+use attio_user_sync::providers::PayloadError;
+use attio_user_sync::providers::clerk::directory::ClerkDirectory;
+use serde_json::Value;
+
+use crate::support::clerk_api::{CLERK_SECRET_KEY, ClerkApi, clerk_listed_user};
+use crate::support::*;
+
+/// 25 users; the 7th, 13th and 21st have no email address.
+fn users() -> Vec<Value> {
+    (0..25)
+        .map(|n| {
+            let email = format!("backfill.user.{n}@example.com");
+            clerk_listed_user(n, (![7, 13, 21].contains(&n)).then_some(email.as_str()))
+        })
+        .collect()
+}
+
+fn scratch_checkpoint() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "attio-user-sync-backfill-test-{:016x}.json",
+        fastrand::u64(..)
+    ))
+}
+
+struct Run {
+    checkpoint: Checkpoint,
+    skipped: Vec<Skipped>,
+}
+
+async fn backfill(
+    t: &TestApp,
+    directory: &impl Directory,
+    from: Checkpoint,
+    dry_run: bool,
+) -> Result<Run, backfill::BackfillError> {
+    let app = Arc::new(app_for(&t.secret_id, &t.attio.url(), &[]).await);
+    let mut skipped = Vec::new();
+    let path = scratch_checkpoint();
+    let options = Options {
+        dry_run,
+        concurrency: 4,
+    };
+    let checkpoint = backfill::run(
+        app,
+        directory,
+        from,
+        &path,
+        &options,
+        |_| {},
+        |s| skipped.push(s.clone()),
+    )
+    .await?;
+    Ok(Run {
+        checkpoint,
+        skipped,
+    })
+}
+
+fn clerk(api: &ClerkApi, page_size: u64) -> ClerkDirectory {
+    ClerkDirectory::new(
+        reqwest::Client::new(),
+        &api.url(),
+        CLERK_SECRET_KEY.into(),
+        page_size,
+    )
+}
+
+fn user_ids(attio: &AttioStandIn) -> Vec<String> {
+    let mut ids: Vec<String> = attio
+        .records("users")
+        .iter()
+        .filter_map(|u| u.text("user_id").map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn expected_ids() -> Vec<String> {
+    (0..25)
+        .filter(|n| ![7, 13, 21].contains(n))
+        .map(|n| format!("user_backfill_{n:04}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_clerk_user_arrives_once_and_those_without_an_email_are_skipped_and_reported() {
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users()).await;
+
+    let run = backfill(&t, &clerk(&api, 10), Checkpoint::start("clerk"), false)
+        .await
+        .unwrap();
+
+    assert_eq!(user_ids(&t.attio), expected_ids());
+    assert_eq!(t.attio.records("people").len(), 22);
+    assert_eq!(
+        api.pages(),
+        [(10, 0), (10, 10), (10, 20)],
+        "paged to the end, oldest first"
+    );
+    let c = &run.checkpoint.counts;
+    assert_eq!((c.read, c.synced, c.skipped, c.failed), (25, 22, 3, 0));
+    let skipped: Vec<&str> = run.skipped.iter().map(|s| s.user_id.as_str()).collect();
+    assert_eq!(
+        skipped,
+        [
+            "user_backfill_0007",
+            "user_backfill_0013",
+            "user_backfill_0021"
+        ]
+    );
+    assert!(
+        run.skipped
+            .iter()
+            .all(|s| s.reason.contains("email") && !s.failed),
+        "{:?}",
+        run.skipped
+    );
+}
+
+#[tokio::test]
+async fn a_rerun_writes_no_duplicates() {
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users()).await;
+
+    backfill(&t, &clerk(&api, 10), Checkpoint::start("clerk"), false)
+        .await
+        .unwrap();
+    backfill(&t, &clerk(&api, 7), Checkpoint::start("clerk"), false)
+        .await
+        .unwrap();
+
+    assert_eq!(user_ids(&t.attio), expected_ids());
+    assert_eq!(t.attio.records("people").len(), 22);
+}
+
+/// Clerk's directory, failing once at the `fail_at`-th page read (an interrupted run).
+struct Interrupted {
+    inner: ClerkDirectory,
+    pages: AtomicU32,
+    fail_at: u32,
+}
+
+impl Directory for Interrupted {
+    fn route(&self) -> &'static str {
+        "clerk"
+    }
+    async fn total(&self) -> Option<u64> {
+        self.inner.total().await
+    }
+    async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
+        if self.pages.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+            return Err(DirectoryError::Failed {
+                provider: "Clerk",
+                reason: "connection reset".into(),
+            });
+        }
+        self.inner.page(cursor).await
+    }
+    fn event(&self, user: Value) -> Result<UserEvent, PayloadError> {
+        self.inner.event(user)
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_run_resumes_where_it_stopped_and_writes_nothing_twice() {
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users()).await;
+    let app = Arc::new(app_for(&t.secret_id, &t.attio.url(), &[]).await);
+    let path = scratch_checkpoint();
+    let options = Options {
+        dry_run: false,
+        concurrency: 4,
+    };
+    let interrupted = Interrupted {
+        inner: clerk(&api, 10),
+        pages: AtomicU32::new(0),
+        fail_at: 2,
+    };
+
+    let stopped = backfill::run(
+        app.clone(),
+        &interrupted,
+        Checkpoint::start("clerk"),
+        &path,
+        &options,
+        |_| {},
+        |_| {},
+    )
+    .await;
+
+    assert!(stopped.is_err());
+    let saved = Checkpoint::load(&path, "clerk")
+        .unwrap()
+        .expect("a checkpoint was saved");
+    assert_eq!(
+        (saved.page.clone(), saved.position),
+        (PageCursor::Offset(10), 0)
+    );
+    let writes_before = t.attio.requests().len();
+    assert_eq!(
+        user_ids(&t.attio).len(),
+        9,
+        "the first page's users (one has no email)"
+    );
+
+    let done = backfill::run(
+        app,
+        &clerk(&api, 10),
+        saved,
+        &path,
+        &options,
+        |_| {},
+        |_| {},
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(user_ids(&t.attio), expected_ids());
+    // The resumed run read from the second page on: nothing of the first page was written again.
+    let rewritten = t.attio.requests()[writes_before..]
+        .iter()
+        .filter(|r| r.body.to_string().contains("user_backfill_000"))
+        .count();
+    assert_eq!(rewritten, 0);
+    assert_eq!(done.counts.read, 25);
+}
+
+#[tokio::test]
+async fn a_dry_run_reads_everything_and_writes_nothing() {
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users()).await;
+
+    let run = backfill(&t, &clerk(&api, 10), Checkpoint::start("clerk"), true)
+        .await
+        .unwrap();
+
+    assert_eq!(t.attio.request_count(), 0);
+    assert_eq!(
+        (run.checkpoint.counts.read, run.checkpoint.counts.skipped),
+        (25, 3)
+    );
+}
+
+#[tokio::test]
+async fn clerks_429_is_waited_out() {
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users()).await;
+    api.rate_limit(2);
+    let started = std::time::Instant::now();
+
+    backfill(&t, &clerk(&api, 10), Checkpoint::start("clerk"), false)
+        .await
+        .unwrap();
+
+    assert_eq!(user_ids(&t.attio), expected_ids());
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "waited for Retry-After twice"
+    );
+}
+
+/// Runs the binary as a person would, with the stand-ins' URLs; (exit code, stdout, stderr).
+async fn run_binary(t: &TestApp, api: &ClerkApi, args: &[&str]) -> (i32, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_attio-user-sync-backfill"))
+        .args(args)
+        .env("ATTIO_SYNC_SECRET_ID", &t.secret_id)
+        .env("ATTIO_API_URL", t.attio.url())
+        .env("CLERK_API_URL", api.url())
+        .env("CLERK_SECRET_KEY", CLERK_SECRET_KEY)
+        .output()
+        .await
+        .expect("the backfill binary runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_binary_backfills_reports_the_skipped_and_refuses_to_overrun_an_interrupted_run() {
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users()).await;
+    let report = scratch_checkpoint().with_extension("report.jsonl");
+    let checkpoint = scratch_checkpoint();
+    let (report_arg, checkpoint_arg) = (report.to_str().unwrap(), checkpoint.to_str().unwrap());
+
+    let (code, out, err) = run_binary(
+        &t,
+        &api,
+        &[
+            "clerk",
+            "--page-size",
+            "10",
+            "--report",
+            report_arg,
+            "--checkpoint",
+            checkpoint_arg,
+        ],
+    )
+    .await;
+
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("clerk: read 25, synced 22, unchanged 0, skipped 3, failed 0"),
+        "{out}"
+    );
+    assert_eq!(user_ids(&t.attio), expected_ids());
+    let lines: Vec<Value> = std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["user_id"], "user_backfill_0007");
+    assert!(
+        !std::fs::read_to_string(&report)
+            .unwrap()
+            .contains("@example.com")
+    );
+    assert!(!checkpoint.exists(), "a finished run leaves no checkpoint");
+
+    // A checkpoint left by an interrupted run is not overrun by a fresh start.
+    Checkpoint::start("clerk").save(&checkpoint).unwrap();
+    let (code, _, err) = run_binary(&t, &api, &["clerk", "--checkpoint", checkpoint_arg]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("--resume"), "{err}");
+    let (code, out, _) = run_binary(
+        &t,
+        &api,
+        &["clerk", "--resume", "--checkpoint", checkpoint_arg],
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(out.contains("read 25"), "{out}");
+    assert_eq!(t.attio.records("users").len(), 22, "no duplicates");
+}

@@ -1,0 +1,185 @@
+//! A stand-in for Clerk's Backend API list of users, strict about what Clerk documents:
+//! `GET /v1/users?limit=&offset=&order_by=` with `limit` 1–500 (default 10) answering a bare JSON
+//! array, `GET /v1/users/count` answering `{object, total_count}`, `Authorization: Bearer
+//! <secret key>`, and `429` with `Retry-After` (seconds) when asked to play one.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+/// The secret key the stand-in accepts.
+pub const CLERK_SECRET_KEY: &str = "sk_test_backfill";
+
+#[derive(Default)]
+struct Inner {
+    users: Vec<Value>,
+    /// `429`s to answer before the next real answers.
+    rate_limited: u32,
+    /// List requests served: (limit, offset).
+    pages: Vec<(u64, u64)>,
+}
+
+/// A running stand-in.
+pub struct ClerkApi {
+    addr: SocketAddr,
+    state: Arc<Mutex<Inner>>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+/// A Clerk user object as the list API returns it; `email` `None` for one without an address.
+pub fn clerk_listed_user(n: usize, email: Option<&str>) -> Value {
+    let addresses: Vec<Value> = email
+        .map(|e| {
+            json!({"id": format!("idn_{n}"), "object": "email_address", "email_address": e,
+                        "verification": {"status": "verified", "strategy": "email_code"}})
+        })
+        .into_iter()
+        .collect();
+    json!({
+        "id": format!("user_backfill_{n:04}"), "object": "user", "first_name": "Backfill",
+        "last_name": format!("User {n}"), "username": null,
+        "primary_email_address_id": email.map(|_| format!("idn_{n}")),
+        "email_addresses": addresses, "phone_numbers": [], "primary_phone_number_id": null,
+        "public_metadata": {"plan": "Pro"}, "private_metadata": {}, "unsafe_metadata": {},
+        "created_at": 1_654_012_591_514_i64 + n as i64, "updated_at": 1_654_012_591_835_i64 + n as i64,
+        "last_sign_in_at": null
+    })
+}
+
+impl ClerkApi {
+    /// Serves `users` (in `created_at` order, as `+created_at` asks).
+    pub async fn start(users: Vec<Value>) -> Self {
+        let state = Arc::new(Mutex::new(Inner {
+            users,
+            ..Inner::default()
+        }));
+        let app = Router::new()
+            .route("/v1/users", get(list))
+            .route("/v1/users/count", get(count))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the Clerk stand-in");
+        let addr = listener.local_addr().expect("address");
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("Clerk stand-in");
+        });
+        Self {
+            addr,
+            state,
+            _server: server,
+        }
+    }
+
+    /// `CLERK_API_URL` for it.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Answers the next `n` requests `429` with `Retry-After: 1`.
+    pub fn rate_limit(&self, n: u32) {
+        self.state.lock().unwrap().rate_limited = n;
+    }
+
+    /// The list pages served, as (limit, offset).
+    pub fn pages(&self) -> Vec<(u64, u64)> {
+        self.state.lock().unwrap().pages.clone()
+    }
+}
+
+fn clerk_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({"errors": [{"code": code, "message": message, "long_message": message}]});
+    (status, axum::Json(body)).into_response()
+}
+
+/// Checks the key and plays a pending `429`; `Some` is the answer to give instead.
+fn gate(state: &Mutex<Inner>, headers: &HeaderMap) -> Option<Response> {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if auth != format!("Bearer {CLERK_SECRET_KEY}") {
+        return Some(clerk_error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_invalid",
+            "Unauthorized request",
+        ));
+    }
+    let mut s = state.lock().unwrap();
+    if s.rate_limited > 0 {
+        s.rate_limited -= 1;
+        let mut answer = clerk_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "Too many requests",
+        );
+        answer
+            .headers_mut()
+            .insert("retry-after", "1".parse().expect("header"));
+        return Some(answer);
+    }
+    None
+}
+
+async fn list(
+    State(state): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(answer) = gate(&state, &headers) {
+        return answer;
+    }
+    let number = |name: &str, default: u64| match query.get(name) {
+        None => Some(default),
+        Some(v) => v.parse::<u64>().ok(),
+    };
+    let (Some(limit), Some(offset)) = (number("limit", 10), number("offset", 0)) else {
+        return clerk_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_format_invalid",
+            "limit and offset must be integers",
+        );
+    };
+    if !(1..=500).contains(&limit) {
+        return clerk_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_value_invalid",
+            "limit must be between 1 and 500",
+        );
+    }
+    if let Some(order) = query.get("order_by")
+        && order != "+created_at"
+        && order != "-created_at"
+    {
+        return clerk_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_value_invalid",
+            "order_by is not supported here",
+        );
+    }
+    let mut s = state.lock().unwrap();
+    s.pages.push((limit, offset));
+    let page: Vec<Value> = s
+        .users
+        .iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .cloned()
+        .collect();
+    axum::Json(Value::Array(page)).into_response()
+}
+
+async fn count(State(state): State<Arc<Mutex<Inner>>>, headers: HeaderMap) -> Response {
+    if let Some(answer) = gate(&state, &headers) {
+        return answer;
+    }
+    let total = state.lock().unwrap().users.len();
+    axum::Json(json!({"object": "total_count", "total_count": total})).into_response()
+}
