@@ -59,3 +59,6 @@ BENCH_BINARY="$MEASURED/attio-user-sync" BENCH_FLOOR="$MEASURED/floor" \
 
 say "in-process figures (criterion): the function's own CPU per event"
 cargo bench --locked --bench handler
+
+say "the backfill's Attio write rate against the stand-in's 25 writes/s"
+cargo bench --locked --bench backfill

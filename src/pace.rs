@@ -19,7 +19,9 @@ const WINDOW: Duration = Duration::from_secs(1);
 /// Starts writes at most `per_second` a second, evenly spaced.
 #[derive(Debug)]
 pub struct WriteLimiter {
-    per_second: u32,
+    per_second: f64,
+    /// Most starts in any one second: `per_second` rounded up.
+    cap: usize,
     interval: Duration,
     state: Mutex<State>,
 }
@@ -33,18 +35,27 @@ struct State {
 }
 
 impl WriteLimiter {
-    /// A limiter for `per_second` writes a second (at least 1).
-    pub fn new(per_second: u32) -> Self {
-        let per_second = per_second.max(1);
+    /// A limiter for `per_second` writes a second (at least 1): one write every
+    /// `1 / per_second` s, and never more than `per_second` rounded up in any one second. A
+    /// fractional rate under a whole limit (24.5 under Attio's 25) leaves room for the jitter
+    /// between a write's start and its arrival: with writes 40.8 ms apart, no span of 1.02 s
+    /// holds more than 25 of them.
+    pub fn new(per_second: f64) -> Self {
+        let per_second = if per_second.is_finite() {
+            per_second.max(1.0)
+        } else {
+            1.0
+        };
         Self {
             per_second,
-            interval: WINDOW / per_second,
+            cap: per_second.ceil() as usize,
+            interval: WINDOW.div_f64(per_second),
             state: Mutex::new(State::default()),
         }
     }
 
     /// The rate it keeps to.
-    pub fn per_second(&self) -> u32 {
+    pub fn per_second(&self) -> f64 {
         self.per_second
     }
 
@@ -68,7 +79,7 @@ impl WriteLimiter {
                 if let Some(last) = state.started.back() {
                     ready = ready.max(*last + self.interval);
                 }
-                if state.started.len() >= self.per_second as usize
+                if state.started.len() >= self.cap
                     && let Some(oldest) = state.started.front()
                 {
                     ready = ready.max(*oldest + WINDOW);
@@ -120,7 +131,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn writes_are_evenly_spaced_and_never_more_than_the_rate_in_any_second() {
-        let times = starts(Arc::new(WriteLimiter::new(25)), 100, 8).await;
+        let times = starts(Arc::new(WriteLimiter::new(25.0)), 100, 8).await;
 
         assert_eq!(times.len(), 100);
         // No burst: consecutive starts are at least 1/25 s apart.
@@ -140,8 +151,25 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_fractional_rate_keeps_its_pace_and_the_whole_limit_in_any_second() {
+        let times = starts(Arc::new(WriteLimiter::new(24.5)), 100, 8).await;
+
+        for (i, t) in times.iter().enumerate() {
+            let in_window = times[i..]
+                .iter()
+                .take_while(|u| **u - *t < Duration::from_millis(1020))
+                .count();
+            assert!(in_window <= 25, "{in_window} starts in 1.02 s from {t:?}");
+        }
+        // 99 intervals of 1/24.5 s.
+        assert!(
+            times[99] >= Duration::from_millis(4040) && times[99] < Duration::from_millis(4100)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_retry_after_holds_every_write_until_it_has_passed() {
-        let limiter = Arc::new(WriteLimiter::new(25));
+        let limiter = Arc::new(WriteLimiter::new(25.0));
         limiter.acquire().await;
         limiter.hold_for(Duration::from_secs(2));
         let began = Instant::now();

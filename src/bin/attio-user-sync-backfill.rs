@@ -32,9 +32,10 @@ struct Args {
     /// Where the checkpoint is kept [default: attio-user-sync-backfill.ROUTE.checkpoint.json].
     #[arg(long)]
     checkpoint: Option<PathBuf>,
-    /// Attio writes a second, at most (Attio allows 25).
-    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=25))]
-    writes_per_second: u32,
+    /// Attio writes a second, evenly spaced (Attio allows 25; the default leaves room for
+    /// network jitter).
+    #[arg(long, default_value_t = 24.5, value_parser = writes_per_second)]
+    writes_per_second: f64,
     /// Users applied at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=64))]
     concurrency: u64,
@@ -44,6 +45,14 @@ struct Args {
     /// Write one JSON line per skipped or failed user ({"user_id", "reason"}) to this file.
     #[arg(long)]
     report: Option<PathBuf>,
+}
+
+/// 1 to 25, fractions allowed.
+fn writes_per_second(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if (1.0..=25.0).contains(&rate) => Ok(rate),
+        _ => Err("a number of writes a second from 1 to 25 (Attio's limit)".into()),
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]

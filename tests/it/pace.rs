@@ -64,7 +64,7 @@ async fn paced_writes_meet_no_429_where_unpaced_ones_do() {
 
     let paced = AttioStandIn::start(TOKEN).await;
     paced.limit_rates(25, 100);
-    let limiter = Arc::new(WriteLimiter::new(24));
+    let limiter = Arc::new(WriteLimiter::new(24.5));
     let refused = write_concurrently(client(&paced).with_limiter(limiter), &paced, 60, 8).await;
 
     assert_eq!(refused, 0);

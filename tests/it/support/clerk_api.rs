@@ -2,6 +2,7 @@
 //! `GET /v1/users?limit=&offset=&order_by=` with `limit` 1–500 (default 10) answering a bare JSON
 //! array, `GET /v1/users/count` answering `{object, total_count}`, `Authorization: Bearer
 //! <secret key>`, and `429` with `Retry-After` (seconds) when asked to play one.
+#![allow(dead_code)] // Each user of this module (tests, the backfill bench) calls a different part of it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
