@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use attio_user_sync::attio::{AttioClient, RetryPolicy};
+use attio_user_sync::backfill::file::FileDirectory;
 use attio_user_sync::backfill::{self, Directory, Options};
 use attio_user_sync::checkpoint::Checkpoint;
 use attio_user_sync::pace::WriteLimiter;
@@ -45,6 +46,10 @@ struct Args {
     /// Write one JSON line per skipped or failed user ({"user_id", "reason"}) to this file.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Read the users from this file instead of the provider's API: its own user objects (a
+    /// JSON array or JSON Lines), or a .csv with user_id,email,first_name,last_name headers.
+    #[arg(long)]
+    from_file: Option<PathBuf>,
 }
 
 /// 1 to 25, fractions allowed.
@@ -78,21 +83,36 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
         .with_limiter(limiter);
     let secrets = attio_user_sync::secrets::client_from_env(attio.http_client());
     let app = Arc::new(App::new(config, secrets, attio));
-    let directory = match args.route.as_str() {
-        "clerk" => ClerkDirectory::new(
-            app.http_client(),
-            &var("CLERK_API_URL").unwrap_or_else(|| "https://api.clerk.com".into()),
-            var("CLERK_SECRET_KEY")
-                .ok_or("CLERK_SECRET_KEY is not set: give the instance's secret key")?,
-            args.page_size,
-        ),
-        other => {
-            return Err(format!(
-                "no backfill source for the route {other:?} yet; available: clerk"
-            ));
+    let route = attio_user_sync::config::mappable_routes()
+        .into_iter()
+        .find(|r| *r == args.route)
+        .ok_or_else(|| format!("{:?} is not a route", args.route))?;
+    if let Some(file) = &args.from_file {
+        let directory = FileDirectory::open(file, route)?;
+        return backfill_from(app, &directory, &args).await;
+    }
+    match route {
+        "clerk" => {
+            let directory = ClerkDirectory::new(
+                app.http_client(),
+                &var("CLERK_API_URL").unwrap_or_else(|| "https://api.clerk.com".into()),
+                var("CLERK_SECRET_KEY")
+                    .ok_or("CLERK_SECRET_KEY is not set: give the instance's secret key")?,
+                args.page_size,
+            );
+            backfill_from(app, &directory, &args).await
         }
-    };
+        other => Err(format!(
+            "no list-API source for {other} yet (clerk has one); --from-file reads a CSV export for any route"
+        )),
+    }
+}
 
+async fn backfill_from(
+    app: Arc<App>,
+    directory: &impl Directory,
+    args: &Args,
+) -> Result<std::process::ExitCode, String> {
     let path = args
         .checkpoint
         .clone()
@@ -132,7 +152,7 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
     };
     let done = backfill::run(
         app,
-        &directory,
+        directory,
         checkpoint,
         &path,
         &options,

@@ -346,3 +346,65 @@ async fn the_binary_backfills_reports_the_skipped_and_refuses_to_overrun_an_inte
     assert!(out.contains("read 25"), "{out}");
     assert_eq!(t.attio.records("users").len(), 22, "no duplicates");
 }
+
+#[tokio::test]
+async fn a_csv_export_backfills_any_route_and_skips_rows_without_an_email() {
+    use attio_user_sync::backfill::file::FileDirectory;
+    let t = TestApp::spawn().await;
+    let csv = scratch_checkpoint().with_extension("csv");
+    std::fs::write(
+        &csv,
+        "user_id,email,first_name,last_name\n\
+         00u1,grace@example.com,Grace,Hopper\n\
+         00u2,,No,Email\n\
+         00u3,ada@example.com,Ada,\"King, Countess of Lovelace\"\n",
+    )
+    .unwrap();
+    let directory = FileDirectory::open(&csv, "okta").unwrap();
+
+    let run = backfill(&t, &directory, Checkpoint::start("okta"), false)
+        .await
+        .unwrap();
+
+    assert_eq!(user_ids(&t.attio), ["00u1", "00u3"]);
+    let names: Vec<String> = t
+        .attio
+        .records("people")
+        .iter()
+        .filter_map(|p| {
+            p.first("name")
+                .and_then(|n| n["last_name"].as_str())
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(
+        names.contains(&"King, Countess of Lovelace".to_owned()),
+        "{names:?}"
+    );
+    assert_eq!(run.skipped.len(), 1);
+    assert_eq!(run.skipped[0].user_id, "00u2");
+}
+
+#[tokio::test]
+async fn clerk_users_from_json_lines_read_as_the_list_api_returns_them() {
+    use attio_user_sync::backfill::file::FileDirectory;
+    let t = TestApp::spawn().await;
+    let file = scratch_checkpoint().with_extension("jsonl");
+    let lines: Vec<String> = users().iter().take(10).map(Value::to_string).collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let directory = FileDirectory::open(&file, "clerk").unwrap();
+
+    let run = backfill(&t, &directory, Checkpoint::start("clerk"), false)
+        .await
+        .unwrap();
+
+    assert_eq!(user_ids(&t.attio).len(), 9, "the 7th has no email");
+    assert_eq!(
+        (run.checkpoint.counts.read, run.checkpoint.counts.skipped),
+        (10, 1)
+    );
+    assert!(
+        FileDirectory::open(&file, "okta").is_err(),
+        "Okta's own objects are not read yet"
+    );
+}

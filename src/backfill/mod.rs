@@ -4,6 +4,8 @@
 //! produces and applied through the same sync, with Attio writes paced by [`crate::pace`] and
 //! the position saved in a [`Checkpoint`] as it goes.
 
+pub mod file;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
