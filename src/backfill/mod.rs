@@ -53,6 +53,54 @@ pub enum DirectoryError {
     },
 }
 
+/// A list API's endpoint, as every directory calls it: `GET url` with a bearer token, its
+/// `429`s waited out (their `Retry-After` in seconds, else 1 s; ten times at most), `401`/`403`
+/// reported as the credentials in `variable`.
+pub async fn get_json(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    provider: &'static str,
+    variable: &'static str,
+) -> Result<Value, DirectoryError> {
+    let failed = |reason: String| DirectoryError::Failed { provider, reason };
+    for _ in 0..10 {
+        let response = http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let status = response.status().as_u16();
+        match status {
+            200 => {
+                return response
+                    .json()
+                    .await
+                    .map_err(|e| failed(format!("the answer is not JSON: {e}")));
+            }
+            401 | 403 => {
+                return Err(DirectoryError::Unauthorized {
+                    provider,
+                    status,
+                    variable,
+                });
+            }
+            429 => {
+                let wait = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(1);
+                tokio::time::sleep(Duration::from_secs(wait.clamp(1, 60))).await;
+            }
+            _ => return Err(failed(format!("a page request answered {status}"))),
+        }
+    }
+    Err(failed("still rate-limited after 10 waits".into()))
+}
+
 /// A provider's list of users.
 pub trait Directory: Send + Sync {
     /// The route its users belong to (`clerk`, …).

@@ -15,6 +15,7 @@ use attio_user_sync::backfill::{self, Directory, Options};
 use attio_user_sync::checkpoint::Checkpoint;
 use attio_user_sync::pace::WriteLimiter;
 use attio_user_sync::providers::clerk::directory::ClerkDirectory;
+use attio_user_sync::providers::workos::directory::WorkOsDirectory;
 use attio_user_sync::{App, Config};
 use clap::Parser;
 
@@ -22,7 +23,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// The provider's route: clerk (more to come).
+    /// The provider's route: clerk or workos (more to come), or any route with --from-file.
     route: String,
     /// Read and convert every user, write nothing.
     #[arg(long)]
@@ -102,8 +103,18 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
             );
             backfill_from(app, &directory, &args).await
         }
+        "workos" => {
+            let directory = WorkOsDirectory::new(
+                app.http_client(),
+                &var("WORKOS_API_URL").unwrap_or_else(|| "https://api.workos.com".into()),
+                var("WORKOS_API_KEY")
+                    .ok_or("WORKOS_API_KEY is not set: give the environment's API key (sk_…)")?,
+                args.page_size,
+            );
+            backfill_from(app, &directory, &args).await
+        }
         other => Err(format!(
-            "no list-API source for {other} yet (clerk has one); --from-file reads a CSV export for any route"
+            "no list-API source for {other} yet (clerk and workos have one); --from-file reads a CSV export for any route"
         )),
     }
 }

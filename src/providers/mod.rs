@@ -8,7 +8,7 @@ mod okta;
 mod standard;
 mod stytch;
 mod supabase_db;
-mod workos;
+pub mod workos;
 
 use std::time::{Duration, SystemTime};
 

@@ -408,3 +408,37 @@ async fn clerk_users_from_json_lines_read_as_the_list_api_returns_them() {
         "Okta's own objects are not read yet"
     );
 }
+
+#[tokio::test]
+async fn every_workos_user_arrives_once_following_the_after_cursor_to_the_end() {
+    use crate::support::workos_api::{WORKOS_API_KEY, WorkOsApi, workos_listed_user};
+    use attio_user_sync::providers::workos::directory::WorkOsDirectory;
+    let t = TestApp::spawn().await;
+    let api = WorkOsApi::start((0..250).map(workos_listed_user).collect()).await;
+    let directory = WorkOsDirectory::new(
+        reqwest::Client::new(),
+        &api.url(),
+        WORKOS_API_KEY.into(),
+        100,
+    );
+
+    let run = backfill(&t, &directory, Checkpoint::start("workos"), false)
+        .await
+        .unwrap();
+
+    assert_eq!(t.attio.records("users").len(), 250);
+    assert_eq!(run.checkpoint.counts.synced, 250);
+    assert_eq!(
+        api.requests(),
+        [
+            "limit=100&order=asc",
+            "after=user_01WORKOS000099&limit=100&order=asc",
+            "after=user_01WORKOS000199&limit=100&order=asc"
+        ]
+    );
+    // Rerun: nothing new.
+    backfill(&t, &directory, Checkpoint::start("workos"), false)
+        .await
+        .unwrap();
+    assert_eq!(t.attio.records("users").len(), 250);
+}

@@ -4,8 +4,6 @@
 //! first (`+created_at`), so users who sign up during the walk land at the end instead of
 //! shifting the offsets of those not read yet. A `429` is waited out for its `Retry-After`.
 
-use std::time::Duration;
-
 use serde_json::Value;
 
 use crate::backfill::{Directory, DirectoryError, Page};
@@ -37,50 +35,16 @@ impl ClerkDirectory {
         }
     }
 
-    /// GETs `path`, waiting out `429`s (their `Retry-After`, else 1 s) up to 10 times.
     async fn get(&self, path: &str) -> Result<Value, DirectoryError> {
-        let failed = |reason: String| DirectoryError::Failed {
-            provider: PROVIDER,
-            reason,
-        };
-        for _ in 0..10 {
-            let response = self
-                .http
-                .get(format!("{}{path}", self.api_url))
-                .bearer_auth(&self.secret_key)
-                .send()
-                .await
-                .map_err(|e| failed(e.to_string()))?;
-            let status = response.status().as_u16();
-            match status {
-                200 => {
-                    return response
-                        .json()
-                        .await
-                        .map_err(|e| failed(format!("the answer is not JSON: {e}")));
-                }
-                401 | 403 => {
-                    return Err(DirectoryError::Unauthorized {
-                        provider: PROVIDER,
-                        status,
-                        variable: "CLERK_SECRET_KEY",
-                    });
-                }
-                429 => {
-                    let wait = response
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .unwrap_or(1);
-                    tokio::time::sleep(Duration::from_secs(wait.clamp(1, 60))).await;
-                }
-                _ => return Err(failed(format!("GET {path} answered {status}"))),
-            }
-        }
-        Err(failed(format!(
-            "GET {path} was still rate-limited after 10 waits"
-        )))
+        let url = format!("{}{path}", self.api_url);
+        crate::backfill::get_json(
+            &self.http,
+            &url,
+            &self.secret_key,
+            PROVIDER,
+            "CLERK_SECRET_KEY",
+        )
+        .await
     }
 }
 

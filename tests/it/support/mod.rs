@@ -4,6 +4,7 @@ pub mod attio_stand_in;
 pub mod clerk_api;
 pub mod https_front;
 pub mod queue;
+pub mod workos_api;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -4,6 +4,8 @@
 //! (Directory Sync, linked to their organisation's workspace) and
 //! `organization_membership.created|updated|deleted`.
 
+pub mod directory;
+
 use serde::Deserialize;
 
 use super::{Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_body, read_part};
@@ -202,6 +204,14 @@ impl Provider for WorkOs {
         };
         Ok(Delivery::of(envelope.event, vec![event]))
     }
+}
+
+/// A user as WorkOS's User Management API lists it (`GET /user_management/users`): the same
+/// object a `user.*` event carries as `data`, read the same way (see [`directory`]).
+pub fn listed_user(user: serde_json::Value) -> Result<UserEvent, PayloadError> {
+    let parsed: WorkOsUser = read_part(NAME, "user", &user)?;
+    let occurred_at = parsed.updated_at.as_deref().and_then(Timestamp::parse);
+    Ok(UserEvent::upserted(UserChange::Updated, parsed.profile(user)?).at(occurred_at))
 }
 
 impl WorkOsUser {

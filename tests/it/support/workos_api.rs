@@ -1,0 +1,135 @@
+//! A stand-in for WorkOS's User Management list of users, strict about what WorkOS documents:
+//! `GET /user_management/users?limit=&after=&order=` with `limit` 1–100 (default 10), `order`
+//! `asc`, `desc` (default) or `normal`, `after` a user id from an earlier page, answering
+//! `{object: "list", data, list_metadata: {before, after}}` with `after: null` on the last page.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+/// The API key the stand-in accepts.
+pub const WORKOS_API_KEY: &str = "sk_test_backfill_workos";
+
+/// A WorkOS user object as the list returns it.
+pub fn workos_listed_user(n: usize) -> Value {
+    json!({
+        "object": "user", "id": format!("user_01WORKOS{n:06}"), "email": format!("workos.user.{n}@example.com"),
+        "email_verified": true, "first_name": "WorkOS", "last_name": format!("User {n}"),
+        "profile_picture_url": null, "external_id": null, "metadata": {}, "locale": "en-US",
+        "last_sign_in_at": null, "created_at": "2026-11-01T00:00:00.000Z", "updated_at": "2026-11-02T00:00:00.000Z"
+    })
+}
+
+/// A running stand-in.
+pub struct WorkOsApi {
+    addr: std::net::SocketAddr,
+    requests: Arc<Mutex<Vec<String>>>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl WorkOsApi {
+    /// Serves `users`, oldest first.
+    pub async fn start(users: Vec<Value>) -> Self {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let state = (Arc::new(users), requests.clone());
+        let app = Router::new()
+            .route("/user_management/users", get(list))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("WorkOS stand-in");
+        });
+        Self {
+            addr,
+            requests,
+            _server: server,
+        }
+    }
+
+    /// `WORKOS_API_URL` for it.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The query strings of the list requests served.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+type Shared = (Arc<Vec<Value>>, Arc<Mutex<Vec<String>>>);
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"code": code, "message": message})),
+    )
+        .into_response()
+}
+
+async fn list(
+    State((users, requests)): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if auth != format!("Bearer {WORKOS_API_KEY}") {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized");
+    }
+    let mut keys: Vec<_> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    keys.sort();
+    requests.lock().unwrap().push(keys.join("&"));
+    let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+        None => 10,
+        Some(Ok(l)) if (1..=100).contains(&l) => l,
+        _ => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request_parameters",
+                "limit must be between 1 and 100",
+            );
+        }
+    };
+    if query.get("order").is_some_and(|o| o != "asc") {
+        // The stand-in serves oldest first only; the function asks for it.
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request_parameters",
+            "only order=asc is served here",
+        );
+    }
+    let start = match query.get("after") {
+        None => 0,
+        Some(after) => match users.iter().position(|u| u["id"] == *after) {
+            Some(i) => i + 1,
+            None => {
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_request_parameters",
+                    "after is not a user id",
+                );
+            }
+        },
+    };
+    let page: Vec<Value> = users.iter().skip(start).take(limit).cloned().collect();
+    let after = (start + page.len() < users.len())
+        .then(|| page.last().map(|u| u["id"].clone()))
+        .flatten();
+    axum::Json(
+        json!({"object": "list", "data": page, "list_metadata": {"before": null, "after": after}}),
+    )
+    .into_response()
+}
