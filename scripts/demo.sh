@@ -207,10 +207,33 @@ for m in letters:
     print(f"  dead-lettered: {m['MessageAttributes']['reason']['StringValue']}: {m['MessageAttributes']['detail']['StringValue']}")
 print(f"  dead-letter queue: {len(letters)} message(s)")
 PY
+  say "backfill: the users Clerk already had (a local stand-in of its list API), paced under Attio's 25 writes/s"
+  cargo build --quiet --example clerk_api_stand_in
+  clerk_port="$(free_port)"
+  "${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/clerk_api_stand_in" "$clerk_port" 40 2>"$WORK/clerk-api.log" &
+  PIDS+=($!)
+  wait_for_port "$clerk_port" "the Clerk list stand-in"
+  rm -f "$WORK/backfill.checkpoint.json"
+  ATTIO_SYNC_SECRET_ID="$SECRET_ID" ATTIO_API_URL="$ATTIO_API_URL" ATTIO_ATTRIBUTE_MAP="$ATTRIBUTE_MAP" \
+    CLERK_API_URL="http://127.0.0.1:$clerk_port" CLERK_SECRET_KEY=sk_test_backfill \
+    cargo run --quiet --bin attio-user-sync-backfill -- clerk --page-size 15 \
+      --checkpoint "$WORK/backfill.checkpoint.json" --report "$WORK/backfill-report.jsonl"
+  python3 - "$WORK/backfill-report.jsonl" <<'PY'
+import collections, json, sys
+by_reason = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    entry = json.loads(line)
+    by_reason[entry["reason"]].append(entry["user_id"])
+for reason, ids in by_reason.items():
+    print(f"  --report: {len(ids)} not written ({reason}): {', '.join(ids)}")
+PY
   say "users now in the Attio stand-in"
   python3 - "$ATTIO_API_URL" <<'PY'
 import json, sys, urllib.request
 users = json.load(urllib.request.urlopen(sys.argv[1] + "/__stand-in/records/users"))["data"]
+backfilled = [u for u in users if u["values"]["user_id"][0].startswith("user_backfill_")]
+users = [u for u in users if u not in backfilled]
+print(f"  ({len(backfilled)} backfilled users, user_backfill_0000 to _0038, not listed)")
 for u in users:
     v = u["values"]
     mapped = "".join(f"  {k}={v[k][0]}" for k in ("signed_up_with", "plan", "signed_up_at") if v.get(k))

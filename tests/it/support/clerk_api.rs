@@ -55,8 +55,13 @@ pub fn clerk_listed_user(n: usize, email: Option<&str>) -> Value {
 }
 
 impl ClerkApi {
-    /// Serves `users` (in `created_at` order, as `+created_at` asks).
+    /// Serves `users` (in `created_at` order, as `+created_at` asks) on a free loopback port.
     pub async fn start(users: Vec<Value>) -> Self {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), users).await
+    }
+
+    /// As [`start`](Self::start), on `addr`.
+    pub async fn start_on(addr: SocketAddr, users: Vec<Value>) -> Self {
         let state = Arc::new(Mutex::new(Inner {
             users,
             ..Inner::default()
@@ -65,7 +70,7 @@ impl ClerkApi {
             .route("/v1/users", get(list))
             .route("/v1/users/count", get(count))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .expect("bind the Clerk stand-in");
         let addr = listener.local_addr().expect("address");
