@@ -53,31 +53,52 @@ pub enum DirectoryError {
     },
 }
 
-/// A list API's endpoint, as every directory calls it: `GET url` with a bearer token, its
-/// `429`s waited out (their `Retry-After` in seconds, else 1 s; ten times at most), `401`/`403`
-/// reported as the credentials in `variable`.
-pub async fn get_json(
+/// How a list API wants its credentials.
+#[derive(Debug, Clone, Copy)]
+pub enum Credentials<'a> {
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a str),
+    /// `Authorization: <scheme> <token>` (Okta's `SSWS`).
+    Scheme(&'static str, &'a str),
+}
+
+/// A list API's endpoint, as every directory calls it: `GET url` with `credentials`, its
+/// `429`s waited out (`Retry-After` in seconds, else `X-Rate-Limit-Reset` as Okta sends it,
+/// else 1 s; ten times at most), `401`/`403` reported as the credentials in `variable`.
+/// Returns the answer's headers (paging links) and JSON body.
+pub async fn fetch(
     http: &reqwest::Client,
     url: &str,
-    token: &str,
+    credentials: Credentials<'_>,
     provider: &'static str,
     variable: &'static str,
-) -> Result<Value, DirectoryError> {
+) -> Result<(reqwest::header::HeaderMap, Value), DirectoryError> {
     let failed = |reason: String| DirectoryError::Failed { provider, reason };
     for _ in 0..10 {
-        let response = http
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| failed(e.to_string()))?;
+        let request = http.get(url);
+        let request = match credentials {
+            Credentials::Bearer(token) => request.bearer_auth(token),
+            Credentials::Scheme(scheme, token) => {
+                request.header(reqwest::header::AUTHORIZATION, format!("{scheme} {token}"))
+            }
+        };
+        let response = request.send().await.map_err(|e| failed(e.to_string()))?;
         let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
         match status {
             200 => {
-                return response
+                let headers = response.headers().clone();
+                let body = response
                     .json()
                     .await
-                    .map_err(|e| failed(format!("the answer is not JSON: {e}")));
+                    .map_err(|e| failed(format!("the answer is not JSON: {e}")))?;
+                return Ok((headers, body));
             }
             401 | 403 => {
                 return Err(DirectoryError::Unauthorized {
@@ -87,11 +108,11 @@ pub async fn get_json(
                 });
             }
             429 => {
-                let wait = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let wait = header("retry-after")
+                    .or_else(|| header("x-rate-limit-reset").map(|reset| reset.saturating_sub(now)))
                     .unwrap_or(1);
                 tokio::time::sleep(Duration::from_secs(wait.clamp(1, 60))).await;
             }
@@ -99,6 +120,21 @@ pub async fn get_json(
         }
     }
     Err(failed("still rate-limited after 10 waits".into()))
+}
+
+/// [`fetch`] with a bearer token, for the body alone.
+pub async fn get_json(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    provider: &'static str,
+    variable: &'static str,
+) -> Result<Value, DirectoryError> {
+    Ok(
+        fetch(http, url, Credentials::Bearer(token), provider, variable)
+            .await?
+            .1,
+    )
 }
 
 /// A provider's list of users.

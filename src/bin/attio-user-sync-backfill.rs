@@ -15,6 +15,7 @@ use attio_user_sync::backfill::{self, Directory, Options};
 use attio_user_sync::checkpoint::Checkpoint;
 use attio_user_sync::pace::WriteLimiter;
 use attio_user_sync::providers::clerk::directory::ClerkDirectory;
+use attio_user_sync::providers::okta::directory::OktaDirectory;
 use attio_user_sync::providers::workos::directory::WorkOsDirectory;
 use attio_user_sync::{App, Config};
 use clap::Parser;
@@ -23,7 +24,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// The provider's route: clerk or workos (more to come), or any route with --from-file.
+    /// The provider's route: clerk, workos or okta (more to come), or any route with --from-file.
     route: String,
     /// Read and convert every user, write nothing.
     #[arg(long)]
@@ -113,8 +114,19 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
             );
             backfill_from(app, &directory, &args).await
         }
+        "okta" => {
+            let directory = OktaDirectory::new(
+                app.http_client(),
+                &var("OKTA_ORG_URL").ok_or(
+                    "OKTA_ORG_URL is not set: give your org's URL, https://<org>.okta.com",
+                )?,
+                var("OKTA_API_TOKEN").ok_or("OKTA_API_TOKEN is not set: give an API token")?,
+                args.page_size.min(200),
+            );
+            backfill_from(app, &directory, &args).await
+        }
         other => Err(format!(
-            "no list-API source for {other} yet (clerk and workos have one); --from-file reads a CSV export for any route"
+            "no list-API source for {other} yet (clerk, workos and okta have one); --from-file reads a CSV export for any route"
         )),
     }
 }

@@ -4,7 +4,7 @@
 mod auth0;
 pub mod clerk;
 mod kinde;
-mod okta;
+pub mod okta;
 mod standard;
 mod stytch;
 mod supabase_db;

@@ -442,3 +442,54 @@ async fn every_workos_user_arrives_once_following_the_after_cursor_to_the_end() 
         .unwrap();
     assert_eq!(t.attio.records("users").len(), 250);
 }
+
+#[tokio::test]
+async fn every_okta_user_arrives_once_following_the_link_headers_through_a_rate_limit() {
+    use crate::support::okta_api::{OKTA_API_TOKEN, OktaApi, okta_listed_user};
+    use attio_user_sync::providers::okta::directory::OktaDirectory;
+    let t = TestApp::spawn().await;
+    let listed = (0..450)
+        .map(|n| {
+            let email = format!("okta.user.{n}@example.com");
+            okta_listed_user(n, (n != 300).then_some(email.as_str()))
+        })
+        .collect();
+    let api = OktaApi::start(listed).await;
+    api.rate_limit(1);
+    let directory = OktaDirectory::new(
+        reqwest::Client::new(),
+        &api.url(),
+        OKTA_API_TOKEN.into(),
+        200,
+    );
+
+    let run = backfill(&t, &directory, Checkpoint::start("okta"), false)
+        .await
+        .unwrap();
+
+    assert_eq!(t.attio.records("users").len(), 449);
+    assert_eq!(
+        (run.checkpoint.counts.read, run.checkpoint.counts.skipped),
+        (450, 1)
+    );
+    assert_eq!(run.skipped[0].user_id, "00uBACKFILL00300");
+    assert_eq!(
+        api.requests(),
+        [
+            "limit=200",
+            "after=00uBACKFILL00199&limit=200",
+            "after=00uBACKFILL00399&limit=200"
+        ],
+        "each next link followed as given, after the 429 was waited out"
+    );
+    let user = t
+        .attio
+        .records("users")
+        .into_iter()
+        .find(|u| u.text("user_id") == Some("00uBACKFILL00001"))
+        .unwrap();
+    assert_eq!(
+        user.text("primary_email_address"),
+        Some("okta.user.1@example.com")
+    );
+}

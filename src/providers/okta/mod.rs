@@ -3,6 +3,8 @@
 //! (`X-Okta-Verification-Challenge` → `{"verification": …}`). One POST carries several events;
 //! Okta waits 3 s and retries once, so Attio work is cut to fit.
 
+pub mod directory;
+
 use std::time::Duration;
 
 use lambda_http::http::HeaderMap;
