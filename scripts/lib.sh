@@ -43,7 +43,7 @@ export AWS_DEFAULT_REGION="$AWS_REGION"
 export SAM_CLI_TELEMETRY=0
 
 # start_moto: starts moto's server on a free loopback port and exports its endpoints (Secrets
-# Manager and SQS).
+# Manager, SQS, Cognito user pools).
 start_moto() {
   ensure_pip moto_server 'moto[server]'
   local port; port="$(free_port)"
@@ -52,5 +52,6 @@ start_moto() {
   wait_for_port "$port" "moto_server"
   export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$port"
   export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$port"
-  say "moto Secrets Manager and SQS on $AWS_ENDPOINT_URL_SECRETS_MANAGER"
+  export AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER="http://127.0.0.1:$port"
+  say "moto Secrets Manager, SQS and Cognito on $AWS_ENDPOINT_URL_SECRETS_MANAGER"
 }

@@ -120,7 +120,13 @@ impl Directory for FileDirectory {
         Ok(Page { users, next })
     }
 
-    fn event(&self, user: Value) -> Result<UserEvent, PayloadError> {
+    fn event(&self, user: Value) -> Result<UserEvent, String> {
+        self.read(user).map_err(|e| e.to_string())
+    }
+}
+
+impl FileDirectory {
+    fn read(&self, user: Value) -> Result<UserEvent, PayloadError> {
         if !self.csv {
             return crate::providers::clerk::listed_user(user);
         }

@@ -18,7 +18,6 @@ use crate::App;
 use crate::attio::AttioBudget;
 use crate::checkpoint::{Checkpoint, CheckpointError, PageCursor};
 use crate::domain::UserEvent;
-use crate::providers::PayloadError;
 use crate::sync::SyncOutcome;
 
 /// One page of a provider's user list.
@@ -148,8 +147,9 @@ pub trait Directory: Send + Sync {
         &self,
         cursor: &PageCursor,
     ) -> impl Future<Output = Result<Page, DirectoryError>> + Send;
-    /// A listed user as the event the webhook path would produce.
-    fn event(&self, user: Value) -> Result<UserEvent, PayloadError>;
+    /// A listed user as the event the webhook path would produce, or why it is skipped (in
+    /// words that never hold the user's values).
+    fn event(&self, user: Value) -> Result<UserEvent, String>;
 }
 
 /// What a run is asked to do.
@@ -207,7 +207,7 @@ pub async fn run<D: Directory>(
                         checkpoint.counts.skipped += 1;
                         on_skip(&Skipped {
                             user_id,
-                            reason: crate::domain::redact_emails(&e.to_string()),
+                            reason: crate::domain::redact_emails(&e),
                             failed: false,
                         });
                         continue;

@@ -13,6 +13,7 @@ use attio_user_sync::attio::{AttioClient, RetryPolicy};
 use attio_user_sync::backfill::file::FileDirectory;
 use attio_user_sync::backfill::{self, Directory, Options};
 use attio_user_sync::checkpoint::Checkpoint;
+use attio_user_sync::cognito::directory::CognitoDirectory;
 use attio_user_sync::pace::WriteLimiter;
 use attio_user_sync::providers::clerk::directory::ClerkDirectory;
 use attio_user_sync::providers::okta::directory::OktaDirectory;
@@ -24,7 +25,8 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// The provider's route: clerk, workos or okta (more to come), or any route with --from-file.
+    /// The provider's route: clerk, workos, okta or cognito (more to come), or any route with
+    /// --from-file.
     route: String,
     /// Read and convert every user, write nothing.
     #[arg(long)]
@@ -125,8 +127,16 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
             );
             backfill_from(app, &directory, &args).await
         }
+        "cognito" => {
+            let directory = CognitoDirectory::new(
+                CognitoDirectory::client_from_env(app.http_client()),
+                var("COGNITO_USER_POOL_ID")
+                    .ok_or("COGNITO_USER_POOL_ID is not set: give the user pool's id")?,
+            );
+            backfill_from(app, &directory, &args).await
+        }
         other => Err(format!(
-            "no list-API source for {other} yet (clerk, workos and okta have one); --from-file reads a CSV export for any route"
+            "no list-API source for {other} yet (clerk, workos, okta and cognito have one); --from-file reads a CSV export for any route"
         )),
     }
 }

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use attio_user_sync::backfill::{self, Directory, DirectoryError, Options, Page, Skipped};
 use attio_user_sync::checkpoint::{Checkpoint, PageCursor};
 use attio_user_sync::domain::UserEvent;
-use attio_user_sync::providers::PayloadError;
 use attio_user_sync::providers::clerk::directory::ClerkDirectory;
 use serde_json::Value;
 
@@ -167,7 +166,7 @@ impl Directory for Interrupted {
         }
         self.inner.page(cursor).await
     }
-    fn event(&self, user: Value) -> Result<UserEvent, PayloadError> {
+    fn event(&self, user: Value) -> Result<UserEvent, String> {
         self.inner.event(user)
     }
 }
@@ -491,5 +490,90 @@ async fn every_okta_user_arrives_once_following_the_link_headers_through_a_rate_
     assert_eq!(
         user.text("primary_email_address"),
         Some("okta.user.1@example.com")
+    );
+}
+
+#[tokio::test]
+async fn every_confirmed_cognito_user_arrives_once_through_moto_s_list_users() {
+    use attio_user_sync::cognito::directory::CognitoDirectory;
+    use aws_sdk_cognitoidentityprovider::types::AttributeType;
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER").is_some(),
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER is not set: run the tests with ./scripts/test.sh"
+    );
+    let t = TestApp::spawn().await;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+    let pool = cognito
+        .create_user_pool()
+        .pool_name(format!("backfill-{:08x}", fastrand::u32(..)))
+        .send()
+        .await
+        .expect("a user pool in moto");
+    let pool_id = pool.user_pool().and_then(|p| p.id()).unwrap().to_owned();
+    // 70 users (two pages of 60): one unconfirmed, one without an email.
+    for n in 0..70 {
+        let mut attributes = vec![
+            AttributeType::builder()
+                .name("given_name")
+                .value("Cog")
+                .build()
+                .unwrap(),
+        ];
+        if n != 50 {
+            attributes.push(
+                AttributeType::builder()
+                    .name("email")
+                    .value(format!("cognito.user.{n}@example.com"))
+                    .build()
+                    .unwrap(),
+            );
+        }
+        let username = format!("cognito-user-{n}");
+        cognito
+            .admin_create_user()
+            .user_pool_id(&pool_id)
+            .username(&username)
+            .set_user_attributes(Some(attributes))
+            .send()
+            .await
+            .unwrap();
+        if n != 10 {
+            cognito
+                .admin_set_user_password()
+                .user_pool_id(&pool_id)
+                .username(&username)
+                .password("Correct-Horse-9!")
+                .permanent(true)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let directory = CognitoDirectory::new(
+        CognitoDirectory::client_from_env(reqwest::Client::new()),
+        pool_id,
+    );
+
+    let run = backfill(&t, &directory, Checkpoint::start("cognito"), false)
+        .await
+        .unwrap();
+
+    assert_eq!(t.attio.records("users").len(), 68);
+    assert_eq!(
+        (run.checkpoint.counts.read, run.checkpoint.counts.skipped),
+        (70, 2)
+    );
+    let reasons: Vec<&str> = run.skipped.iter().map(|s| s.reason.as_str()).collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("FORCE_CHANGE_PASSWORD")),
+        "{reasons:?}"
+    );
+    assert!(reasons.iter().any(|r| r.contains("email")), "{reasons:?}");
+    // The user id is the sub, as the Post Confirmation trigger writes it.
+    let ids = user_ids(&t.attio);
+    assert!(
+        ids.iter().all(|id| id.len() == 36 && id.contains('-')),
+        "{ids:?}"
     );
 }

@@ -9,7 +9,6 @@ use serde_json::Value;
 use crate::backfill::{Directory, DirectoryError, Page};
 use crate::checkpoint::PageCursor;
 use crate::domain::UserEvent;
-use crate::providers::PayloadError;
 
 /// Clerk's documented page size limit.
 pub const MAX_LIMIT: u64 = 500;
@@ -89,7 +88,7 @@ impl Directory for ClerkDirectory {
         Ok(Page { users, next })
     }
 
-    fn event(&self, user: Value) -> Result<UserEvent, PayloadError> {
-        super::listed_user(user)
+    fn event(&self, user: Value) -> Result<UserEvent, String> {
+        super::listed_user(user).map_err(|e| e.to_string())
     }
 }

@@ -116,34 +116,39 @@ impl Directory for OktaDirectory {
         })
     }
 
-    fn event(&self, user: Value) -> Result<UserEvent, PayloadError> {
-        let listed: ListedUser = read_part("Okta", "user", &user)?;
-        let email = listed
-            .profile
-            .email
-            .filter(|e| !e.trim().is_empty())
-            .ok_or(PayloadError::NoEmail)?;
-        let updated_at = listed.last_updated.as_deref().and_then(Timestamp::parse);
-        Ok(UserEvent::upserted(
-            UserChange::Updated,
-            UserProfile {
-                email: EmailAddress::parse(&email)?,
-                user_id: listed.id,
-                first_name: name_part(listed.profile.first_name.as_deref()),
-                last_name: name_part(listed.profile.last_name.as_deref()),
-                created_at: listed.created.as_deref().and_then(Timestamp::parse),
-                details: UserDetails {
-                    username: name_part(listed.profile.login.as_deref()),
-                    phone: name_part(listed.profile.mobile_phone.as_deref()),
-                    updated_at,
-                    last_sign_in_at: listed.last_login.as_deref().and_then(Timestamp::parse),
-                    provider: "okta",
-                    // Pointers of a mapping read the event hook's target, which this is not.
-                    raw: None,
-                    ..UserDetails::default()
-                },
-            },
-        )
-        .at(updated_at))
+    fn event(&self, user: Value) -> Result<UserEvent, String> {
+        listed_user(user).map_err(|e| e.to_string())
     }
+}
+
+/// A user as Okta's list returns it.
+fn listed_user(user: Value) -> Result<UserEvent, PayloadError> {
+    let listed: ListedUser = read_part("Okta", "user", &user)?;
+    let email = listed
+        .profile
+        .email
+        .filter(|e| !e.trim().is_empty())
+        .ok_or(PayloadError::NoEmail)?;
+    let updated_at = listed.last_updated.as_deref().and_then(Timestamp::parse);
+    Ok(UserEvent::upserted(
+        UserChange::Updated,
+        UserProfile {
+            email: EmailAddress::parse(&email)?,
+            user_id: listed.id,
+            first_name: name_part(listed.profile.first_name.as_deref()),
+            last_name: name_part(listed.profile.last_name.as_deref()),
+            created_at: listed.created.as_deref().and_then(Timestamp::parse),
+            details: UserDetails {
+                username: name_part(listed.profile.login.as_deref()),
+                phone: name_part(listed.profile.mobile_phone.as_deref()),
+                updated_at,
+                last_sign_in_at: listed.last_login.as_deref().and_then(Timestamp::parse),
+                provider: "okta",
+                // Pointers of a mapping read the event hook's target, which this is not.
+                raw: None,
+                ..UserDetails::default()
+            },
+        },
+    )
+    .at(updated_at))
 }

@@ -8,7 +8,6 @@ use serde_json::Value;
 use crate::backfill::{Directory, DirectoryError, Page};
 use crate::checkpoint::PageCursor;
 use crate::domain::UserEvent;
-use crate::providers::PayloadError;
 
 /// WorkOS's documented page size limit.
 pub const MAX_LIMIT: u64 = 100;
@@ -91,7 +90,7 @@ impl Directory for WorkOsDirectory {
         Ok(Page { users, next })
     }
 
-    fn event(&self, user: Value) -> Result<UserEvent, PayloadError> {
-        super::listed_user(user)
+    fn event(&self, user: Value) -> Result<UserEvent, String> {
+        super::listed_user(user).map_err(|e| e.to_string())
     }
 }

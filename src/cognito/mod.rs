@@ -6,6 +6,8 @@
 //! user's `sub` and the sign-up goes on; with `COGNITO_BLOCK_SIGNUP_ON_ERROR=true` it fails
 //! the sign-up instead.
 
+pub mod directory;
+
 use std::time::Duration;
 
 use aws_lambda_events::event::cognito::{
@@ -40,20 +42,30 @@ pub fn confirmed_user(event: &Value) -> Result<Option<UserProfile>, PayloadError
         .pointer("/request/userAttributes")
         .cloned()
         .unwrap_or_default();
-    let attributes = parsed.request.user_attributes;
+    profile(&parsed.request.user_attributes, header.user_name, raw).map(Some)
+}
+
+/// A user from its attributes (`sub`, `email`, `given_name`, …), as the trigger and `ListUsers`
+/// both give them; `user_name` stands in for a missing `sub`, `raw` is what a mapping's pointers
+/// read (the attributes as an object, in both).
+pub(crate) fn profile(
+    attributes: &std::collections::HashMap<String, String>,
+    user_name: Option<String>,
+    raw: Value,
+) -> Result<UserProfile, PayloadError> {
     let user_id = attributes
         .get("sub")
         .cloned()
-        .or(header.user_name)
+        .or(user_name)
         .ok_or_else(|| PayloadError::Malformed {
-            provider: "Cognito Post Confirmation",
-            reason: "userAttributes has no sub".into(),
+            provider: "Cognito",
+            reason: "the user's attributes have no sub".into(),
         })?;
     let email = attributes
         .get("email")
         .filter(|e| !e.trim().is_empty())
         .ok_or(PayloadError::NoEmail)?;
-    Ok(Some(UserProfile {
+    Ok(UserProfile {
         user_id,
         email: EmailAddress::parse(email)?,
         first_name: name_part(attributes.get("given_name").map(String::as_str)),
@@ -66,7 +78,7 @@ pub fn confirmed_user(event: &Value) -> Result<Option<UserProfile>, PayloadError
             username: name_part(attributes.get("preferred_username").map(String::as_str)),
             ..UserDetails::raw(ROUTE, raw)
         },
-    }))
+    })
 }
 
 /// Handles one Post Confirmation invocation: returns the event unchanged, or an error only
