@@ -59,6 +59,8 @@ pub enum Credentials<'a> {
     Bearer(&'a str),
     /// `Authorization: <scheme> <token>` (Okta's `SSWS`).
     Scheme(&'static str, &'a str),
+    /// `Authorization: Basic base64(user:password)` (Stytch's project id and secret).
+    Basic(&'a str, &'a str),
 }
 
 /// A list API's endpoint, as every directory calls it: `GET url` with `credentials`, its
@@ -72,14 +74,43 @@ pub async fn fetch(
     provider: &'static str,
     variable: &'static str,
 ) -> Result<(reqwest::header::HeaderMap, Value), DirectoryError> {
+    send(http, url, None, credentials, provider, variable).await
+}
+
+/// [`fetch`] as a `POST` of `body` (a search endpoint: Stytch's).
+pub async fn search(
+    http: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    credentials: Credentials<'_>,
+    provider: &'static str,
+    variable: &'static str,
+) -> Result<Value, DirectoryError> {
+    Ok(send(http, url, Some(body), credentials, provider, variable)
+        .await?
+        .1)
+}
+
+async fn send(
+    http: &reqwest::Client,
+    url: &str,
+    body: Option<&Value>,
+    credentials: Credentials<'_>,
+    provider: &'static str,
+    variable: &'static str,
+) -> Result<(reqwest::header::HeaderMap, Value), DirectoryError> {
     let failed = |reason: String| DirectoryError::Failed { provider, reason };
     for _ in 0..10 {
-        let request = http.get(url);
+        let request = match body {
+            None => http.get(url),
+            Some(body) => http.post(url).json(body),
+        };
         let request = match credentials {
             Credentials::Bearer(token) => request.bearer_auth(token),
             Credentials::Scheme(scheme, token) => {
                 request.header(reqwest::header::AUTHORIZATION, format!("{scheme} {token}"))
             }
+            Credentials::Basic(user, password) => request.basic_auth(user, Some(password)),
         };
         let response = request.send().await.map_err(|e| failed(e.to_string()))?;
         let status = response.status().as_u16();
@@ -150,6 +181,15 @@ pub trait Directory: Send + Sync {
     /// A listed user as the event the webhook path would produce, or why it is skipped (in
     /// words that never hold the user's values).
     fn event(&self, user: Value) -> Result<UserEvent, String>;
+
+    /// The provider's id of a listed user, for reports (its `id`, or `user_id`).
+    fn user_id(&self, user: &Value) -> String {
+        user.get("id")
+            .or_else(|| user.get("user_id"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    }
 }
 
 /// What a run is asked to do.
@@ -194,12 +234,7 @@ pub async fn run<D: Directory>(
         for group in users.chunks(options.concurrency.max(1)) {
             let mut tasks = JoinSet::new();
             for (i, user) in group.iter().enumerate() {
-                let user_id = user
-                    .get("id")
-                    .or_else(|| user.get("user_id"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned();
+                let user_id = directory.user_id(user);
                 checkpoint.counts.read += 1;
                 let event = match directory.event(user.clone()) {
                     Ok(event) => event,

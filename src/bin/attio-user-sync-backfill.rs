@@ -17,6 +17,7 @@ use attio_user_sync::cognito::directory::CognitoDirectory;
 use attio_user_sync::pace::WriteLimiter;
 use attio_user_sync::providers::clerk::directory::ClerkDirectory;
 use attio_user_sync::providers::okta::directory::OktaDirectory;
+use attio_user_sync::providers::stytch::directory::StytchDirectory;
 use attio_user_sync::providers::workos::directory::WorkOsDirectory;
 use attio_user_sync::{App, Config};
 use clap::Parser;
@@ -25,8 +26,8 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// The provider's route: clerk, workos, okta or cognito (more to come), or any route with
-    /// --from-file.
+    /// The provider's route: clerk, workos, okta, stytch or cognito (more to come), or any route
+    /// with --from-file.
     route: String,
     /// Read and convert every user, write nothing.
     #[arg(long)]
@@ -135,8 +136,18 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
             );
             backfill_from(app, &directory, &args).await
         }
+        "stytch" => {
+            let directory = StytchDirectory::new(
+                app.http_client(),
+                &var("STYTCH_API_URL").unwrap_or_else(|| "https://api.stytch.com".into()),
+                var("STYTCH_PROJECT_ID").ok_or("STYTCH_PROJECT_ID is not set")?,
+                var("STYTCH_SECRET").ok_or("STYTCH_SECRET is not set")?,
+                args.page_size,
+            );
+            backfill_from(app, &directory, &args).await
+        }
         other => Err(format!(
-            "no list-API source for {other} yet (clerk, workos, okta and cognito have one); --from-file reads a CSV export for any route"
+            "no list-API source for {other} yet (clerk, workos, okta, stytch and cognito have one); --from-file reads a CSV export for any route"
         )),
     }
 }

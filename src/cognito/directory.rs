@@ -113,6 +113,15 @@ impl Directory for CognitoDirectory {
         })
     }
 
+    /// The `sub`, as the trigger writes it; the username when there is none.
+    fn user_id(&self, user: &Value) -> String {
+        user.pointer("/Attributes/sub")
+            .or_else(|| user.get("Username"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    }
+
     fn event(&self, user: Value) -> Result<UserEvent, String> {
         let status = user["UserStatus"].as_str().unwrap_or("UNKNOWN");
         if status != "CONFIRMED" {

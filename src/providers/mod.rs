@@ -6,7 +6,7 @@ pub mod clerk;
 mod kinde;
 pub mod okta;
 mod standard;
-mod stytch;
+pub mod stytch;
 mod supabase_db;
 pub mod workos;
 

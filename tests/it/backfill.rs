@@ -570,10 +570,45 @@ async fn every_confirmed_cognito_user_arrives_once_through_moto_s_list_users() {
         "{reasons:?}"
     );
     assert!(reasons.iter().any(|r| r.contains("email")), "{reasons:?}");
+    assert!(
+        run.skipped.iter().all(|s| s.user_id.len() == 36),
+        "{:?}",
+        run.skipped
+    );
     // The user id is the sub, as the Post Confirmation trigger writes it.
     let ids = user_ids(&t.attio);
     assert!(
         ids.iter().all(|id| id.len() == 36 && id.contains('-')),
         "{ids:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_stytch_user_arrives_once_following_next_cursor_through_a_429() {
+    use crate::support::stytch_api::{
+        STYTCH_PROJECT_ID, STYTCH_SECRET, StytchApi, stytch_listed_user,
+    };
+    use attio_user_sync::providers::stytch::directory::StytchDirectory;
+    let t = TestApp::spawn().await;
+    let api = StytchApi::start((0..230).map(stytch_listed_user).collect()).await;
+    api.rate_limit(1);
+    let directory = StytchDirectory::new(
+        reqwest::Client::new(),
+        &api.url(),
+        STYTCH_PROJECT_ID.into(),
+        STYTCH_SECRET.into(),
+        100,
+    );
+
+    let run = backfill(&t, &directory, Checkpoint::start("stytch"), false)
+        .await
+        .unwrap();
+
+    assert_eq!(t.attio.records("users").len(), 230);
+    assert_eq!(run.checkpoint.counts.synced, 230);
+    let cursors: Vec<Value> = api.bodies().iter().map(|b| b["cursor"].clone()).collect();
+    assert_eq!(
+        cursors,
+        [Value::Null, "cursor-100".into(), "cursor-200".into()]
     );
 }

@@ -5,6 +5,7 @@ pub mod clerk_api;
 pub mod https_front;
 pub mod okta_api;
 pub mod queue;
+pub mod stytch_api;
 pub mod workos_api;
 
 use std::collections::HashMap;

@@ -2,6 +2,8 @@
 //! `svix-signature`. Event types are `source.object_type.action`; syncs users
 //! (`direct.user.create`, `dashboard.user.update`, …) and B2B members (`*.member.create|update`).
 
+pub mod directory;
+
 use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
@@ -126,22 +128,7 @@ impl Provider for Stytch {
         };
         let event = if envelope.object_type == "user" {
             let raw = envelope.user.ok_or_else(|| missing("user"))?;
-            let user: StytchUser = read_part(NAME, "user", &raw)?;
-            let primary = user.emails.first().ok_or(PayloadError::NoEmail)?;
-            let name = user.name.as_ref();
-            let profile = UserProfile {
-                user_id: user.user_id,
-                email: EmailAddress::parse(&primary.email)?,
-                first_name: name_part(name.and_then(|n| n.first_name.as_deref())),
-                last_name: name_part(name.and_then(|n| n.last_name.as_deref())),
-                created_at: user.created_at.as_deref().and_then(Timestamp::parse),
-                details: UserDetails {
-                    email_verified: primary.verified,
-                    phone: user.phone_numbers.first().map(|p| p.phone_number.clone()),
-                    ..UserDetails::raw("stytch", raw)
-                },
-            };
-            UserEvent::upserted(change, profile)
+            UserEvent::upserted(change, user_profile(raw)?)
         } else {
             let raw = envelope.member.ok_or_else(|| missing("member"))?;
             let member: StytchMember = read_part(NAME, "member", &raw)?;
@@ -169,6 +156,33 @@ impl Provider for Stytch {
         let occurred_at = envelope.timestamp.as_deref().and_then(Timestamp::parse);
         Ok(Delivery::of(event_type, vec![event.at(occurred_at)]))
     }
+}
+
+/// A consumer user, `raw` being the user object as Stytch sends it (in a webhook's `user`, or in
+/// the users search's `results`).
+fn user_profile(raw: Value) -> Result<UserProfile, PayloadError> {
+    let user: StytchUser = read_part(NAME, "user", &raw)?;
+    // Stytch marks no address primary: the first is the one the user signed up with.
+    let primary = user.emails.first().ok_or(PayloadError::NoEmail)?;
+    let name = user.name.as_ref();
+    Ok(UserProfile {
+        user_id: user.user_id,
+        email: EmailAddress::parse(&primary.email)?,
+        first_name: name_part(name.and_then(|n| n.first_name.as_deref())),
+        last_name: name_part(name.and_then(|n| n.last_name.as_deref())),
+        created_at: user.created_at.as_deref().and_then(Timestamp::parse),
+        details: UserDetails {
+            email_verified: primary.verified,
+            phone: user.phone_numbers.first().map(|p| p.phone_number.clone()),
+            ..UserDetails::raw("stytch", raw)
+        },
+    })
+}
+
+/// A consumer user as the users search returns it: the object a webhook carries as `user`
+/// (see [`directory`]).
+pub fn listed_user(raw: Value) -> Result<UserEvent, PayloadError> {
+    Ok(UserEvent::upserted(UserChange::Updated, user_profile(raw)?))
 }
 
 #[cfg(test)]
