@@ -64,8 +64,8 @@ pub enum Credentials<'a> {
 }
 
 /// A list API's endpoint, as every directory calls it: `GET url` with `credentials`, its
-/// `429`s waited out (`Retry-After` in seconds, else `X-Rate-Limit-Reset` as Okta sends it,
-/// else 1 s; ten times at most), `401`/`403` reported as the credentials in `variable`.
+/// `429`s waited out (`Retry-After` in seconds, else Okta's `X-Rate-Limit-Reset` or Kinde's
+/// `RateLimit-Reset`, else 1 s; ten times at most), `401`/`403` reported as the credentials in `variable`.
 /// Returns the answer's headers (paging links) and JSON body.
 pub async fn fetch(
     http: &reqwest::Client,
@@ -141,8 +141,11 @@ async fn send(
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
+                // Retry-After (seconds), Okta's X-Rate-Limit-Reset (epoch seconds), Kinde's
+                // RateLimit-Reset (seconds until the reset).
                 let wait = header("retry-after")
                     .or_else(|| header("x-rate-limit-reset").map(|reset| reset.saturating_sub(now)))
+                    .or_else(|| header("ratelimit-reset"))
                     .unwrap_or(1);
                 tokio::time::sleep(Duration::from_secs(wait.clamp(1, 60))).await;
             }

@@ -16,6 +16,7 @@ use attio_user_sync::checkpoint::Checkpoint;
 use attio_user_sync::cognito::directory::CognitoDirectory;
 use attio_user_sync::pace::WriteLimiter;
 use attio_user_sync::providers::clerk::directory::ClerkDirectory;
+use attio_user_sync::providers::kinde::directory::KindeDirectory;
 use attio_user_sync::providers::okta::directory::OktaDirectory;
 use attio_user_sync::providers::stytch::directory::StytchDirectory;
 use attio_user_sync::providers::workos::directory::WorkOsDirectory;
@@ -26,8 +27,8 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// The provider's route: clerk, workos, okta, stytch or cognito (more to come), or any route
-    /// with --from-file.
+    /// The provider's route: clerk, workos, okta, stytch, kinde or cognito (more to come), or any
+    /// route with --from-file.
     route: String,
     /// Read and convert every user, write nothing.
     #[arg(long)]
@@ -146,8 +147,20 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
             );
             backfill_from(app, &directory, &args).await
         }
+        "kinde" => {
+            let directory = KindeDirectory::new(
+                app.http_client(),
+                &var("KINDE_ISSUER_URL")
+                    .ok_or("KINDE_ISSUER_URL is not set: give https://<sub>.kinde.com")?,
+                var("KINDE_CLIENT_ID")
+                    .ok_or("KINDE_CLIENT_ID is not set: give an M2M application's client id")?,
+                var("KINDE_CLIENT_SECRET").ok_or("KINDE_CLIENT_SECRET is not set")?,
+                args.page_size.max(1),
+            );
+            backfill_from(app, &directory, &args).await
+        }
         other => Err(format!(
-            "no list-API source for {other} yet (clerk, workos, okta, stytch and cognito have one); --from-file reads a CSV export for any route"
+            "no list-API source for {other} yet (clerk, workos, okta, stytch, kinde and cognito have one); --from-file reads a CSV export for any route"
         )),
     }
 }

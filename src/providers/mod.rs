@@ -3,7 +3,7 @@
 
 mod auth0;
 pub mod clerk;
-mod kinde;
+pub mod kinde;
 pub mod okta;
 mod standard;
 pub mod stytch;

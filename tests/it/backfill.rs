@@ -612,3 +612,32 @@ async fn every_stytch_user_arrives_once_following_next_cursor_through_a_429() {
         [Value::Null, "cursor-100".into(), "cursor-200".into()]
     );
 }
+
+#[tokio::test]
+async fn every_kinde_user_arrives_once_with_its_organisations_on_one_m2m_token() {
+    use crate::support::kinde_api::{
+        KINDE_CLIENT_ID, KINDE_CLIENT_SECRET, KindeApi, kinde_listed_user,
+    };
+    use attio_user_sync::providers::kinde::directory::KindeDirectory;
+    let t = TestApp::spawn().await;
+    let api = KindeApi::start((0..600).map(kinde_listed_user).collect()).await;
+    api.rate_limit(1);
+    let directory = KindeDirectory::new(
+        reqwest::Client::new(),
+        &api.url(),
+        KINDE_CLIENT_ID.into(),
+        KINDE_CLIENT_SECRET.into(),
+        500,
+    );
+
+    let run = backfill(&t, &directory, Checkpoint::start("kinde"), false)
+        .await
+        .unwrap();
+
+    assert_eq!(t.attio.records("users").len(), 600);
+    assert_eq!(run.checkpoint.counts.synced, 600);
+    assert_eq!(api.tokens_issued(), 1);
+    assert_eq!(api.pages().len(), 2, "{:?}", api.pages());
+    // Each organisation code became a workspace, linked to its members.
+    assert_eq!(t.attio.records("workspaces").len(), 3);
+}

@@ -3,6 +3,7 @@
 pub mod attio_stand_in;
 pub mod clerk_api;
 pub mod https_front;
+pub mod kinde_api;
 pub mod okta_api;
 pub mod queue;
 pub mod stytch_api;

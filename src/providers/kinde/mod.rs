@@ -4,6 +4,8 @@
 //! `user.deleted`. Kinde's tokens carry no expiry: a replayed genuine event is a harmless,
 //! idempotent re-assert.
 
+pub mod directory;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};

@@ -1,0 +1,198 @@
+//! Kinde's Management API list of users, for the backfill. A token first: an M2M application's
+//! `POST {KINDE_ISSUER_URL}/oauth2/token` (form: `grant_type=client_credentials`, `client_id`,
+//! `client_secret`, `audience={KINDE_ISSUER_URL}/api`), then `GET /api/v1/users?page_size=500`
+//! with `next_token` passed back until it is absent or empty. The listed user is not the
+//! webhook's (organisations are codes, `created_on`, `picture`, `last_signed_in`), so it is read
+//! here; each organisation code becomes a workspace, as a webhook's organisations do.
+
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use crate::backfill::{Directory, DirectoryError, Page};
+use crate::checkpoint::PageCursor;
+use crate::domain::{
+    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, Workspace, name_part,
+};
+use crate::providers::{PayloadError, read_part};
+
+const PROVIDER: &str = "Kinde";
+
+/// The users of one Kinde business.
+pub struct KindeDirectory {
+    http: reqwest::Client,
+    issuer: String,
+    client_id: String,
+    client_secret: String,
+    page_size: u64,
+    token: OnceCell<String>,
+}
+
+#[derive(Deserialize)]
+struct ListedUser {
+    id: String,
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    username: Option<String>,
+    phone: Option<String>,
+    picture: Option<String>,
+    created_on: Option<String>,
+    last_signed_in: Option<String>,
+    #[serde(default)]
+    organizations: Vec<String>,
+}
+
+impl KindeDirectory {
+    /// `issuer` is `KINDE_ISSUER_URL` (`https://<sub>.kinde.com`), with the M2M application's
+    /// `KINDE_CLIENT_ID` and `KINDE_CLIENT_SECRET`; `page_size` 1–500.
+    pub fn new(
+        http: reqwest::Client,
+        issuer: &str,
+        client_id: String,
+        client_secret: String,
+        page_size: u64,
+    ) -> Self {
+        Self {
+            http,
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            client_id,
+            client_secret,
+            page_size: page_size.clamp(1, 500),
+            token: OnceCell::new(),
+        }
+    }
+
+    /// The Management API token, fetched once (it lasts a day).
+    async fn token(&self) -> Result<&str, DirectoryError> {
+        self.token
+            .get_or_try_init(|| async {
+                let body = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("grant_type", "client_credentials")
+                    .append_pair("client_id", &self.client_id)
+                    .append_pair("client_secret", &self.client_secret)
+                    .append_pair("audience", &format!("{}/api", self.issuer))
+                    .finish();
+                let failed = |reason: String| DirectoryError::Failed {
+                    provider: PROVIDER,
+                    reason,
+                };
+                let response = self
+                    .http
+                    .post(format!("{}/oauth2/token", self.issuer))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                match response.status().as_u16() {
+                    200 => {}
+                    400 | 401 | 403 => {
+                        return Err(DirectoryError::Unauthorized {
+                            provider: PROVIDER,
+                            status: response.status().as_u16(),
+                            variable: "KINDE_CLIENT_ID and KINDE_CLIENT_SECRET",
+                        });
+                    }
+                    status => return Err(failed(format!("the token request answered {status}"))),
+                }
+                let answer: Value = response
+                    .json()
+                    .await
+                    .map_err(|e| failed(format!("the token answer is not JSON: {e}")))?;
+                answer["access_token"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| failed("the token answer has no access_token".into()))
+            })
+            .await
+            .map(String::as_str)
+    }
+}
+
+impl Directory for KindeDirectory {
+    fn route(&self) -> &'static str {
+        "kinde"
+    }
+
+    async fn total(&self) -> Option<u64> {
+        None
+    }
+
+    async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
+        let mut url = format!("{}/api/v1/users?page_size={}", self.issuer, self.page_size);
+        match cursor {
+            PageCursor::Start => {}
+            PageCursor::Token(next) => {
+                let encoded: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+                url.push_str("&next_token=");
+                url.push_str(&encoded);
+            }
+            PageCursor::Offset(_) => {
+                return Err(DirectoryError::Failed {
+                    provider: PROVIDER,
+                    reason: "the checkpoint holds an offset; Kinde pages by token".into(),
+                });
+            }
+        }
+        let token = self.token().await?;
+        let answer =
+            crate::backfill::get_json(&self.http, &url, token, PROVIDER, "KINDE_CLIENT_SECRET")
+                .await?;
+        let users = match answer.get("users") {
+            Some(Value::Array(users)) => users.clone(),
+            // Kinde leaves `users` out of a page with none.
+            None | Some(Value::Null) => Vec::new(),
+            Some(_) => {
+                return Err(DirectoryError::Failed {
+                    provider: PROVIDER,
+                    reason: "the answer's users is not a list".into(),
+                });
+            }
+        };
+        let next = answer["next_token"]
+            .as_str()
+            .filter(|t| !t.is_empty() && !users.is_empty())
+            .map(|t| PageCursor::Token(t.to_owned()));
+        Ok(Page { users, next })
+    }
+
+    fn event(&self, user: Value) -> Result<UserEvent, String> {
+        listed_user(user).map_err(|e| e.to_string())
+    }
+}
+
+fn listed_user(raw: Value) -> Result<UserEvent, PayloadError> {
+    let user: ListedUser = read_part(PROVIDER, "user", &raw)?;
+    let email = user
+        .email
+        .filter(|e| !e.trim().is_empty())
+        .ok_or(PayloadError::NoEmail)?;
+    let workspaces = user
+        .organizations
+        .into_iter()
+        .map(|code| Workspace::new(code, None))
+        .collect();
+    Ok(UserEvent::Upserted {
+        change: UserChange::Updated,
+        user: UserProfile {
+            email: EmailAddress::parse(&email)?,
+            user_id: user.id,
+            first_name: name_part(user.first_name.as_deref()),
+            last_name: name_part(user.last_name.as_deref()),
+            created_at: user.created_on.as_deref().and_then(Timestamp::parse),
+            details: UserDetails {
+                username: name_part(user.username.as_deref()),
+                phone: name_part(user.phone.as_deref()),
+                image_url: name_part(user.picture.as_deref()),
+                last_sign_in_at: user.last_signed_in.as_deref().and_then(Timestamp::parse),
+                provider: "kinde",
+                // Pointers of a mapping read the webhook's `data.user`, which this is not.
+                raw: None,
+                ..UserDetails::default()
+            },
+        },
+        workspaces,
+        occurred_at: None,
+    })
+}
