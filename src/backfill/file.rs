@@ -1,6 +1,7 @@
 //! `--from-file`: users from a file instead of a provider's list API. Either the provider's own
-//! user objects (a JSON array, or JSON Lines: what its list API or export returns), read as its
-//! list API's are, or a CSV with `user_id,email,first_name,last_name` headers for anything else.
+//! user objects (a JSON array, or JSON Lines: what its list API or export returns; Clerk's and
+//! Auth0's, whose export job writes NDJSON), read as its list API's are, or a CSV with
+//! `user_id,email,first_name,last_name` headers for any route.
 
 use std::path::Path;
 
@@ -81,7 +82,7 @@ impl FileDirectory {
                 })
                 .collect::<Result<Vec<_>, _>>()?
         };
-        if !is_csv && route != "clerk" {
+        if !is_csv && !["clerk", "auth0"].contains(&route) {
             return Err(format!(
                 "reading {route}'s own user objects is not supported yet; give a CSV with user_id,email,first_name,last_name"
             ));
@@ -128,7 +129,10 @@ impl Directory for FileDirectory {
 impl FileDirectory {
     fn read(&self, user: Value) -> Result<UserEvent, PayloadError> {
         if !self.csv {
-            return crate::providers::clerk::listed_user(user);
+            return match self.route {
+                "auth0" => crate::providers::auth0::directory::listed_user(user),
+                _ => crate::providers::clerk::listed_user(user),
+            };
         }
         let row: Row = crate::providers::read_part("CSV", "row", &user)?;
         if row.email.trim().is_empty() {

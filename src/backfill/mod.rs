@@ -141,10 +141,15 @@ async fn send(
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                // Retry-After (seconds), Okta's X-Rate-Limit-Reset (epoch seconds), Kinde's
+                // Retry-After (seconds), Okta's X-Rate-Limit-Reset and Auth0's X-RateLimit-Reset (epoch
+                // seconds), Kinde's
                 // RateLimit-Reset (seconds until the reset).
                 let wait = header("retry-after")
-                    .or_else(|| header("x-rate-limit-reset").map(|reset| reset.saturating_sub(now)))
+                    .or_else(|| {
+                        header("x-rate-limit-reset")
+                            .or_else(|| header("x-ratelimit-reset"))
+                            .map(|reset| reset.saturating_sub(now))
+                    })
                     .or_else(|| header("ratelimit-reset"))
                     .unwrap_or(1);
                 tokio::time::sleep(Duration::from_secs(wait.clamp(1, 60))).await;

@@ -15,6 +15,7 @@ use attio_user_sync::backfill::{self, Directory, Options};
 use attio_user_sync::checkpoint::Checkpoint;
 use attio_user_sync::cognito::directory::CognitoDirectory;
 use attio_user_sync::pace::WriteLimiter;
+use attio_user_sync::providers::auth0::directory::{Auth0Directory, Auth0Token};
 use attio_user_sync::providers::clerk::directory::ClerkDirectory;
 use attio_user_sync::providers::kinde::directory::KindeDirectory;
 use attio_user_sync::providers::okta::directory::OktaDirectory;
@@ -27,8 +28,8 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// The provider's route: clerk, workos, okta, stytch, kinde or cognito (more to come), or any
-    /// route with --from-file.
+    /// The provider's route: clerk, workos, okta, stytch, kinde, auth0 or cognito, or any route
+    /// with --from-file (supabase to come).
     route: String,
     /// Read and convert every user, write nothing.
     #[arg(long)]
@@ -159,8 +160,28 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
             );
             backfill_from(app, &directory, &args).await
         }
+        "auth0" => {
+            let credentials = match (
+                var("AUTH0_MANAGEMENT_TOKEN"),
+                var("AUTH0_CLIENT_ID"),
+                var("AUTH0_CLIENT_SECRET"),
+            ) {
+                (Some(token), _, _) => Auth0Token::Given(token),
+                (None, Some(id), Some(secret)) => Auth0Token::Client { id, secret },
+                _ => {
+                    return Err("set AUTH0_MANAGEMENT_TOKEN, or AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET of an application authorised for the Management API (read:users)".into());
+                }
+            };
+            let directory = Auth0Directory::new(
+                app.http_client(),
+                &var("AUTH0_DOMAIN").ok_or("AUTH0_DOMAIN is not set: give your tenant's domain")?,
+                var("AUTH0_API_URL").as_deref(),
+                credentials,
+            );
+            backfill_from(app, &directory, &args).await
+        }
         other => Err(format!(
-            "no list-API source for {other} yet (clerk, workos, okta, stytch, kinde and cognito have one); --from-file reads a CSV export for any route"
+            "no list-API source for {other} yet (clerk, workos, okta, stytch, kinde, auth0 and cognito have one); --from-file reads a CSV export for any route"
         )),
     }
 }

@@ -1,7 +1,7 @@
 //! Identity providers: one file each, behind [`Provider`]. Adding one is a new file here plus
 //! a line in [`PROVIDERS`]; nothing else in the function needs to change.
 
-mod auth0;
+pub mod auth0;
 pub mod clerk;
 pub mod kinde;
 pub mod okta;

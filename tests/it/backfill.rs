@@ -641,3 +641,61 @@ async fn every_kinde_user_arrives_once_with_its_organisations_on_one_m2m_token()
     // Each organisation code became a workspace, linked to its members.
     assert_eq!(t.attio.records("workspaces").len(), 3);
 }
+
+#[tokio::test]
+async fn every_auth0_user_arrives_once_and_a_tenant_past_the_paging_cap_is_sent_to_the_export_file()
+{
+    use crate::support::auth0_api::{
+        AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET, AUTH0_DOMAIN, Auth0Api, auth0_listed_user,
+    };
+    use attio_user_sync::backfill::file::FileDirectory;
+    use attio_user_sync::providers::auth0::directory::{Auth0Directory, Auth0Token};
+    let client = || Auth0Token::Client {
+        id: AUTH0_CLIENT_ID.into(),
+        secret: AUTH0_CLIENT_SECRET.into(),
+    };
+    let t = TestApp::spawn().await;
+    let api = Auth0Api::start((0..250).map(auth0_listed_user).collect()).await;
+    let directory = Auth0Directory::new(
+        reqwest::Client::new(),
+        AUTH0_DOMAIN,
+        Some(&api.url()),
+        client(),
+    );
+
+    backfill(&t, &directory, Checkpoint::start("auth0"), false)
+        .await
+        .unwrap();
+
+    assert_eq!(t.attio.records("users").len(), 250);
+    assert_eq!(api.pages(), ["0", "1", "2"]);
+
+    // 1,200 users: the list cannot reach them all, so nothing is written and the export is named.
+    let big = Auth0Api::start((0..1200).map(auth0_listed_user).collect()).await;
+    let directory = Auth0Directory::new(
+        reqwest::Client::new(),
+        AUTH0_DOMAIN,
+        Some(&big.url()),
+        client(),
+    );
+    let t2 = TestApp::spawn().await;
+    let refused = backfill(&t2, &directory, Checkpoint::start("auth0"), false).await;
+    let message = refused.err().expect("refused").to_string();
+    assert!(
+        message.contains("export") && message.contains("--from-file"),
+        "{message}"
+    );
+    assert_eq!(t2.attio.request_count(), 0);
+
+    // The export job's NDJSON, read with the same field names.
+    let file = scratch_checkpoint().with_extension("ndjson");
+    let lines: Vec<String> = (0..1200)
+        .map(|n| auth0_listed_user(n).to_string())
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let exported = FileDirectory::open(&file, "auth0").unwrap();
+    backfill(&t2, &exported, Checkpoint::start("auth0"), false)
+        .await
+        .unwrap();
+    assert_eq!(t2.attio.records("users").len(), 1200);
+}

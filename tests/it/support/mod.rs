@@ -1,6 +1,7 @@
 //! Shared fixtures: moto-backed secrets, the Attio stand-in, signed Lambda events.
 
 pub mod attio_stand_in;
+pub mod auth0_api;
 pub mod clerk_api;
 pub mod https_front;
 pub mod kinde_api;

@@ -3,6 +3,8 @@
 //! JSON lines or single-object format: `ss` successful signup creates, `du` deleted user
 //! deletes) and Event Streams CloudEvents (`user.created`, `user.updated`, `user.deleted`).
 
+pub mod directory;
+
 use serde::Deserialize;
 use serde_json::Value;
 

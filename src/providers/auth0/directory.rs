@@ -1,0 +1,224 @@
+//! Auth0's users, for the backfill: the Management API's `GET /api/v2/users?page=&per_page=100
+//! &include_totals=true&sort=created_at:1` with a Management API token (`AUTH0_MANAGEMENT_TOKEN`,
+//! or one from a client-credentials grant with `AUTH0_CLIENT_ID` and `AUTH0_CLIENT_SECRET`).
+//! Auth0 pages through only the first 1,000 users of a query; a larger tenant is refused before
+//! anything is written, with the way round: a user export job (format json), whose NDJSON
+//! file `--from-file` reads with the same field names. Log Streams (the webhook) send another
+//! shape, so the listed user is read here.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use crate::backfill::{Directory, DirectoryError, Page};
+use crate::checkpoint::PageCursor;
+use crate::domain::{
+    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
+    split_full_name,
+};
+use crate::providers::{PayloadError, read_part};
+
+const PROVIDER: &str = "Auth0";
+/// Users a page, Auth0's most.
+const PER_PAGE: u64 = 100;
+/// Users Auth0 pages through, at most, for one query.
+pub const PAGING_CAP: u64 = 1000;
+
+/// How the Management API token is had.
+pub enum Auth0Token {
+    /// `AUTH0_MANAGEMENT_TOKEN`.
+    Given(String),
+    /// A client-credentials grant: `AUTH0_CLIENT_ID`, `AUTH0_CLIENT_SECRET`.
+    Client { id: String, secret: String },
+}
+
+/// The users of one Auth0 tenant.
+pub struct Auth0Directory {
+    http: reqwest::Client,
+    /// `https://<AUTH0_DOMAIN>`, or `AUTH0_API_URL`.
+    base: String,
+    /// The token's audience: `https://<AUTH0_DOMAIN>/api/v2/`.
+    audience: String,
+    credentials: Auth0Token,
+    token: OnceCell<String>,
+}
+
+#[derive(Deserialize)]
+struct ListedUser {
+    user_id: String,
+    email: Option<String>,
+    email_verified: Option<bool>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    name: Option<String>,
+    username: Option<String>,
+    phone_number: Option<String>,
+    picture: Option<String>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+    last_login: Option<String>,
+}
+
+impl Auth0Directory {
+    /// `domain` is `AUTH0_DOMAIN` (`acme.us.auth0.com`); `api_url`, `AUTH0_API_URL`, replaces
+    /// `https://<domain>` (a stand-in).
+    pub fn new(
+        http: reqwest::Client,
+        domain: &str,
+        api_url: Option<&str>,
+        credentials: Auth0Token,
+    ) -> Self {
+        let domain = domain.trim_start_matches("https://").trim_end_matches('/');
+        Self {
+            http,
+            base: api_url
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .unwrap_or_else(|| format!("https://{domain}")),
+            audience: format!("https://{domain}/api/v2/"),
+            credentials,
+            token: OnceCell::new(),
+        }
+    }
+
+    async fn token(&self) -> Result<&str, DirectoryError> {
+        self.token
+            .get_or_try_init(|| async {
+                let (id, secret) = match &self.credentials {
+                    Auth0Token::Given(token) => return Ok(token.clone()),
+                    Auth0Token::Client { id, secret } => (id, secret),
+                };
+                let failed = |reason: String| DirectoryError::Failed {
+                    provider: PROVIDER,
+                    reason,
+                };
+                let response = self
+                    .http
+                    .post(format!("{}/oauth/token", self.base))
+                    .json(&json!({"grant_type": "client_credentials", "client_id": id,
+                                  "client_secret": secret, "audience": self.audience}))
+                    .send()
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                let status = response.status().as_u16();
+                if status != 200 {
+                    return Err(DirectoryError::Unauthorized {
+                        provider: PROVIDER,
+                        status,
+                        variable: "AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET",
+                    });
+                }
+                let answer: Value = response
+                    .json()
+                    .await
+                    .map_err(|e| failed(format!("the token answer is not JSON: {e}")))?;
+                answer["access_token"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| failed("the token answer has no access_token".into()))
+            })
+            .await
+            .map(String::as_str)
+    }
+}
+
+impl Directory for Auth0Directory {
+    fn route(&self) -> &'static str {
+        "auth0"
+    }
+
+    async fn total(&self) -> Option<u64> {
+        None
+    }
+
+    async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
+        let page = match cursor {
+            PageCursor::Start => 0,
+            PageCursor::Offset(page) => *page,
+            PageCursor::Token(_) => {
+                return Err(DirectoryError::Failed {
+                    provider: PROVIDER,
+                    reason: "the checkpoint holds a cursor token; Auth0 pages by number".into(),
+                });
+            }
+        };
+        let url = format!(
+            "{}/api/v2/users?page={page}&per_page={PER_PAGE}&include_totals=true&sort=created_at%3A1",
+            self.base
+        );
+        let token = self.token().await?;
+        let answer = crate::backfill::get_json(
+            &self.http,
+            &url,
+            token,
+            PROVIDER,
+            "AUTH0_MANAGEMENT_TOKEN (or AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET)",
+        )
+        .await?;
+        let total = answer["total"].as_u64().unwrap_or(0);
+        if page == 0 && total > PAGING_CAP {
+            return Err(DirectoryError::Failed {
+                provider: PROVIDER,
+                reason: format!(
+                    "the tenant has {total} users and Auth0's list pages through only the first {PAGING_CAP}: run a user export job (POST /api/v2/jobs/users-exports, format json), gunzip its file and give it to --from-file"
+                ),
+            });
+        }
+        let users = match answer.get("users") {
+            Some(Value::Array(users)) => users.clone(),
+            _ => {
+                return Err(DirectoryError::Failed {
+                    provider: PROVIDER,
+                    reason: "the answer has no users list".into(),
+                });
+            }
+        };
+        let start = answer["start"].as_u64().unwrap_or(page * PER_PAGE);
+        let seen = start + users.len() as u64;
+        let next = (!users.is_empty() && seen < total).then_some(PageCursor::Offset(page + 1));
+        Ok(Page { users, next })
+    }
+
+    fn event(&self, user: Value) -> Result<UserEvent, String> {
+        listed_user(user).map_err(|e| e.to_string())
+    }
+}
+
+/// A user as Auth0's Management API lists it, or its export job writes it (same field names).
+pub fn listed_user(raw: Value) -> Result<UserEvent, PayloadError> {
+    let user: ListedUser = read_part(PROVIDER, "user", &raw)?;
+    let email = user
+        .email
+        .filter(|e| !e.trim().is_empty())
+        .ok_or(PayloadError::NoEmail)?;
+    let (first_name, last_name) = match (
+        name_part(user.given_name.as_deref()),
+        name_part(user.family_name.as_deref()),
+    ) {
+        (None, None) => split_full_name(user.name.as_deref().filter(|n| !n.contains('@'))),
+        parts => parts,
+    };
+    let updated_at = user.updated_at.as_deref().and_then(Timestamp::parse);
+    Ok(UserEvent::upserted(
+        UserChange::Updated,
+        UserProfile {
+            email: EmailAddress::parse(&email)?,
+            user_id: user.user_id,
+            first_name,
+            last_name,
+            created_at: user.created_at.as_deref().and_then(Timestamp::parse),
+            details: UserDetails {
+                email_verified: user.email_verified,
+                username: name_part(user.username.as_deref()),
+                phone: name_part(user.phone_number.as_deref()),
+                image_url: name_part(user.picture.as_deref()),
+                updated_at,
+                last_sign_in_at: user.last_login.as_deref().and_then(Timestamp::parse),
+                provider: "auth0",
+                // Pointers of a mapping read the log stream's user, which this is not.
+                raw: None,
+                ..UserDetails::default()
+            },
+        },
+    )
+    .at(updated_at))
+}

@@ -1,0 +1,133 @@
+//! A stand-in for Auth0's Management API users list, strict about what Auth0 documents: a token
+//! from `POST /oauth/token` (JSON client-credentials grant, audience `https://<domain>/api/v2/`),
+//! `GET /api/v2/users?page=&per_page=&include_totals=true` (per_page at most 100) answering
+//! `{start, limit, length, total, users}`, and `400` past the first 1,000 records.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+pub const AUTH0_DOMAIN: &str = "acme.test.auth0.com";
+pub const AUTH0_CLIENT_ID: &str = "auth0-client-id";
+pub const AUTH0_CLIENT_SECRET: &str = "auth0-client-secret";
+const TOKEN: &str = "auth0-management-token";
+
+/// An Auth0 user as the list (and the export job) writes it.
+pub fn auth0_listed_user(n: usize) -> Value {
+    json!({
+        "user_id": format!("auth0|backfill{n:06}"), "email": format!("auth0.user.{n}@example.com"),
+        "email_verified": true, "username": null, "given_name": "Auth0", "family_name": format!("User {n}"),
+        "name": format!("Auth0 User {n}"), "nickname": "auth0", "picture": null, "identities": [],
+        "app_metadata": {}, "user_metadata": {}, "created_at": "2026-10-01T00:00:00.000Z",
+        "updated_at": "2026-10-02T00:00:00.000Z", "last_login": null, "logins_count": 1
+    })
+}
+
+pub struct Auth0Api {
+    addr: std::net::SocketAddr,
+    pages: Arc<Mutex<Vec<String>>>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+type Shared = (Arc<Vec<Value>>, Arc<Mutex<Vec<String>>>);
+
+impl Auth0Api {
+    pub async fn start(users: Vec<Value>) -> Self {
+        let pages = Arc::new(Mutex::new(Vec::new()));
+        let app = Router::new()
+            .route("/oauth/token", post(token))
+            .route("/api/v2/users", get(list))
+            .with_state((Arc::new(users), pages.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("Auth0 stand-in");
+        });
+        Self {
+            addr,
+            pages,
+            _server: server,
+        }
+    }
+
+    /// `AUTH0_API_URL` for it.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The `page` numbers asked for.
+    pub fn pages(&self) -> Vec<String> {
+        self.pages.lock().unwrap().clone()
+    }
+}
+
+async fn token(body: String) -> Response {
+    let body: Value = serde_json::from_str(&body).unwrap_or_default();
+    if body["grant_type"] == "client_credentials"
+        && body["client_id"] == AUTH0_CLIENT_ID
+        && body["client_secret"] == AUTH0_CLIENT_SECRET
+        && body["audience"] == format!("https://{AUTH0_DOMAIN}/api/v2/")
+    {
+        axum::Json(json!({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 86400}))
+            .into_response()
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "access_denied"})),
+        )
+            .into_response()
+    }
+}
+
+async fn list(
+    State((users, pages)): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let error = |status: StatusCode, message: &str| {
+        (
+            status,
+            axum::Json(
+                json!({"statusCode": status.as_u16(), "error": "Bad Request", "message": message}),
+            ),
+        )
+            .into_response()
+    };
+    if headers.get("authorization").and_then(|v| v.to_str().ok())
+        != Some(&format!("Bearer {TOKEN}"))
+    {
+        return error(StatusCode::UNAUTHORIZED, "Invalid token");
+    }
+    let page: usize = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let per_page: usize = match query.get("per_page").map(|p| p.parse::<usize>()) {
+        None => 50,
+        Some(Ok(p)) if p <= 100 => p,
+        _ => return error(StatusCode::BAD_REQUEST, "per_page must be at most 100"),
+    };
+    if (page + 1) * per_page > 1000 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "You can only page through the first 1000 records",
+        );
+    }
+    pages.lock().unwrap().push(page.to_string());
+    let slice: Vec<Value> = users
+        .iter()
+        .skip(page * per_page)
+        .take(per_page)
+        .cloned()
+        .collect();
+    if query.get("include_totals").map(String::as_str) != Some("true") {
+        return axum::Json(Value::Array(slice)).into_response();
+    }
+    axum::Json(json!({"start": page * per_page, "limit": per_page, "length": slice.len(), "total": users.len(), "users": slice})).into_response()
+}
