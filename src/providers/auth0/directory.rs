@@ -216,7 +216,6 @@ pub fn listed_user(raw: Value) -> Result<UserEvent, PayloadError> {
                 provider: "auth0",
                 // Pointers of a mapping read the log stream's user, which this is not.
                 raw: None,
-                ..UserDetails::default()
             },
         },
     )
