@@ -161,20 +161,27 @@ impl App {
 
     /// Fetches the secret ahead of the first request (init has full CPU); a failure is
     /// logged and retried on the first request.
-    /// With a queue in direct mode, also reads its depth (and so opens the connection to SQS)
-    /// at the same time, rather than on the first request.
     pub async fn prefetch_secret(&self) {
-        let secret = async {
-            if let Err(e) = self.secrets.get().await {
-                tracing::warn!(error = %e, "could not fetch the secret during init; will retry per request");
-            }
-        };
+        if let Err(e) = self.secrets.get().await {
+            tracing::warn!(error = %e, "could not fetch the secret during init; will retry per request");
+        }
+    }
+
+    /// The webhook's init: the secret and, with a queue in direct mode, the queue's depth (which
+    /// opens the connection to SQS), at the same time, rather than on the first request. The
+    /// other entry points never read the depth, so they prefetch the secret alone.
+    pub async fn prefetch_for_webhooks(&self) {
         let backlog = async {
             if self.config.delivery_mode == DeliveryMode::Direct {
                 self.queue_has_backlog().await;
             }
         };
-        tokio::join!(secret, backlog);
+        tokio::join!(self.prefetch_secret(), backlog);
+    }
+
+    /// The queue events go to (`SYNC_QUEUE_URL`), if one is configured.
+    pub fn queue(&self) -> Option<&SyncQueue> {
+        self.queue.as_ref()
     }
 
     /// Handles one webhook request. Never fails: every outcome is an HTTP answer.

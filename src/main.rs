@@ -10,6 +10,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let app = App::from_config(config)?;
-    app.prefetch_secret().await;
+    app.prefetch_for_webhooks().await;
     run_webhooks(&app).await
 }

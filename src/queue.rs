@@ -235,6 +235,14 @@ impl SyncQueue {
         Self { client, url }
     }
 
+    /// The queue at `url`, reached through this one's client (the same account and endpoint).
+    pub fn at(&self, url: String) -> Self {
+        Self {
+            client: self.client.clone(),
+            url,
+        }
+    }
+
     /// Its URL.
     pub fn url(&self) -> &str {
         &self.url

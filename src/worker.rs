@@ -72,18 +72,19 @@ impl Worker {
 
     /// Builds the worker from the configuration, as the binary does.
     pub fn from_app(app: App) -> Self {
-        let dead_letters = app.config().dead_letter_queue_url.clone().map(|url| {
-            SyncQueue::new(
-                crate::queue::client_from_lookup(app.http_client(), |n| std::env::var(n).ok()),
-                url,
-            )
-        });
-        let source = app.config().sync_queue_url.clone().map(|url| {
-            SyncQueue::new(
-                crate::queue::client_from_lookup(app.http_client(), |n| std::env::var(n).ok()),
-                url,
-            )
-        });
+        // The app already reaches SYNC_QUEUE_URL; the dead-letter queue shares that client.
+        let source = app.queue().cloned();
+        let dead_letters = app
+            .config()
+            .dead_letter_queue_url
+            .clone()
+            .map(|url| match &source {
+                Some(source) => source.at(url),
+                None => SyncQueue::new(
+                    crate::queue::client_from_lookup(app.http_client(), |n| std::env::var(n).ok()),
+                    url,
+                ),
+            });
         if dead_letters.is_none() {
             tracing::warn!(
                 "SYNC_DEAD_LETTER_QUEUE_URL is not set: messages that can never succeed are retried until the queue's redrive policy moves them"
