@@ -301,7 +301,13 @@ impl App {
             && (self.config.delivery_mode == DeliveryMode::Queued || self.queue_has_backlog().await)
         {
             let queued = self
-                .enqueue(provider.route(), &delivery, identity, 0)
+                .enqueue_events(
+                    provider.route(),
+                    &delivery.event_type,
+                    identity,
+                    0,
+                    &delivery.events,
+                )
                 .await
                 .map_err(AppError::Queue)?;
             seen.applied = Some((0, delivery.events.len()));
@@ -323,7 +329,13 @@ impl App {
             Some(error) if error.is_transient() && self.queue.is_some() => {
                 let first = progress.outcomes.len();
                 match self
-                    .enqueue(provider.route(), &delivery, identity, first)
+                    .enqueue_events(
+                        provider.route(),
+                        &delivery.event_type,
+                        identity,
+                        first,
+                        &delivery.events[first..],
+                    )
                     .await
                 {
                     Ok(queued) => {
@@ -373,41 +385,31 @@ impl App {
         *self.backlog.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), backlog));
     }
 
-    /// Sends the delivery's events from `first` on to the queue; how many were sent.
-    async fn enqueue(
+    /// Sends `events`, which start at position `first` of their delivery, to the queue; how
+    /// many were sent. The webhook queues what Attio could not take; the Cognito trigger, a user
+    /// Attio could not take in time. `Err` when there is no queue or it refused.
+    pub async fn enqueue_events(
         &self,
         route: &'static str,
-        delivery: &Delivery,
+        event_type: &str,
         identity: DeliveryIdentity<'_>,
         first: usize,
+        events: &[UserEvent],
     ) -> Result<usize, QueueError> {
         let Some(queue) = &self.queue else {
             return Err(QueueError::Unavailable("no SYNC_QUEUE_URL".into()));
         };
         let outgoing = Outgoing::new(
             route,
-            &delivery.event_type,
+            event_type,
             identity.id,
             identity,
             first,
-            &delivery.events[first..],
+            events,
             &self.config.attribute_map,
         );
         queue.send(&outgoing).await?;
         Ok(outgoing.len())
-    }
-
-    /// Queues events that arrived other than as a webhook (the Cognito trigger), as the
-    /// webhook queues what Attio cannot take. `Err` when there is no queue or it refused.
-    pub async fn enqueue_events(
-        &self,
-        route: &'static str,
-        event_type: &str,
-        identity: DeliveryIdentity<'_>,
-        events: &[UserEvent],
-    ) -> Result<usize, QueueError> {
-        let delivery = Delivery::of(event_type, events.to_vec());
-        self.enqueue(route, &delivery, identity, 0).await
     }
 
     /// Whether a queue is configured.

@@ -149,6 +149,7 @@ async fn sync(
                         id: None,
                         body: body.as_bytes(),
                     },
+                    0,
                     &events,
                 )
                 .await
