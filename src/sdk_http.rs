@@ -139,3 +139,24 @@ impl AwsEnvironment {
         }
     }
 }
+
+/// An AWS SDK client of the crate `$sdk` from the Lambda environment ([`AwsEnvironment`], with
+/// the service's endpoint variable), sending through `$http`. A macro because each SDK has its
+/// own config builder type, with the same methods.
+macro_rules! client_from_environment {
+    ($sdk:ident, $http:expr, $lookup:expr, $endpoint_variable:expr) => {{
+        let env = $crate::sdk_http::AwsEnvironment::read($lookup, $endpoint_variable);
+        let mut config = $sdk::Config::builder()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .http_client($crate::sdk_http::ReqwestSdkClient::new($http))
+            .region(env.region);
+        if let Some(credentials) = env.credentials {
+            config = config.credentials_provider(credentials);
+        }
+        if let Some(url) = env.endpoint {
+            config = config.endpoint_url(url);
+        }
+        $sdk::Client::from_conf(config.build())
+    }};
+}
+pub(crate) use client_from_environment;

@@ -143,18 +143,12 @@ pub fn client_from_lookup(
     http: reqwest::Client,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> aws_sdk_secretsmanager::Client {
-    let env = crate::sdk_http::AwsEnvironment::read(lookup, "AWS_ENDPOINT_URL_SECRETS_MANAGER");
-    let mut config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-        .http_client(crate::sdk_http::ReqwestSdkClient::new(http))
-        .region(env.region);
-    if let Some(credentials) = env.credentials {
-        config = config.credentials_provider(credentials);
-    }
-    if let Some(url) = env.endpoint {
-        config = config.endpoint_url(url);
-    }
-    aws_sdk_secretsmanager::Client::from_conf(config.build())
+    crate::sdk_http::client_from_environment!(
+        aws_sdk_secretsmanager,
+        http,
+        lookup,
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER"
+    )
 }
 
 /// Caches the secret for the life of the container.

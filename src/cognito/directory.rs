@@ -31,22 +31,12 @@ impl CognitoDirectory {
     /// A client configured from the environment, as the function's others are
     /// ([`crate::sdk_http::AwsEnvironment`]), sending through `http`.
     pub fn client_from_env(http: reqwest::Client) -> aws_sdk_cognitoidentityprovider::Client {
-        use aws_sdk_cognitoidentityprovider as cognito;
-        let env = crate::sdk_http::AwsEnvironment::read(
-            |n| std::env::var(n).ok(),
-            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
-        );
-        let mut config = cognito::Config::builder()
-            .behavior_version(cognito::config::BehaviorVersion::latest())
-            .http_client(crate::sdk_http::ReqwestSdkClient::new(http))
-            .region(env.region);
-        if let Some(credentials) = env.credentials {
-            config = config.credentials_provider(credentials);
-        }
-        if let Some(url) = env.endpoint {
-            config = config.endpoint_url(url);
-        }
-        cognito::Client::from_conf(config.build())
+        crate::sdk_http::client_from_environment!(
+            aws_sdk_cognitoidentityprovider,
+            http,
+            |n: &str| std::env::var(n).ok(),
+            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"
+        )
     }
 }
 
