@@ -105,16 +105,7 @@ impl Directory for FileDirectory {
     }
 
     async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
-        let start = match cursor {
-            PageCursor::Start => 0,
-            PageCursor::Offset(offset) => *offset as usize,
-            PageCursor::Token(_) => {
-                return Err(DirectoryError::Failed {
-                    provider: "the file",
-                    reason: "the checkpoint holds a cursor token; a file is read by offset".into(),
-                });
-            }
-        };
+        let start = cursor.offset("the file")? as usize;
         let users: Vec<Value> = self.users.iter().skip(start).take(PAGE).cloned().collect();
         let end = start + users.len();
         let next = (end < self.users.len()).then_some(PageCursor::Offset(end as u64));

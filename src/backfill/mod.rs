@@ -29,6 +29,34 @@ pub struct Page {
     pub next: Option<PageCursor>,
 }
 
+impl PageCursor {
+    /// Where a source that pages by offset or page number is (0 at the start); an error if
+    /// the checkpoint holds a cursor token, which `provider` does not give.
+    pub fn offset(&self, provider: &'static str) -> Result<u64, DirectoryError> {
+        match self {
+            Self::Start => Ok(0),
+            Self::Offset(offset) => Ok(*offset),
+            Self::Token(_) => Err(DirectoryError::Failed {
+                provider,
+                reason: format!("the checkpoint holds a cursor token; {provider} pages by offset"),
+            }),
+        }
+    }
+
+    /// The cursor of a source that pages by token (`None` at the start); an error if the
+    /// checkpoint holds an offset, which `provider` does not take.
+    pub fn token(&self, provider: &'static str) -> Result<Option<&str>, DirectoryError> {
+        match self {
+            Self::Start => Ok(None),
+            Self::Token(token) => Ok(Some(token)),
+            Self::Offset(_) => Err(DirectoryError::Failed {
+                provider,
+                reason: format!("the checkpoint holds an offset; {provider} pages by cursor"),
+            }),
+        }
+    }
+}
+
 /// Why a page could not be read.
 #[derive(Debug, Error)]
 pub enum DirectoryError {

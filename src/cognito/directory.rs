@@ -64,15 +64,8 @@ impl Directory for CognitoDirectory {
             .list_users()
             .user_pool_id(&self.user_pool_id)
             .limit(60);
-        match cursor {
-            PageCursor::Start => {}
-            PageCursor::Token(token) => request = request.pagination_token(token),
-            PageCursor::Offset(_) => {
-                return Err(DirectoryError::Failed {
-                    provider: PROVIDER,
-                    reason: "the checkpoint holds an offset; Cognito pages by token".into(),
-                });
-            }
+        if let Some(token) = cursor.token(PROVIDER)? {
+            request = request.pagination_token(token);
         }
         let answer = request.send().await.map_err(|e| DirectoryError::Failed {
             provider: PROVIDER,

@@ -131,16 +131,7 @@ impl Directory for Auth0Directory {
     }
 
     async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
-        let page = match cursor {
-            PageCursor::Start => 0,
-            PageCursor::Offset(page) => *page,
-            PageCursor::Token(_) => {
-                return Err(DirectoryError::Failed {
-                    provider: PROVIDER,
-                    reason: "the checkpoint holds a cursor token; Auth0 pages by number".into(),
-                });
-            }
-        };
+        let page = cursor.offset(PROVIDER)?;
         let url = format!(
             "{}/api/v2/users?page={page}&per_page={PER_PAGE}&include_totals=true&sort=created_at%3A1",
             self.base

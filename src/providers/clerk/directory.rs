@@ -61,16 +61,7 @@ impl Directory for ClerkDirectory {
     }
 
     async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
-        let offset = match cursor {
-            PageCursor::Start => 0,
-            PageCursor::Offset(offset) => *offset,
-            PageCursor::Token(_) => {
-                return Err(DirectoryError::Failed {
-                    provider: PROVIDER,
-                    reason: "the checkpoint holds a cursor token; Clerk pages by offset".into(),
-                });
-            }
-        };
+        let offset = cursor.offset(PROVIDER)?;
         let answer = self
             .get(&format!(
                 "/v1/users?limit={}&offset={offset}&order_by=%2Bcreated_at",

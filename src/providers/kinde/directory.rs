@@ -121,19 +121,10 @@ impl Directory for KindeDirectory {
 
     async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
         let mut url = format!("{}/api/v1/users?page_size={}", self.issuer, self.page_size);
-        match cursor {
-            PageCursor::Start => {}
-            PageCursor::Token(next) => {
-                let encoded: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
-                url.push_str("&next_token=");
-                url.push_str(&encoded);
-            }
-            PageCursor::Offset(_) => {
-                return Err(DirectoryError::Failed {
-                    provider: PROVIDER,
-                    reason: "the checkpoint holds an offset; Kinde pages by token".into(),
-                });
-            }
+        if let Some(next) = cursor.token(PROVIDER)? {
+            let encoded: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+            url.push_str("&next_token=");
+            url.push_str(&encoded);
         }
         let token = self.token().await?;
         let answer =

@@ -83,13 +83,11 @@ impl Directory for OktaDirectory {
     }
 
     async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
-        let url = match cursor {
-            PageCursor::Start => format!("{}/api/v1/users?limit={}", self.org_url, self.limit),
+        let url = match cursor.token(PROVIDER)? {
+            None => format!("{}/api/v1/users?limit={}", self.org_url, self.limit),
             // The token is only ever sent to the org it belongs to.
-            PageCursor::Token(next) if next.starts_with(&format!("{}/", self.org_url)) => {
-                next.clone()
-            }
-            _ => {
+            Some(next) if next.starts_with(&format!("{}/", self.org_url)) => next.to_owned(),
+            Some(_) => {
                 return Err(DirectoryError::Failed {
                     provider: PROVIDER,
                     reason: "the checkpoint's next page is not a link of OKTA_ORG_URL".into(),

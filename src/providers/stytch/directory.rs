@@ -72,16 +72,7 @@ impl Directory for StytchDirectory {
     }
 
     async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
-        let cursor = match cursor {
-            PageCursor::Start => None,
-            PageCursor::Token(cursor) => Some(cursor.as_str()),
-            PageCursor::Offset(_) => {
-                return Err(DirectoryError::Failed {
-                    provider: PROVIDER,
-                    reason: "the checkpoint holds an offset; Stytch pages by cursor".into(),
-                });
-            }
-        };
+        let cursor = cursor.token(PROVIDER)?;
         let answer = self.search(self.limit, cursor).await?;
         let users = match answer.get("results") {
             Some(Value::Array(users)) => users.clone(),

@@ -48,28 +48,19 @@ impl Directory for WorkOsDirectory {
             "{}/user_management/users?limit={}&order=asc",
             self.api_url, self.limit
         );
-        match cursor {
-            PageCursor::Start => {}
-            PageCursor::Token(after) => {
-                // WorkOS cursors are object ids (`user_…`): letters, digits and `_`.
-                if !after
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                {
-                    return Err(DirectoryError::Failed {
-                        provider: PROVIDER,
-                        reason: "the checkpoint's cursor is not a WorkOS id".into(),
-                    });
-                }
-                url.push_str("&after=");
-                url.push_str(after);
-            }
-            PageCursor::Offset(_) => {
+        if let Some(after) = cursor.token(PROVIDER)? {
+            // WorkOS cursors are object ids (`user_…`): letters, digits and `_`.
+            if !after
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
                 return Err(DirectoryError::Failed {
                     provider: PROVIDER,
-                    reason: "the checkpoint holds an offset; WorkOS pages by cursor".into(),
+                    reason: "the checkpoint's cursor is not a WorkOS id".into(),
                 });
             }
+            url.push_str("&after=");
+            url.push_str(after);
         }
         let answer =
             crate::backfill::get_json(&self.http, &url, &self.api_key, PROVIDER, "WORKOS_API_KEY")
