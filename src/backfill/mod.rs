@@ -188,6 +188,37 @@ async fn send(
     Err(failed("still rate-limited after 10 waits".into()))
 }
 
+/// A client-credentials grant (Kinde's and Auth0's Management API tokens): sends `request`, the
+/// provider's token endpoint with the grant in its body, and reads `access_token`. `400`, `401`
+/// and `403` are the credentials in `variable`; any other failure is the provider's.
+pub async fn access_token(
+    request: reqwest::RequestBuilder,
+    provider: &'static str,
+    variable: &'static str,
+) -> Result<String, DirectoryError> {
+    let failed = |reason: String| DirectoryError::Failed { provider, reason };
+    let response = request.send().await.map_err(|e| failed(e.to_string()))?;
+    match response.status().as_u16() {
+        200 => {}
+        status @ (400 | 401 | 403) => {
+            return Err(DirectoryError::Unauthorized {
+                provider,
+                status,
+                variable,
+            });
+        }
+        status => return Err(failed(format!("the token request answered {status}"))),
+    }
+    let answer: Value = response
+        .json()
+        .await
+        .map_err(|e| failed(format!("the token answer is not JSON: {e}")))?;
+    answer["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| failed("the token answer has no access_token".into()))
+}
+
 /// [`fetch`] with a bearer token, for the body alone.
 pub async fn get_json(
     http: &reqwest::Client,

@@ -87,34 +87,17 @@ impl Auth0Directory {
                     Auth0Token::Given(token) => return Ok(token.clone()),
                     Auth0Token::Client { id, secret } => (id, secret),
                 };
-                let failed = |reason: String| DirectoryError::Failed {
-                    provider: PROVIDER,
-                    reason,
-                };
-                let response = self
+                let request = self
                     .http
                     .post(format!("{}/oauth/token", self.base))
                     .json(&json!({"grant_type": "client_credentials", "client_id": id,
-                                  "client_secret": secret, "audience": self.audience}))
-                    .send()
-                    .await
-                    .map_err(|e| failed(e.to_string()))?;
-                let status = response.status().as_u16();
-                if status != 200 {
-                    return Err(DirectoryError::Unauthorized {
-                        provider: PROVIDER,
-                        status,
-                        variable: "AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET",
-                    });
-                }
-                let answer: Value = response
-                    .json()
-                    .await
-                    .map_err(|e| failed(format!("the token answer is not JSON: {e}")))?;
-                answer["access_token"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| failed("the token answer has no access_token".into()))
+                            "client_secret": secret, "audience": self.audience}));
+                crate::backfill::access_token(
+                    request,
+                    PROVIDER,
+                    "AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET",
+                )
+                .await
             })
             .await
             .map(String::as_str)

@@ -73,37 +73,17 @@ impl KindeDirectory {
                     .append_pair("client_secret", &self.client_secret)
                     .append_pair("audience", &format!("{}/api", self.issuer))
                     .finish();
-                let failed = |reason: String| DirectoryError::Failed {
-                    provider: PROVIDER,
-                    reason,
-                };
-                let response = self
+                let request = self
                     .http
                     .post(format!("{}/oauth2/token", self.issuer))
                     .header("content-type", "application/x-www-form-urlencoded")
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|e| failed(e.to_string()))?;
-                match response.status().as_u16() {
-                    200 => {}
-                    400 | 401 | 403 => {
-                        return Err(DirectoryError::Unauthorized {
-                            provider: PROVIDER,
-                            status: response.status().as_u16(),
-                            variable: "KINDE_CLIENT_ID and KINDE_CLIENT_SECRET",
-                        });
-                    }
-                    status => return Err(failed(format!("the token request answered {status}"))),
-                }
-                let answer: Value = response
-                    .json()
-                    .await
-                    .map_err(|e| failed(format!("the token answer is not JSON: {e}")))?;
-                answer["access_token"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| failed("the token answer has no access_token".into()))
+                    .body(body);
+                crate::backfill::access_token(
+                    request,
+                    PROVIDER,
+                    "KINDE_CLIENT_ID and KINDE_CLIENT_SECRET",
+                )
+                .await
             })
             .await
             .map(String::as_str)
