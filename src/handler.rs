@@ -402,7 +402,6 @@ impl App {
         let outgoing = Outgoing::new(
             route,
             event_type,
-            identity.id,
             identity,
             first,
             events,
@@ -410,11 +409,6 @@ impl App {
         );
         queue.send(&outgoing).await?;
         Ok(outgoing.len())
-    }
-
-    /// Whether a queue is configured.
-    pub fn has_queue(&self) -> bool {
-        self.queue.is_some()
     }
 
     /// Applies events in order, stopping at the first that Attio does not confirm. An Attio

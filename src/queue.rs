@@ -141,7 +141,6 @@ impl Outgoing {
     pub fn new(
         route: RouteName,
         event_type: &str,
-        delivery_id: Option<&str>,
         identity: DeliveryIdentity<'_>,
         first_position: usize,
         events: &[UserEvent],
@@ -157,7 +156,7 @@ impl Outgoing {
                     version: SCHEMA_VERSION,
                     route,
                     event_type: event_type.to_owned(),
-                    delivery_id: delivery_id.map(str::to_owned),
+                    delivery_id: identity.id.map(str::to_owned),
                     position,
                     queued_at,
                     event: minimised(event, route, mapping),
@@ -459,7 +458,6 @@ mod tests {
         let outgoing = Outgoing::new(
             "clerk",
             "user.updated",
-            Some("msg_1"),
             DeliveryIdentity {
                 id: Some("msg_1"),
                 body: b"{}",
@@ -491,7 +489,6 @@ mod tests {
             Outgoing::new(
                 "clerk",
                 "user.updated",
-                None,
                 DeliveryIdentity {
                     id: Some(id),
                     body: b"{}",

@@ -140,7 +140,7 @@ async fn sync(
         .into_result()
     {
         Ok(outcomes) => Ok(outcomes.first().map(|o| o.status())),
-        Err(error) if error.is_transient() && app.has_queue() => {
+        Err(error) if error.is_transient() && app.queue().is_some() => {
             match app
                 .enqueue_events(
                     ROUTE,

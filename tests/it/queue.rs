@@ -377,7 +377,6 @@ async fn a_users_later_messages_wait_behind_one_that_failed_while_other_users_go
         let outgoing = Outgoing::new(
             "clerk",
             "test",
-            None,
             DeliveryIdentity {
                 id: Some("d"),
                 body: &[i as u8],
