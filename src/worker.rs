@@ -32,7 +32,7 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fate {
+enum Fate {
     /// Applied; the sync's status (`synced`, `outdated`, `ignored`…).
     Applied(&'static str),
     /// Left in the queue for another attempt (listed in `batchItemFailures`).
@@ -97,11 +97,6 @@ impl Worker {
         }
     }
 
-    /// The app.
-    pub fn app(&self) -> &App {
-        &self.app
-    }
-
     /// Fetches the secret ahead of the first batch.
     pub async fn prefetch_secret(&self) {
         self.app.prefetch_secret().await;
@@ -127,16 +122,8 @@ impl Worker {
         response
     }
 
-    /// What becomes of each message of the batch, in order.
-    pub async fn apply_batch(
-        &self,
-        records: &[SqsMessage],
-        deadline: Option<SystemTime>,
-    ) -> Vec<Fate> {
-        self.apply_all(records, deadline).await.0
-    }
-
-    /// The fates, and when Attio said to come back if it stopped the batch.
+    /// What becomes of each message of the batch, in order, and when Attio said to come back if
+    /// it stopped the batch.
     async fn apply_all(
         &self,
         records: &[SqsMessage],
