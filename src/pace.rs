@@ -19,7 +19,6 @@ const WINDOW: Duration = Duration::from_secs(1);
 /// Starts writes at most `per_second` a second, evenly spaced.
 #[derive(Debug)]
 pub struct WriteLimiter {
-    per_second: f64,
     /// Most starts in any one second: `per_second` rounded up.
     cap: usize,
     interval: Duration,
@@ -47,16 +46,10 @@ impl WriteLimiter {
             1.0
         };
         Self {
-            per_second,
             cap: per_second.ceil() as usize,
             interval: WINDOW.div_f64(per_second),
             state: Mutex::new(State::default()),
         }
-    }
-
-    /// The rate it keeps to.
-    pub fn per_second(&self) -> f64 {
-        self.per_second
     }
 
     /// Waits until a write may start, and counts it as started.

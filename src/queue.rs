@@ -242,11 +242,6 @@ impl SyncQueue {
         }
     }
 
-    /// Its URL.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// Whether the queue holds messages, waiting or in flight (SQS's approximate counts).
     pub async fn holds_messages(&self) -> Result<bool, QueueError> {
         use aws_sdk_sqs::types::QueueAttributeName as A;
