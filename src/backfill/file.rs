@@ -1,6 +1,7 @@
 //! `--from-file`: users from a file instead of a provider's list API. Either the provider's own
-//! user objects (a JSON array, or JSON Lines: what its list API or export returns; Clerk's and
-//! Auth0's, whose export job writes NDJSON), read as its list API's are, or a CSV with
+//! user objects (a JSON array, or JSON Lines: what its list API or export returns; Clerk's,
+//! WorkOS's, Supabase's (on `supabase-db` or `standard`) and Auth0's, whose export job writes
+//! NDJSON), read as its list API's are, or a CSV with
 //! `user_id,email,first_name,last_name` headers for any route.
 
 use std::path::Path;
@@ -82,7 +83,7 @@ impl FileDirectory {
                 })
                 .collect::<Result<Vec<_>, _>>()?
         };
-        if !is_csv && !["clerk", "auth0"].contains(&route) {
+        if !is_csv && !["clerk", "auth0", "workos", "supabase-db", "standard"].contains(&route) {
             return Err(format!(
                 "reading {route}'s own user objects is not supported yet; give a CSV with user_id,email,first_name,last_name"
             ));
@@ -122,6 +123,10 @@ impl FileDirectory {
         if !self.csv {
             return match self.route {
                 "auth0" => crate::providers::auth0::directory::listed_user(user),
+                "workos" => crate::providers::workos::listed_user(user),
+                "supabase-db" | "standard" => {
+                    crate::providers::supabase::directory::listed_user(self.route, user)
+                }
                 _ => crate::providers::clerk::listed_user(user),
             };
         }

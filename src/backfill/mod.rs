@@ -43,6 +43,26 @@ impl PageCursor {
         }
     }
 
+    /// The 0-based number of the page of `per_page` users a source that numbers its pages is
+    /// at; the checkpoint holds the users before it, so a resume with another page size is
+    /// refused rather than skipping or repeating users.
+    pub fn page_number(
+        &self,
+        per_page: u64,
+        provider: &'static str,
+    ) -> Result<u64, DirectoryError> {
+        let offset = self.offset(provider)?;
+        if offset % per_page.max(1) != 0 {
+            return Err(DirectoryError::Failed {
+                provider,
+                reason: format!(
+                    "the checkpoint is {offset} users in, not at a page of {per_page}: resume with the --page-size of the interrupted run"
+                ),
+            });
+        }
+        Ok(offset / per_page.max(1))
+    }
+
     /// The cursor of a source that pages by token (`None` at the start); an error if the
     /// checkpoint holds an offset, which `provider` does not take.
     pub fn token(&self, provider: &'static str) -> Result<Option<&str>, DirectoryError> {
@@ -89,6 +109,9 @@ pub enum Credentials<'a> {
     Scheme(&'static str, &'a str),
     /// `Authorization: Basic base64(user:password)` (Stytch's project id and secret).
     Basic(&'a str, &'a str),
+    /// The key both as `apikey` and as `Authorization: Bearer` (Supabase's service-role key,
+    /// which its API gateway reads from the first and the Auth server from the second).
+    ApiKeyAndBearer(&'a str),
 }
 
 /// A list API's endpoint, as every directory calls it: `GET url` with `credentials`, its
@@ -139,6 +162,7 @@ async fn send(
                 request.header(reqwest::header::AUTHORIZATION, format!("{scheme} {token}"))
             }
             Credentials::Basic(user, password) => request.basic_auth(user, Some(password)),
+            Credentials::ApiKeyAndBearer(key) => request.header("apikey", key).bearer_auth(key),
         };
         let response = request.send().await.map_err(|e| failed(e.to_string()))?;
         let status = response.status().as_u16();

@@ -20,6 +20,7 @@ use attio_user_sync::providers::clerk::directory::ClerkDirectory;
 use attio_user_sync::providers::kinde::directory::KindeDirectory;
 use attio_user_sync::providers::okta::directory::OktaDirectory;
 use attio_user_sync::providers::stytch::directory::StytchDirectory;
+use attio_user_sync::providers::supabase::directory::SupabaseDirectory;
 use attio_user_sync::providers::workos::directory::WorkOsDirectory;
 use attio_user_sync::{App, Config};
 use clap::Parser;
@@ -28,8 +29,8 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// The provider's route: clerk, workos, okta, stytch, kinde, auth0 or cognito, or any route
-    /// with --from-file (supabase to come).
+    /// The provider's route: clerk, workos, okta, stytch, kinde, auth0, cognito, supabase-db
+    /// (or standard, for Supabase's Auth hook) with SUPABASE_URL, or any route with --from-file.
     route: String,
     /// Read and convert every user, write nothing.
     #[arg(long)]
@@ -135,6 +136,7 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
                 CognitoDirectory::client_from_env(app.http_client()),
                 var("COGNITO_USER_POOL_ID")
                     .ok_or("COGNITO_USER_POOL_ID is not set: give the user pool's id")?,
+                args.page_size,
             );
             backfill_from(app, &directory, &args).await
         }
@@ -177,11 +179,25 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
                 &var("AUTH0_DOMAIN").ok_or("AUTH0_DOMAIN is not set: give your tenant's domain")?,
                 var("AUTH0_API_URL").as_deref(),
                 credentials,
+                args.page_size,
+            );
+            backfill_from(app, &directory, &args).await
+        }
+        "supabase-db" | "standard" if route == "supabase-db" || var("SUPABASE_URL").is_some() => {
+            let directory = SupabaseDirectory::new(
+                app.http_client(),
+                &var("SUPABASE_URL")
+                    .ok_or("SUPABASE_URL is not set: give https://<project-ref>.supabase.co")?,
+                var("SUPABASE_SERVICE_ROLE_KEY").ok_or(
+                    "SUPABASE_SERVICE_ROLE_KEY is not set: give the project's service-role key",
+                )?,
+                args.page_size,
+                route,
             );
             backfill_from(app, &directory, &args).await
         }
         other => Err(format!(
-            "no list-API source for {other} yet (clerk, workos, okta, stytch, kinde, auth0 and cognito have one); --from-file reads a CSV export for any route"
+            "{other} has no list API to read (a Standard Webhooks sender: set SUPABASE_URL if it is Supabase's Auth hook); --from-file reads a CSV export for any route"
         )),
     }
 }

@@ -17,14 +17,21 @@ const PROVIDER: &str = "Cognito";
 pub struct CognitoDirectory {
     client: aws_sdk_cognitoidentityprovider::Client,
     user_pool_id: String,
+    limit: i32,
 }
 
 impl CognitoDirectory {
     /// The pool `user_pool_id` (`COGNITO_USER_POOL_ID`), through `client`.
-    pub fn new(client: aws_sdk_cognitoidentityprovider::Client, user_pool_id: String) -> Self {
+    /// `limit` users a page (1–60, Cognito's most).
+    pub fn new(
+        client: aws_sdk_cognitoidentityprovider::Client,
+        user_pool_id: String,
+        limit: u64,
+    ) -> Self {
         Self {
             client,
             user_pool_id,
+            limit: limit.clamp(1, 60) as i32,
         }
     }
 
@@ -63,7 +70,7 @@ impl Directory for CognitoDirectory {
             .client
             .list_users()
             .user_pool_id(&self.user_pool_id)
-            .limit(60);
+            .limit(self.limit);
         if let Some(token) = cursor.token(PROVIDER)? {
             request = request.pagination_token(token);
         }

@@ -7,7 +7,7 @@ pub mod kinde;
 pub mod okta;
 mod standard;
 pub mod stytch;
-mod supabase_db;
+pub mod supabase;
 pub mod workos;
 
 use std::time::{Duration, SystemTime};
@@ -28,7 +28,7 @@ pub static PROVIDERS: &[&dyn Provider] = &[
     &workos::WorkOs,
     &okta::Okta,
     &auth0::Auth0,
-    &supabase_db::SupabaseDatabase,
+    &supabase::database::SupabaseDatabase,
     &kinde::Kinde,
 ];
 

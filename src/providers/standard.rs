@@ -5,14 +5,14 @@
 
 use lambda_http::http::HeaderMap;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::supabase::SupabaseUser;
 use super::{
     Delivery, PayloadError, Provider, SecretForm, WEBHOOK_HEADERS, WebhookRequest, read_part,
 };
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
-    split_full_name,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -44,15 +44,6 @@ enum Payload {
 struct HookMetadata {
     name: String,
     time: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct SupabaseUser {
-    id: String,
-    email: Option<String>,
-    phone: Option<String>,
-    #[serde(default)]
-    user_metadata: Map<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -121,21 +112,8 @@ impl Provider for StandardWebhooks {
                 if metadata.name != "before-user-created" {
                     return Ok(Delivery::ignored(metadata.name));
                 }
-                let raw = user;
-                let user: SupabaseUser = read_part(NAME, "user", &raw)?;
-                let (first_name, last_name) = supabase_names(&user.user_metadata);
-                let profile = UserProfile {
-                    user_id: user.id,
-                    email: required_email(user.email.as_deref())?,
-                    first_name,
-                    last_name,
-                    // The hook runs before Supabase creates the user: no creation time yet.
-                    created_at: None,
-                    details: UserDetails {
-                        phone: name_part(user.phone.as_deref()),
-                        ..UserDetails::raw("standard", raw)
-                    },
-                };
+                let parsed: SupabaseUser = read_part(NAME, "user", &user)?;
+                let profile = parsed.profile("standard", user)?;
                 Ok(single(
                     metadata.name,
                     UserChange::Created,
@@ -157,21 +135,6 @@ fn required_email(raw: Option<&str>) -> Result<EmailAddress, PayloadError> {
 fn single(event_type: String, change: UserChange, user: UserProfile, at: Option<&str>) -> Delivery {
     let event = UserEvent::upserted(change, user).at(at.and_then(Timestamp::parse));
     Delivery::of(event_type, vec![event])
-}
-
-/// Supabase sign-up forms and OAuth providers put names under different keys: try the
-/// common ones, and split a single full name at its first space.
-pub(super) fn supabase_names(meta: &Map<String, Value>) -> (Option<String>, Option<String>) {
-    let get = |keys: &[&str]| {
-        keys.iter()
-            .find_map(|k| name_part(meta.get(*k).and_then(Value::as_str)))
-    };
-    let first = get(&["first_name", "given_name"]);
-    let last = get(&["last_name", "family_name"]);
-    if first.is_some() || last.is_some() {
-        return (first, last);
-    }
-    split_full_name(get(&["full_name", "name"]).as_deref())
 }
 
 #[cfg(test)]

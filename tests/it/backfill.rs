@@ -1,13 +1,12 @@
-//! The backfill: every user a provider already has, read from a stand-in of its list API that is
-//! strict about its documented paging, written to the Attio stand-in through the same sync as
-//! the webhook; reruns and resumed runs write nothing twice.
+//! The backfill, source by source: each list API paged as its provider documents (the requests
+//! it was sent), what each brings besides the user (organisations, statuses), the files, and the
+//! binary as a person runs it. The promises every source keeps (all users once, reruns and
+//! resumed runs without duplicates, dry runs, 429s) are in `backfill_sources.rs`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use attio_user_sync::backfill::{self, Directory, DirectoryError, Options, Page, Skipped};
-use attio_user_sync::checkpoint::{Checkpoint, PageCursor};
-use attio_user_sync::domain::UserEvent;
+use attio_user_sync::backfill::{self, Directory, Options, Skipped};
+use attio_user_sync::checkpoint::Checkpoint;
 use attio_user_sync::providers::clerk::directory::ClerkDirectory;
 use serde_json::Value;
 
@@ -124,130 +123,6 @@ async fn every_clerk_user_arrives_once_and_those_without_an_email_are_skipped_an
             .all(|s| s.reason.contains("email") && !s.failed),
         "{:?}",
         run.skipped
-    );
-}
-
-#[tokio::test]
-async fn a_rerun_writes_no_duplicates() {
-    let t = TestApp::spawn().await;
-    let api = ClerkApi::start(users()).await;
-
-    backfill(&t, &clerk(&api, 10), Checkpoint::start("clerk"), false)
-        .await
-        .unwrap();
-    backfill(&t, &clerk(&api, 7), Checkpoint::start("clerk"), false)
-        .await
-        .unwrap();
-
-    assert_eq!(user_ids(&t.attio), expected_ids());
-    assert_eq!(t.attio.records("people").len(), 22);
-}
-
-/// Clerk's directory, failing once at the `fail_at`-th page read (an interrupted run).
-struct Interrupted {
-    inner: ClerkDirectory,
-    pages: AtomicU32,
-    fail_at: u32,
-}
-
-impl Directory for Interrupted {
-    fn route(&self) -> &'static str {
-        "clerk"
-    }
-    async fn total(&self) -> Option<u64> {
-        self.inner.total().await
-    }
-    async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
-        if self.pages.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
-            return Err(DirectoryError::Failed {
-                provider: "Clerk",
-                reason: "connection reset".into(),
-            });
-        }
-        self.inner.page(cursor).await
-    }
-    fn event(&self, user: Value) -> Result<UserEvent, String> {
-        self.inner.event(user)
-    }
-}
-
-#[tokio::test]
-async fn an_interrupted_run_resumes_where_it_stopped_and_writes_nothing_twice() {
-    let t = TestApp::spawn().await;
-    let api = ClerkApi::start(users()).await;
-    let app = Arc::new(app_for(&t.secret_id, &t.attio.url(), &[]).await);
-    let path = scratch_checkpoint();
-    let options = Options {
-        dry_run: false,
-        concurrency: 4,
-    };
-    let interrupted = Interrupted {
-        inner: clerk(&api, 10),
-        pages: AtomicU32::new(0),
-        fail_at: 2,
-    };
-
-    let stopped = backfill::run(
-        app.clone(),
-        &interrupted,
-        Checkpoint::start("clerk"),
-        &path,
-        &options,
-        |_| {},
-        |_| {},
-    )
-    .await;
-
-    assert!(stopped.is_err());
-    let saved = Checkpoint::load(&path, "clerk")
-        .unwrap()
-        .expect("a checkpoint was saved");
-    assert_eq!(
-        (saved.page.clone(), saved.position),
-        (PageCursor::Offset(10), 0)
-    );
-    let writes_before = t.attio.requests().len();
-    assert_eq!(
-        user_ids(&t.attio).len(),
-        9,
-        "the first page's users (one has no email)"
-    );
-
-    let done = backfill::run(
-        app,
-        &clerk(&api, 10),
-        saved,
-        &path,
-        &options,
-        |_| {},
-        |_| {},
-    )
-    .await
-    .unwrap();
-
-    assert_eq!(user_ids(&t.attio), expected_ids());
-    // The resumed run read from the second page on: nothing of the first page was written again.
-    let rewritten = t.attio.requests()[writes_before..]
-        .iter()
-        .filter(|r| r.body.to_string().contains("user_backfill_000"))
-        .count();
-    assert_eq!(rewritten, 0);
-    assert_eq!(done.counts.read, 25);
-}
-
-#[tokio::test]
-async fn a_dry_run_reads_everything_and_writes_nothing() {
-    let t = TestApp::spawn().await;
-    let api = ClerkApi::start(users()).await;
-
-    let run = backfill(&t, &clerk(&api, 10), Checkpoint::start("clerk"), true)
-        .await
-        .unwrap();
-
-    assert_eq!(t.attio.request_count(), 0);
-    assert_eq!(
-        (run.checkpoint.counts.read, run.checkpoint.counts.skipped),
-        (25, 3)
     );
 }
 
@@ -553,6 +428,7 @@ async fn every_confirmed_cognito_user_arrives_once_through_moto_s_list_users() {
     let directory = CognitoDirectory::new(
         CognitoDirectory::client_from_env(reqwest::Client::new()),
         pool_id,
+        60,
     );
 
     let run = backfill(&t, &directory, Checkpoint::start("cognito"), false)
@@ -661,6 +537,7 @@ async fn every_auth0_user_arrives_once_and_a_tenant_past_the_paging_cap_is_sent_
         AUTH0_DOMAIN,
         Some(&api.url()),
         client(),
+        100,
     );
 
     backfill(&t, &directory, Checkpoint::start("auth0"), false)
@@ -677,6 +554,7 @@ async fn every_auth0_user_arrives_once_and_a_tenant_past_the_paging_cap_is_sent_
         AUTH0_DOMAIN,
         Some(&big.url()),
         client(),
+        100,
     );
     let t2 = TestApp::spawn().await;
     let refused = backfill(&t2, &directory, Checkpoint::start("auth0"), false).await;

@@ -4,6 +4,7 @@
 mod support;
 
 mod backfill;
+mod backfill_sources;
 mod batches;
 mod cargo_lambda_watch;
 mod chaos;

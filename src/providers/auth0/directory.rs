@@ -1,4 +1,4 @@
-//! Auth0's users, for the backfill: the Management API's `GET /api/v2/users?page=&per_page=100
+//! Auth0's users, for the backfill: the Management API's `GET /api/v2/users?page=&per_page=<1–100>
 //! &include_totals=true&sort=created_at:1` with a Management API token (`AUTH0_MANAGEMENT_TOKEN`,
 //! or one from a client-credentials grant with `AUTH0_CLIENT_ID` and `AUTH0_CLIENT_SECRET`).
 //! Auth0 pages through only the first 1,000 users of a query; a larger tenant is refused before
@@ -20,7 +20,7 @@ use crate::providers::{PayloadError, read_part};
 
 const PROVIDER: &str = "Auth0";
 /// Users a page, Auth0's most.
-const PER_PAGE: u64 = 100;
+pub const MAX_PER_PAGE: u64 = 100;
 /// Users Auth0 pages through, at most, for one query.
 pub const PAGING_CAP: u64 = 1000;
 
@@ -41,6 +41,7 @@ pub struct Auth0Directory {
     audience: String,
     credentials: Auth0Token,
     token: OnceCell<String>,
+    per_page: u64,
 }
 
 #[derive(Deserialize)]
@@ -61,12 +62,13 @@ struct ListedUser {
 
 impl Auth0Directory {
     /// `domain` is `AUTH0_DOMAIN` (`acme.us.auth0.com`); `api_url`, `AUTH0_API_URL`, replaces
-    /// `https://<domain>` (a stand-in).
+    /// `https://<domain>` (a stand-in); `per_page` users a page (1–100).
     pub fn new(
         http: reqwest::Client,
         domain: &str,
         api_url: Option<&str>,
         credentials: Auth0Token,
+        per_page: u64,
     ) -> Self {
         let domain = domain.trim_start_matches("https://").trim_end_matches('/');
         Self {
@@ -77,6 +79,7 @@ impl Auth0Directory {
             audience: format!("https://{domain}/api/v2/"),
             credentials,
             token: OnceCell::new(),
+            per_page: per_page.clamp(1, MAX_PER_PAGE),
         }
     }
 
@@ -114,10 +117,10 @@ impl Directory for Auth0Directory {
     }
 
     async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
-        let page = cursor.offset(PROVIDER)?;
+        let page = cursor.page_number(self.per_page, PROVIDER)?;
         let url = format!(
-            "{}/api/v2/users?page={page}&per_page={PER_PAGE}&include_totals=true&sort=created_at%3A1",
-            self.base
+            "{}/api/v2/users?page={page}&per_page={}&include_totals=true&sort=created_at%3A1",
+            self.base, self.per_page
         );
         let token = self.token().await?;
         let answer = crate::backfill::get_json(
@@ -146,9 +149,9 @@ impl Directory for Auth0Directory {
                 });
             }
         };
-        let start = answer["start"].as_u64().unwrap_or(page * PER_PAGE);
+        let start = answer["start"].as_u64().unwrap_or(page * self.per_page);
         let seen = start + users.len() as u64;
-        let next = (!users.is_empty() && seen < total).then_some(PageCursor::Offset(page + 1));
+        let next = (!users.is_empty() && seen < total).then_some(PageCursor::Offset(seen));
         Ok(Page { users, next })
     }
 

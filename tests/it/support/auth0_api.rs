@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -33,18 +34,21 @@ pub fn auth0_listed_user(n: usize) -> Value {
 pub struct Auth0Api {
     addr: std::net::SocketAddr,
     pages: Arc<Mutex<Vec<String>>>,
+    rate_limited: Arc<AtomicU32>,
     _server: tokio::task::JoinHandle<()>,
 }
 
-type Shared = (Arc<Vec<Value>>, Arc<Mutex<Vec<String>>>);
+/// The users, the requests served, and `429`s still to play.
+type Shared = (Arc<Vec<Value>>, Arc<Mutex<Vec<String>>>, Arc<AtomicU32>);
 
 impl Auth0Api {
     pub async fn start(users: Vec<Value>) -> Self {
         let pages = Arc::new(Mutex::new(Vec::new()));
+        let rate_limited = Arc::new(AtomicU32::new(0));
         let app = Router::new()
             .route("/oauth/token", post(token))
             .route("/api/v2/users", get(list))
-            .with_state((Arc::new(users), pages.clone()));
+            .with_state((Arc::new(users), pages.clone(), rate_limited.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -55,6 +59,7 @@ impl Auth0Api {
         Self {
             addr,
             pages,
+            rate_limited,
             _server: server,
         }
     }
@@ -62,6 +67,17 @@ impl Auth0Api {
     /// `AUTH0_API_URL` for it.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Answers the next `n` list requests `429` with `x-ratelimit-reset` (epoch seconds) one
+    /// second ahead, as Auth0 does.
+    pub fn rate_limit(&self, n: u32) {
+        self.rate_limited.store(n, Ordering::SeqCst);
+    }
+
+    /// `429`s asked for and not played yet.
+    pub fn rate_limits_left(&self) -> u32 {
+        self.rate_limited.load(Ordering::SeqCst)
     }
 
     /// The `page` numbers asked for.
@@ -89,7 +105,7 @@ async fn token(body: String) -> Response {
 }
 
 async fn list(
-    State((users, pages)): State<Shared>,
+    State((users, pages, rate_limited)): State<Shared>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
@@ -106,6 +122,26 @@ async fn list(
         != Some(&format!("Bearer {TOKEN}"))
     {
         return error(StatusCode::UNAUTHORIZED, "Invalid token");
+    }
+    if rate_limited
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        let reset = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            + 1;
+        let mut answer = (
+            StatusCode::TOO_MANY_REQUESTS,
+            axum::Json(json!({"statusCode": 429, "error": "Too Many Requests", "message": "Global limit has been reached"})),
+        )
+            .into_response();
+        let h = answer.headers_mut();
+        h.insert("x-ratelimit-limit", 2.into());
+        h.insert("x-ratelimit-remaining", 0.into());
+        h.insert("x-ratelimit-reset", reset.into());
+        return answer;
     }
     let page: usize = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(0);
     let per_page: usize = match query.get("per_page").map(|p| p.parse::<usize>()) {

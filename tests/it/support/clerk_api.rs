@@ -94,6 +94,11 @@ impl ClerkApi {
         self.state.lock().unwrap().rate_limited = n;
     }
 
+    /// `429`s asked for and not played yet.
+    pub fn rate_limits_left(&self) -> u32 {
+        self.state.lock().unwrap().rate_limited
+    }
+
     /// The list pages served, as (limit, offset).
     pub fn pages(&self) -> Vec<(u64, u64)> {
         self.state.lock().unwrap().pages.clone()

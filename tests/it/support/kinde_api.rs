@@ -81,6 +81,11 @@ impl KindeApi {
         self.state.lock().unwrap().rate_limited = n;
     }
 
+    /// `429`s asked for and not played yet.
+    pub fn rate_limits_left(&self) -> u32 {
+        self.state.lock().unwrap().rate_limited
+    }
+
     pub fn tokens_issued(&self) -> u32 {
         self.state.lock().unwrap().tokens_issued
     }

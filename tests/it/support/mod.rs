@@ -2,12 +2,14 @@
 
 pub mod attio_stand_in;
 pub mod auth0_api;
+pub mod aws_throttle;
 pub mod clerk_api;
 pub mod https_front;
 pub mod kinde_api;
 pub mod okta_api;
 pub mod queue;
 pub mod stytch_api;
+pub mod supabase_api;
 pub mod workos_api;
 
 use std::collections::HashMap;

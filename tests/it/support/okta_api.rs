@@ -79,6 +79,11 @@ impl OktaApi {
         self.state.lock().unwrap().rate_limited = n;
     }
 
+    /// `429`s asked for and not played yet.
+    pub fn rate_limits_left(&self) -> u32 {
+        self.state.lock().unwrap().rate_limited
+    }
+
     /// The query strings served.
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()

@@ -73,6 +73,11 @@ impl StytchApi {
         self.state.lock().unwrap().rate_limited = n;
     }
 
+    /// `429`s asked for and not played yet.
+    pub fn rate_limits_left(&self) -> u32 {
+        self.state.lock().unwrap().rate_limited
+    }
+
     /// The search bodies received.
     pub fn bodies(&self) -> Vec<Value> {
         self.state.lock().unwrap().bodies.clone()

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -31,6 +32,7 @@ pub fn workos_listed_user(n: usize) -> Value {
 pub struct WorkOsApi {
     addr: std::net::SocketAddr,
     requests: Arc<Mutex<Vec<String>>>,
+    rate_limited: Arc<AtomicU32>,
     _server: tokio::task::JoinHandle<()>,
 }
 
@@ -38,7 +40,8 @@ impl WorkOsApi {
     /// Serves `users`, oldest first.
     pub async fn start(users: Vec<Value>) -> Self {
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let state = (Arc::new(users), requests.clone());
+        let rate_limited = Arc::new(AtomicU32::new(0));
+        let state = (Arc::new(users), requests.clone(), rate_limited.clone());
         let app = Router::new()
             .route("/user_management/users", get(list))
             .with_state(state);
@@ -52,6 +55,7 @@ impl WorkOsApi {
         Self {
             addr,
             requests,
+            rate_limited,
             _server: server,
         }
     }
@@ -61,13 +65,25 @@ impl WorkOsApi {
         format!("http://{}", self.addr)
     }
 
+    /// Answers the next `n` requests `429` (`rate_limit_exceeded`) with `Retry-After: 1`, the
+    /// header WorkOS's SDK reads.
+    pub fn rate_limit(&self, n: u32) {
+        self.rate_limited.store(n, Ordering::SeqCst);
+    }
+
+    /// `429`s asked for and not played yet.
+    pub fn rate_limits_left(&self) -> u32 {
+        self.rate_limited.load(Ordering::SeqCst)
+    }
+
     /// The query strings of the list requests served.
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
     }
 }
 
-type Shared = (Arc<Vec<Value>>, Arc<Mutex<Vec<String>>>);
+/// The users, the requests served, and `429`s still to play.
+type Shared = (Arc<Vec<Value>>, Arc<Mutex<Vec<String>>>, Arc<AtomicU32>);
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (
@@ -78,7 +94,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 async fn list(
-    State((users, requests)): State<Shared>,
+    State((users, requests, rate_limited)): State<Shared>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
@@ -88,6 +104,20 @@ async fn list(
         .unwrap_or("");
     if auth != format!("Bearer {WORKOS_API_KEY}") {
         return error(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized");
+    }
+    if rate_limited
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        let mut answer = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_exceeded",
+            "Rate limit exceeded",
+        );
+        answer
+            .headers_mut()
+            .insert("retry-after", "1".parse().expect("header"));
+        return answer;
     }
     let mut keys: Vec<_> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
     keys.sort();

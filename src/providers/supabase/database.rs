@@ -5,13 +5,13 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::standard::supabase_names;
-use super::{
-    Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_body, read_part,
-    verify_authorization_header,
-};
+use super::supabase_names;
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
+};
+use crate::providers::{
+    Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_body, read_part,
+    verify_authorization_header,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
