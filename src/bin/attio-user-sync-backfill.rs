@@ -148,7 +148,13 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
                 var("STYTCH_SECRET").ok_or("STYTCH_SECRET is not set")?,
                 args.page_size,
             );
-            backfill_from(app, &directory, &args).await
+            match var("STYTCH_PROJECT_TYPE").as_deref() {
+                None | Some("consumer") => backfill_from(app, &directory, &args).await,
+                Some("b2b") => backfill_from(app, &directory.b2b(), &args).await,
+                Some(other) => Err(format!(
+                    "STYTCH_PROJECT_TYPE is {other:?}: give consumer (the default) or b2b"
+                )),
+            }
         }
         "kinde" => {
             let directory = KindeDirectory::new(

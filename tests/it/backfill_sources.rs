@@ -619,3 +619,69 @@ async fn cognito_keeps_every_promise() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn stytch_b2b_members_keep_every_promise_and_arrive_in_their_named_organisations() {
+    use crate::support::stytch_api::{
+        STYTCH_PROJECT_ID, STYTCH_SECRET, StytchApi, stytch_member, stytch_organisation,
+    };
+    use attio_user_sync::providers::stytch::directory::StytchDirectory;
+    // Three organisations: 17 members, none, 8 members (pages never span organisations).
+    let organisations: Vec<Value> = (0..3).map(stytch_organisation).collect();
+    let org = |n: usize| {
+        let id = |o: usize| {
+            organisations[o]["organization_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        if n < 17 { id(0) } else { id(2) }
+    };
+    let (members, with_email, without_email) = listed(
+        25,
+        |n, email| stytch_member(n, &org(n), email),
+        field("member_id"),
+    );
+    let api = Arc::new(StytchApi::start_b2b(organisations.clone(), members).await);
+    let (a, b, c) = (api.clone(), api.clone(), api.clone());
+    let directory = move || {
+        StytchDirectory::new(
+            reqwest::Client::new(),
+            &a.url(),
+            STYTCH_PROJECT_ID.into(),
+            STYTCH_SECRET.into(),
+            8,
+        )
+        .b2b()
+    };
+    keeps_every_promise(Source {
+        directory: Box::new(directory.clone()),
+        page_size: 8,
+        rate_limit: Some(Box::new(move |n| b.rate_limit(n))),
+        rate_limits_left: Box::new(move || c.rate_limits_left()),
+        with_email,
+        without_email,
+    })
+    .await;
+
+    // Each member linked to its organisation, written with the name the search gave.
+    let t = TestApp::spawn().await;
+    run(
+        app(&t).await,
+        &directory(),
+        Checkpoint::start("stytch"),
+        &scratch("json"),
+        false,
+    )
+    .await
+    .0
+    .unwrap();
+    let mut names: Vec<String> = t
+        .attio
+        .records("workspaces")
+        .iter()
+        .filter_map(|w| w.text("name").map(str::to_owned))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Org 0", "Org 2"]);
+}

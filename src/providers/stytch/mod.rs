@@ -75,7 +75,9 @@ struct StytchMember {
     /// B2B members have one name string.
     name: Option<String>,
     organization_id: String,
+    email_address_verified: Option<bool>,
     created_at: Option<String>,
+    updated_at: Option<String>,
 }
 
 impl Provider for Stytch {
@@ -131,27 +133,7 @@ impl Provider for Stytch {
             UserEvent::upserted(change, user_profile(raw)?)
         } else {
             let raw = envelope.member.ok_or_else(|| missing("member"))?;
-            let member: StytchMember = read_part(NAME, "member", &raw)?;
-            let email = member
-                .email_address
-                .filter(|e| !e.trim().is_empty())
-                .ok_or(PayloadError::NoEmail)?;
-            let (first_name, last_name) = split_full_name(member.name.as_deref());
-            let profile = UserProfile {
-                user_id: member.member_id,
-                email: EmailAddress::parse(&email)?,
-                first_name,
-                last_name,
-                created_at: member.created_at.as_deref().and_then(Timestamp::parse),
-                details: UserDetails::raw("stytch", raw),
-            };
-            // A B2B member belongs to exactly one organisation.
-            UserEvent::Upserted {
-                change,
-                user: profile,
-                workspaces: vec![Workspace::new(member.organization_id, None)],
-                occurred_at: None,
-            }
+            member_event(change, raw, None)?
         };
         let occurred_at = envelope.timestamp.as_deref().and_then(Timestamp::parse);
         Ok(Delivery::of(event_type, vec![event.at(occurred_at)]))
@@ -177,6 +159,55 @@ fn user_profile(raw: Value) -> Result<UserProfile, PayloadError> {
             ..UserDetails::raw("stytch", raw)
         },
     })
+}
+
+/// A B2B member, `raw` being the member object as Stytch sends it (a webhook's `member`, or the
+/// members search's `members`), in its one organisation (named when the caller knows the name).
+fn member_event(
+    change: UserChange,
+    raw: Value,
+    organisation_name: Option<String>,
+) -> Result<UserEvent, PayloadError> {
+    let member: StytchMember = read_part(NAME, "member", &raw)?;
+    let email = member
+        .email_address
+        .filter(|e| !e.trim().is_empty())
+        .ok_or(PayloadError::NoEmail)?;
+    let (first_name, last_name) = split_full_name(member.name.as_deref());
+    let updated_at = member.updated_at.as_deref().and_then(Timestamp::parse);
+    let profile = UserProfile {
+        user_id: member.member_id,
+        email: EmailAddress::parse(&email)?,
+        first_name,
+        last_name,
+        created_at: member.created_at.as_deref().and_then(Timestamp::parse),
+        details: UserDetails {
+            email_verified: member.email_address_verified,
+            updated_at,
+            ..UserDetails::raw("stytch", raw)
+        },
+    };
+    // A B2B member belongs to exactly one organisation.
+    Ok(UserEvent::Upserted {
+        change,
+        user: profile,
+        workspaces: vec![Workspace::new(member.organization_id, organisation_name)],
+        occurred_at: None,
+    })
+}
+
+/// A B2B member as the members search returns it (the object a webhook carries as `member`),
+/// with its organisation's name from the same answer.
+pub fn listed_member(
+    raw: Value,
+    organisation_name: Option<String>,
+) -> Result<UserEvent, PayloadError> {
+    let event = member_event(UserChange::Updated, raw, organisation_name)?;
+    let at = match &event {
+        UserEvent::Upserted { user, .. } => user.details.updated_at,
+        _ => None,
+    };
+    Ok(event.at(at))
 }
 
 /// A consumer user as the users search returns it: the object a webhook carries as `user`

@@ -2,7 +2,11 @@
 //! /v1/users/search` with a JSON body `{limit (1–1000, default 100), cursor, query}`,
 //! `Authorization: Basic base64(project_id:secret)`, answering `{request_id, results,
 //! results_metadata: {total, next_cursor}, status_code}` with `next_cursor: null` at the end, and
-//! `429` `{status_code, error_type: "too_many_requests"}` with no reset header.
+//! `429` `{status_code, error_type: "too_many_requests"}` with no reset header. For B2B
+//! projects: `POST /v1/b2b/organizations/search` (`{limit, cursor}` → `{organizations,
+//! results_metadata}`) and `POST /v1/b2b/organizations/members/search`, which requires at least
+//! one of `organization_ids` and answers `{members, results_metadata, organizations: {id →
+//! organization}}`.
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
@@ -28,8 +32,27 @@ pub fn stytch_listed_user(n: usize) -> Value {
     })
 }
 
+/// A B2B organisation as the organisations search returns it.
+pub fn stytch_organisation(n: usize) -> Value {
+    json!({"organization_id": format!("organization-test-{n:04}"), "organization_name": format!("Org {n}"),
+           "organization_slug": format!("org-{n}"), "email_allowed_domains": [], "trusted_metadata": {}})
+}
+
+/// A B2B member of `organisation` as the members search returns it; `email` `None` for one
+/// without an address.
+pub fn stytch_member(n: usize, organisation: &str, email: Option<&str>) -> Value {
+    json!({"member_id": format!("member-test-{n:06}"), "organization_id": organisation,
+           "email_address": email.unwrap_or(""), "email_address_verified": email.is_some(),
+           "name": format!("Member {n}"), "status": "active", "roles": [], "is_admin": false,
+           "trusted_metadata": {}, "untrusted_metadata": {},
+           "created_at": "2026-10-01T00:00:00Z", "updated_at": "2026-10-02T00:00:00Z"})
+}
+
+#[derive(Default)]
 struct Inner {
     users: Vec<Value>,
+    organisations: Vec<Value>,
+    members: Vec<Value>,
     rate_limited: u32,
     bodies: Vec<Value>,
 }
@@ -42,14 +65,31 @@ pub struct StytchApi {
 }
 
 impl StytchApi {
+    /// A consumer project with `users`.
     pub async fn start(users: Vec<Value>) -> Self {
-        let state = Arc::new(Mutex::new(Inner {
+        Self::serve(Inner {
             users,
-            rate_limited: 0,
-            bodies: Vec::new(),
-        }));
+            ..Inner::default()
+        })
+        .await
+    }
+
+    /// A B2B project with `organisations` and their `members`.
+    pub async fn start_b2b(organisations: Vec<Value>, members: Vec<Value>) -> Self {
+        Self::serve(Inner {
+            organisations,
+            members,
+            ..Inner::default()
+        })
+        .await
+    }
+
+    async fn serve(inner: Inner) -> Self {
+        let state = Arc::new(Mutex::new(inner));
         let app = Router::new()
             .route("/v1/users/search", post(search))
+            .route("/v1/b2b/organizations/search", post(organisations))
+            .route("/v1/b2b/organizations/members/search", post(members))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -88,36 +128,42 @@ fn error(status: StatusCode, error_type: &str) -> Response {
     (status, axum::Json(json!({"status_code": status.as_u16(), "request_id": "request-id-test", "error_type": error_type, "error_message": error_type}))).into_response()
 }
 
-async fn search(
-    State(state): State<Arc<Mutex<Inner>>>,
-    headers: HeaderMap,
-    body: String,
-) -> Response {
+/// An error answer: its status and Stytch's `error_type`.
+type Refusal = (StatusCode, &'static str);
+
+/// Checks the credentials, plays a pending `429`, reads the body; `Err` is the answer to give.
+fn gate(state: &Mutex<Inner>, headers: &HeaderMap, body: &str) -> Result<Value, Refusal> {
     let expected = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD
             .encode(format!("{STYTCH_PROJECT_ID}:{STYTCH_SECRET}"))
     );
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-        return error(StatusCode::UNAUTHORIZED, "unauthorized_credentials");
+        return Err((StatusCode::UNAUTHORIZED, "unauthorized_credentials"));
     }
-    let Ok(body) = serde_json::from_str::<Value>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "invalid_json");
+    let Ok(body) = serde_json::from_str::<Value>(body) else {
+        return Err((StatusCode::BAD_REQUEST, "invalid_json"));
     };
     let mut s = state.lock().unwrap();
     if s.rate_limited > 0 {
         s.rate_limited -= 1;
-        return error(StatusCode::TOO_MANY_REQUESTS, "too_many_requests");
+        return Err((StatusCode::TOO_MANY_REQUESTS, "too_many_requests"));
     }
     s.bodies.push(body.clone());
+    Ok(body)
+}
+
+/// The page of `items` the body's `limit` (1–1000, default 100) and `cursor` ask for, and the
+/// next cursor; `Err` is the answer to give.
+fn paged(items: &[Value], body: &Value) -> Result<(Vec<Value>, Option<String>), Refusal> {
     let limit = match body.get("limit") {
         None => 100,
         Some(l) => match l.as_u64() {
             Some(l) if (1..=1000).contains(&l) => l as usize,
-            _ => return error(StatusCode::BAD_REQUEST, "invalid_limit"),
+            _ => return Err((StatusCode::BAD_REQUEST, "invalid_limit")),
         },
     };
-    // The cursor is opaque to clients: here, the index of the next user, disguised.
+    // The cursor is opaque to clients: here, the index of the next item, disguised.
     let start = match body.get("cursor").and_then(Value::as_str) {
         None => 0,
         Some(c) => match c
@@ -125,15 +171,88 @@ async fn search(
             .and_then(|n| n.parse::<usize>().ok())
         {
             Some(n) => n,
-            None => return error(StatusCode::BAD_REQUEST, "invalid_cursor"),
+            None => return Err((StatusCode::BAD_REQUEST, "invalid_cursor")),
         },
     };
-    let results: Vec<Value> = s.users.iter().skip(start).take(limit).cloned().collect();
-    let end = start + results.len();
-    let next = (end < s.users.len()).then(|| format!("cursor-{end}"));
-    axum::Json(
-        json!({"request_id": "request-id-test", "status_code": 200, "results": results,
-                      "results_metadata": {"total": s.users.len(), "next_cursor": next}}),
-    )
-    .into_response()
+    let page: Vec<Value> = items.iter().skip(start).take(limit).cloned().collect();
+    let end = start + page.len();
+    Ok((page, (end < items.len()).then(|| format!("cursor-{end}"))))
+}
+
+async fn search(
+    State(state): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let body = match gate(&state, &headers, &body) {
+        Ok(body) => body,
+        Err((status, kind)) => return error(status, kind),
+    };
+    let users = state.lock().unwrap().users.clone();
+    match paged(&users, &body) {
+        Ok((results, next)) => axum::Json(
+            json!({"request_id": "request-id-test", "status_code": 200, "results": results,
+                   "results_metadata": {"total": users.len(), "next_cursor": next}}),
+        )
+        .into_response(),
+        Err((status, kind)) => error(status, kind),
+    }
+}
+
+async fn organisations(
+    State(state): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let body = match gate(&state, &headers, &body) {
+        Ok(body) => body,
+        Err((status, kind)) => return error(status, kind),
+    };
+    let organisations = state.lock().unwrap().organisations.clone();
+    match paged(&organisations, &body) {
+        Ok((page, next)) => axum::Json(
+            json!({"request_id": "request-id-test", "status_code": 200, "organizations": page,
+                   "results_metadata": {"total": organisations.len(), "next_cursor": next}}),
+        )
+        .into_response(),
+        Err((status, kind)) => error(status, kind),
+    }
+}
+
+async fn members(
+    State(state): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let body = match gate(&state, &headers, &body) {
+        Ok(body) => body,
+        Err((status, kind)) => return error(status, kind),
+    };
+    let ids: Vec<&str> = match body.get("organization_ids").and_then(Value::as_array) {
+        Some(ids) if !ids.is_empty() => ids.iter().filter_map(Value::as_str).collect(),
+        _ => return error(StatusCode::BAD_REQUEST, "organization_ids_required"),
+    };
+    let s = state.lock().unwrap();
+    let members: Vec<Value> = s
+        .members
+        .iter()
+        .filter(|m| ids.contains(&m["organization_id"].as_str().unwrap_or_default()))
+        .cloned()
+        .collect();
+    let named: serde_json::Map<String, Value> = s
+        .organisations
+        .iter()
+        .filter(|o| ids.contains(&o["organization_id"].as_str().unwrap_or_default()))
+        .map(|o| (o["organization_id"].as_str().unwrap().to_owned(), o.clone()))
+        .collect();
+    drop(s);
+    match paged(&members, &body) {
+        Ok((page, next)) => axum::Json(
+            json!({"request_id": "request-id-test", "status_code": 200, "members": page,
+                   "results_metadata": {"total": members.len(), "next_cursor": next},
+                   "organizations": named}),
+        )
+        .into_response(),
+        Err((status, kind)) => error(status, kind),
+    }
 }
