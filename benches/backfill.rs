@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use attio_stand_in::AttioStandIn;
 use attio_user_sync::attio::{AttioClient, RetryPolicy};
-use attio_user_sync::backfill::{self, Options};
+use attio_user_sync::backfill::{self, Mode, Options};
 use attio_user_sync::checkpoint::Checkpoint;
 use attio_user_sync::pace::WriteLimiter;
 use attio_user_sync::providers::clerk::directory::ClerkDirectory;
@@ -63,7 +63,7 @@ async fn main() {
     );
     let path = std::env::temp_dir().join(format!("bench-backfill-{}.json", std::process::id()));
     let options = Options {
-        dry_run: false,
+        mode: Mode::Write,
         concurrency: 8,
     };
 

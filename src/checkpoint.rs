@@ -40,6 +40,9 @@ pub struct Counts {
     pub skipped: u64,
     /// Not written because a write failed.
     pub failed: u64,
+    /// Sent to the durable queue for the worker to write (`--enqueue`).
+    #[serde(default)]
+    pub queued: u64,
 }
 
 /// How far a backfill got.

@@ -237,6 +237,20 @@ impl Config {
 }
 
 /// The routes a per-route mapping may name: every provider's, and the Cognito trigger's.
+/// The configuration of a binary a person runs, which may be given the Attio token itself:
+/// `ATTIO_ACCESS_TOKEN` is used when `ATTIO_SYNC_SECRET_ID` is not set (and returned).
+pub fn from_lookup_or_token(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(Config, Option<String>), ConfigError> {
+    let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    let token = get("ATTIO_ACCESS_TOKEN").filter(|_| get("ATTIO_SYNC_SECRET_ID").is_none());
+    let config = Config::from_lookup(|name| match name {
+        "ATTIO_SYNC_SECRET_ID" if token.is_some() => Some("(ATTIO_ACCESS_TOKEN)".into()),
+        _ => lookup(name),
+    })?;
+    Ok((config, token))
+}
+
 pub fn mappable_routes() -> Vec<&'static str> {
     let mut routes: Vec<&'static str> = crate::providers::PROVIDERS
         .iter()

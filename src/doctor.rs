@@ -478,13 +478,8 @@ impl Doctor {
         lookup: impl Fn(&str) -> Option<String>,
         routes: Vec<String>,
     ) -> Result<Self, String> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let direct = get("ATTIO_ACCESS_TOKEN").filter(|_| get("ATTIO_SYNC_SECRET_ID").is_none());
-        let config = Config::from_lookup(|name| match name {
-            "ATTIO_SYNC_SECRET_ID" if direct.is_some() => Some("(ATTIO_ACCESS_TOKEN)".into()),
-            _ => lookup(name),
-        })
-        .map_err(|e| e.to_string())?;
+        let (config, direct) =
+            crate::config::from_lookup_or_token(&lookup).map_err(|e| e.to_string())?;
         let tls =
             crate::tls::client_config(config.ca_bundle.as_deref()).map_err(|e| e.to_string())?;
         let attio = AttioClient::new(

@@ -154,6 +154,18 @@ impl App {
         }
     }
 
+    /// This app with the Attio token given (`ATTIO_ACCESS_TOKEN`, for a binary a person runs)
+    /// instead of read from the secret.
+    pub fn with_access_token(self, token: crate::secrets::Secret) -> Self {
+        Self {
+            secrets: self.secrets.given(SyncSecrets {
+                attio_access_token: token,
+                webhook_secrets: Default::default(),
+            }),
+            ..self
+        }
+    }
+
     /// The HTTP client the app's AWS and Attio clients share.
     pub fn http_client(&self) -> reqwest::Client {
         self.http.clone()

@@ -157,6 +157,8 @@ pub struct SecretCache {
     secret_id: String,
     ttl: Duration,
     state: Mutex<State>,
+    /// Secrets given directly (`ATTIO_ACCESS_TOKEN` to a binary a person runs): never fetched.
+    given: Option<Arc<SyncSecrets>>,
 }
 
 impl SecretCache {
@@ -167,12 +169,24 @@ impl SecretCache {
             secret_id,
             ttl,
             state: Mutex::new(State::default()),
+            given: None,
+        }
+    }
+
+    /// This cache holding `secrets` for good instead of reading Secrets Manager.
+    pub fn given(self, secrets: SyncSecrets) -> Self {
+        Self {
+            given: Some(Arc::new(secrets)),
+            ..self
         }
     }
 
     /// The cached secret, fetched first if there is none or it is older than the TTL. A failed
     /// refresh keeps serving the stale copy, so a Secrets Manager outage does not stop syncs.
     pub async fn get(&self) -> Result<Arc<SyncSecrets>, SecretsError> {
+        if let Some(given) = &self.given {
+            return Ok(given.clone());
+        }
         let mut state = self.state.lock().await;
         if let Some(c) = &state.cached
             && c.fetched_at.elapsed() < self.ttl
@@ -195,6 +209,9 @@ impl SecretCache {
     /// no signing secret matched). Returns `None` when a forced refetch happened less than
     /// [`FORCED_REFRESH_FLOOR`] ago, or when the fetched secret is the one already cached.
     pub async fn refresh_after_rejection(&self) -> Option<Arc<SyncSecrets>> {
+        if self.given.is_some() {
+            return None;
+        }
         let mut state = self.state.lock().await;
         if let Some(at) = state.last_forced_refresh
             && at.elapsed() < FORCED_REFRESH_FLOOR

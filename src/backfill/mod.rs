@@ -283,12 +283,24 @@ pub trait Directory: Send + Sync {
     }
 }
 
+/// What a run does with the users it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Writes them to Attio, paced by the app's limiter.
+    Write,
+    /// Reads and converts them, writes nothing.
+    DryRun,
+    /// Sends them to the durable queue (`SYNC_QUEUE_URL`), for the worker to write at Attio's
+    /// pace: as a queue message each, the webhook's schema, `event_type` `backfill`.
+    Enqueue,
+}
+
 /// What a run is asked to do.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Read and convert everything, write nothing.
-    pub dry_run: bool,
-    /// Users applied at once (their writes paced by the app's limiter).
+    /// Write, dry run, or enqueue.
+    pub mode: Mode,
+    /// Users applied at once (their writes paced by the app's limiter), or sent per batch.
     pub concurrency: usize,
 }
 
@@ -314,16 +326,22 @@ pub async fn run<D: Directory>(
     mut on_progress: impl FnMut(&Checkpoint),
     mut on_skip: impl FnMut(&Skipped),
 ) -> Result<Checkpoint, BackfillError> {
-    let secrets = if options.dry_run {
-        None
-    } else {
-        Some(app.secrets().await?)
+    let secrets = match options.mode {
+        Mode::Write => Some(app.secrets().await?),
+        Mode::DryRun | Mode::Enqueue => None,
     };
+    if options.mode == Mode::Enqueue && app.queue().is_none() {
+        return Err(BackfillError::Queue(crate::queue::QueueError::Unavailable(
+            "--enqueue needs SYNC_QUEUE_URL, the function's queue".into(),
+        )));
+    }
+    let saves = options.mode != Mode::DryRun;
     loop {
         let page = directory.page(&checkpoint.page).await?;
         let users: Vec<Value> = page.users.into_iter().skip(checkpoint.position).collect();
         for group in users.chunks(options.concurrency.max(1)) {
             let mut tasks = JoinSet::new();
+            let mut to_queue = Vec::new();
             for (i, user) in group.iter().enumerate() {
                 let user_id = directory.user_id(user);
                 checkpoint.counts.read += 1;
@@ -339,6 +357,10 @@ pub async fn run<D: Directory>(
                         continue;
                     }
                 };
+                if options.mode == Mode::Enqueue {
+                    to_queue.push(event);
+                    continue;
+                }
                 // A dry run stops here: read and converted, nothing written.
                 let Some(secrets) = secrets.clone() else {
                     continue;
@@ -353,6 +375,10 @@ pub async fn run<D: Directory>(
                         .into_result();
                     (i, user_id, result)
                 });
+            }
+            if !to_queue.is_empty() {
+                send_to_queue(&app, directory.route(), &to_queue).await?;
+                checkpoint.counts.queued += to_queue.len() as u64;
             }
             let mut results = tasks.join_all().await;
             results.sort_by_key(|(i, _, _)| *i);
@@ -377,7 +403,7 @@ pub async fn run<D: Directory>(
                 }
             }
             checkpoint.position += group.len();
-            if !options.dry_run {
+            if saves {
                 checkpoint.save(checkpoint_path)?;
             }
             on_progress(&checkpoint);
@@ -386,13 +412,31 @@ pub async fn run<D: Directory>(
             Some(next) => {
                 checkpoint.page = next;
                 checkpoint.position = 0;
-                if !options.dry_run {
+                if saves {
                     checkpoint.save(checkpoint_path)?;
                 }
             }
             None => return Ok(checkpoint),
         }
     }
+}
+
+/// Sends one group's events to the queue, in one delivery whose identity is the route and the
+/// events themselves: a rerun within SQS's five-minute deduplication window sends nothing twice,
+/// and later ones are harmless (asserts are idempotent, event times keep order).
+async fn send_to_queue(
+    app: &App,
+    route: &'static str,
+    events: &[UserEvent],
+) -> Result<(), BackfillError> {
+    let body = serde_json::to_vec(events).unwrap_or_default();
+    let identity = crate::queue::DeliveryIdentity {
+        id: Some("backfill"),
+        body: &body,
+    };
+    app.enqueue_events(route, "backfill", identity, 0, events)
+        .await?;
+    Ok(())
 }
 
 /// Why a backfill stopped before the end.
@@ -407,4 +451,7 @@ pub enum BackfillError {
     /// The Attio token could not be read.
     #[error(transparent)]
     Secrets(#[from] crate::error::AppError),
+    /// The queue did not take a group of events (`--enqueue`).
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
 }

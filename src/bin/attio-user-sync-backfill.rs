@@ -9,9 +9,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use attio_user_sync::App;
 use attio_user_sync::attio::{AttioClient, RetryPolicy};
 use attio_user_sync::backfill::file::FileDirectory;
-use attio_user_sync::backfill::{self, Directory, Options};
+use attio_user_sync::backfill::{self, Directory, Mode, Options};
 use attio_user_sync::checkpoint::Checkpoint;
 use attio_user_sync::cognito::directory::CognitoDirectory;
 use attio_user_sync::pace::WriteLimiter;
@@ -22,7 +23,8 @@ use attio_user_sync::providers::okta::directory::OktaDirectory;
 use attio_user_sync::providers::stytch::directory::StytchDirectory;
 use attio_user_sync::providers::supabase::directory::SupabaseDirectory;
 use attio_user_sync::providers::workos::directory::WorkOsDirectory;
-use attio_user_sync::{App, Config};
+use attio_user_sync::queue::SyncQueue;
+use attio_user_sync::secrets::Secret;
 use clap::Parser;
 
 /// Write every existing user of an identity provider to Attio.
@@ -58,6 +60,10 @@ struct Args {
     /// JSON array or JSON Lines), or a .csv with user_id,email,first_name,last_name headers.
     #[arg(long)]
     from_file: Option<PathBuf>,
+    /// Send the users to the function's queue (SYNC_QUEUE_URL) for its worker to write at
+    /// Attio's pace, instead of writing them from here.
+    #[arg(long, conflicts_with = "dry_run")]
+    enqueue: bool,
 }
 
 /// 1 to 25, fractions allowed.
@@ -82,7 +88,19 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(args: Args) -> Result<std::process::ExitCode, String> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let (config, token) = attio_user_sync::config::from_lookup_or_token(|name| {
+        match (
+            name,
+            std::env::var(name).ok().filter(|v| !v.trim().is_empty()),
+        ) {
+            // The worker writes what --enqueue sends: no Attio secret is read from here.
+            ("ATTIO_SYNC_SECRET_ID", None) if args.enqueue => {
+                Some("(not read with --enqueue)".into())
+            }
+            (_, value) => value,
+        }
+    })
+    .map_err(|e| e.to_string())?;
     let tls = attio_user_sync::tls::client_config(config.ca_bundle.as_deref())
         .map_err(|e| e.to_string())?;
     let limiter = Arc::new(WriteLimiter::new(args.writes_per_second));
@@ -90,7 +108,20 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
         .map_err(|e| e.to_string())?
         .with_limiter(limiter);
     let secrets = attio_user_sync::secrets::client_from_env(attio.http_client());
-    let app = Arc::new(App::new(config, secrets, attio));
+    let queue = config.sync_queue_url.clone().map(|url| {
+        let sqs = attio_user_sync::queue::client_from_lookup(attio.http_client(), |n| {
+            std::env::var(n).ok()
+        });
+        SyncQueue::new(sqs, url)
+    });
+    let mut app = App::new(config, secrets, attio);
+    if let Some(token) = token {
+        app = app.with_access_token(Secret::new(token));
+    }
+    if let Some(queue) = queue {
+        app = app.with_queue(queue);
+    }
+    let app = Arc::new(app);
     let route = attio_user_sync::config::mappable_routes()
         .into_iter()
         .find(|r| *r == args.route)
@@ -213,6 +244,9 @@ async fn backfill_from(
     directory: &impl Directory,
     args: &Args,
 ) -> Result<std::process::ExitCode, String> {
+    if args.enqueue && app.queue().is_none() {
+        return Err("--enqueue sends to the function's queue: set SYNC_QUEUE_URL (the stack's SyncQueueUrl output)".into());
+    }
     let path = args
         .checkpoint
         .clone()
@@ -244,10 +278,16 @@ async fn backfill_from(
         }
         None => None,
     };
+    let mode = match (args.dry_run, args.enqueue) {
+        (true, _) => Mode::DryRun,
+        (false, true) => Mode::Enqueue,
+        (false, false) => Mode::Write,
+    };
     let started = Instant::now();
-    let mut last_line = Instant::now();
+    let mut progress = Progress::new(total, checkpoint.counts.read);
+    let mut reasons = Reasons::default();
     let options = Options {
-        dry_run: args.dry_run,
+        mode,
         concurrency: args.concurrency as usize,
     };
     let done = backfill::run(
@@ -256,40 +296,32 @@ async fn backfill_from(
         checkpoint,
         &path,
         &options,
-        |c| {
-            if last_line.elapsed().as_secs() >= 2 {
-                last_line = Instant::now();
-                let of = total.map_or(String::new(), |t| format!(" of {t}"));
-                let rate = c.counts.read as f64 / started.elapsed().as_secs_f64().max(0.001);
-                eprintln!(
-                    "read {}{of}  synced {}  unchanged {}  skipped {}  failed {}  ({rate:.1} users/s)",
-                    c.counts.read, c.counts.synced, c.counts.unchanged, c.counts.skipped, c.counts.failed
-                );
-            }
-        },
+        |c| progress.update(c),
         |skipped| {
+            reasons.add(skipped);
             if let Some(file) = report.as_mut() {
                 let line = serde_json::json!({"user_id": skipped.user_id, "reason": skipped.reason, "failed": skipped.failed});
                 let _ = writeln!(file, "{line}");
             }
         },
     )
-    .await
-    .map_err(|e| format!("{e}; {} keeps the position: rerun with --resume", path.display()))?;
+    .await;
+    progress.finish();
+    let done = done.map_err(|e| {
+        format!(
+            "{e}; {} keeps the position: rerun with --resume",
+            path.display()
+        )
+    })?;
 
     let c = &done.counts;
-    let verb = if args.dry_run {
-        "would write"
-    } else {
-        "synced"
-    };
-    let written = if args.dry_run {
-        c.read - c.skipped
-    } else {
-        c.synced
+    let done_what = match mode {
+        Mode::DryRun => format!("would write {}", c.read - c.skipped),
+        Mode::Enqueue => format!("queued {}", c.queued),
+        Mode::Write => format!("synced {}", c.synced),
     };
     println!(
-        "{}: read {}, {verb} {written}, unchanged {}, skipped {}, failed {} in {:.1} s",
+        "{}: read {}, {done_what}, unchanged {}, skipped {}, failed {} in {:.1} s",
         directory.route(),
         c.read,
         c.unchanged,
@@ -297,7 +329,8 @@ async fn backfill_from(
         c.failed,
         started.elapsed().as_secs_f64()
     );
-    if !args.dry_run {
+    reasons.print();
+    if mode != Mode::DryRun {
         // Finished: the next run starts over (and writes nothing twice: asserts are idempotent).
         let _ = std::fs::remove_file(&path);
     }
@@ -306,4 +339,114 @@ async fn backfill_from(
     } else {
         std::process::ExitCode::from(1)
     })
+}
+
+/// What a person watches while the backfill runs, on stderr: a progress bar on a terminal
+/// (users of the total where the provider says, rate, ETA, failures so far); elsewhere (CI, a
+/// pipe, a log) a plain line every five seconds.
+enum Progress {
+    Bar(indicatif::ProgressBar),
+    Lines {
+        total: Option<u64>,
+        started: Instant,
+        from: u64,
+        last: Instant,
+    },
+}
+
+impl Progress {
+    fn new(total: Option<u64>, already_read: u64) -> Self {
+        use std::io::IsTerminal as _;
+        if !std::io::stderr().is_terminal() {
+            let now = Instant::now();
+            return Self::Lines {
+                total,
+                started: now,
+                from: already_read,
+                last: now,
+            };
+        }
+        let (bar, template) = match total {
+            Some(total) => (
+                indicatif::ProgressBar::new(total),
+                "{spinner} {elapsed_precise} [{bar:30}] {human_pos}/{human_len} users  {per_sec}  ETA {eta}  {msg}",
+            ),
+            None => (
+                indicatif::ProgressBar::no_length(),
+                "{spinner} {elapsed_precise} {human_pos} users  {per_sec}  {msg}",
+            ),
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(template)
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_position(already_read);
+        bar.reset_eta();
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Self::Bar(bar)
+    }
+
+    fn update(&mut self, c: &Checkpoint) {
+        let counts = &c.counts;
+        let tally = format!(
+            "synced {}  unchanged {}  queued {}  skipped {}  failed {}",
+            counts.synced, counts.unchanged, counts.queued, counts.skipped, counts.failed
+        );
+        match self {
+            Self::Bar(bar) => {
+                bar.set_position(counts.read);
+                bar.set_message(tally);
+            }
+            Self::Lines {
+                total,
+                started,
+                from,
+                last,
+            } => {
+                if last.elapsed().as_secs() < 5 {
+                    return;
+                }
+                *last = Instant::now();
+                let of = total.map_or(String::new(), |t| format!(" of {t}"));
+                let rate =
+                    (counts.read - *from) as f64 / started.elapsed().as_secs_f64().max(0.001);
+                eprintln!("read {}{of}  {tally}  ({rate:.1} users/s)", counts.read);
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Self::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Why users were skipped or failed, grouped for the summary.
+#[derive(Default)]
+struct Reasons {
+    skipped: std::collections::BTreeMap<String, u64>,
+    failed: std::collections::BTreeMap<String, u64>,
+}
+
+impl Reasons {
+    fn add(&mut self, s: &backfill::Skipped) {
+        // A failure's reason starts with its code (`attio_unavailable: …`): grouped by that.
+        let (map, key) = if s.failed {
+            let code = s.reason.split(':').next().unwrap_or(&s.reason);
+            (&mut self.failed, code.to_owned())
+        } else {
+            (&mut self.skipped, s.reason.clone())
+        };
+        *map.entry(key).or_insert(0) += 1;
+    }
+
+    fn print(&self) {
+        for (title, map) in [("skipped", &self.skipped), ("failed", &self.failed)] {
+            for (reason, n) in map {
+                println!("  {title} {n}: {reason}");
+            }
+        }
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use attio_user_sync::backfill::{self, Directory, Options, Skipped};
+use attio_user_sync::backfill::{self, Directory, Mode, Options, Skipped};
 use attio_user_sync::checkpoint::Checkpoint;
 use attio_user_sync::providers::clerk::directory::ClerkDirectory;
 use serde_json::Value;
@@ -39,13 +39,13 @@ async fn backfill(
     t: &TestApp,
     directory: &impl Directory,
     from: Checkpoint,
-    dry_run: bool,
+    mode: Mode,
 ) -> Result<Run, backfill::BackfillError> {
     let app = Arc::new(app_for(&t.secret_id, &t.attio.url(), &[]).await);
     let mut skipped = Vec::new();
     let path = scratch_checkpoint();
     let options = Options {
-        dry_run,
+        mode,
         concurrency: 4,
     };
     let checkpoint = backfill::run(
@@ -95,9 +95,14 @@ async fn every_clerk_user_arrives_once_and_those_without_an_email_are_skipped_an
     let t = TestApp::spawn().await;
     let api = ClerkApi::start(users()).await;
 
-    let run = backfill(&t, &clerk(&api, 10), Checkpoint::start("clerk"), false)
-        .await
-        .unwrap();
+    let run = backfill(
+        &t,
+        &clerk(&api, 10),
+        Checkpoint::start("clerk"),
+        Mode::Write,
+    )
+    .await
+    .unwrap();
 
     assert_eq!(user_ids(&t.attio), expected_ids());
     assert_eq!(t.attio.records("people").len(), 22);
@@ -133,9 +138,14 @@ async fn clerks_429_is_waited_out() {
     api.rate_limit(2);
     let started = std::time::Instant::now();
 
-    backfill(&t, &clerk(&api, 10), Checkpoint::start("clerk"), false)
-        .await
-        .unwrap();
+    backfill(
+        &t,
+        &clerk(&api, 10),
+        Checkpoint::start("clerk"),
+        Mode::Write,
+    )
+    .await
+    .unwrap();
 
     assert_eq!(user_ids(&t.attio), expected_ids());
     assert!(
@@ -146,9 +156,19 @@ async fn clerks_429_is_waited_out() {
 
 /// Runs the binary as a person would, with the stand-ins' URLs; (exit code, stdout, stderr).
 async fn run_binary(t: &TestApp, api: &ClerkApi, args: &[&str]) -> (i32, String, String) {
+    run_binary_with(t, api, args, &[("ATTIO_SYNC_SECRET_ID", &t.secret_id)]).await
+}
+
+/// [`run_binary`] with `env` for the Attio side instead of the secret.
+async fn run_binary_with(
+    t: &TestApp,
+    api: &ClerkApi,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_attio-user-sync-backfill"))
         .args(args)
-        .env("ATTIO_SYNC_SECRET_ID", &t.secret_id)
+        .envs(env.iter().copied())
         .env("ATTIO_API_URL", t.attio.url())
         .env("CLERK_API_URL", api.url())
         .env("CLERK_SECRET_KEY", CLERK_SECRET_KEY)
@@ -222,6 +242,96 @@ async fn the_binary_backfills_reports_the_skipped_and_refuses_to_overrun_an_inte
 }
 
 #[tokio::test]
+async fn enqueued_users_reach_attio_through_the_worker_and_not_from_the_laptop() {
+    use crate::support::queue::Queues;
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users()).await;
+    let queues = Queues::create(std::time::Duration::from_secs(1), 3).await;
+    let env = queues.env();
+    let checkpoint = scratch_checkpoint();
+
+    // As from a laptop: the queue's URL, no Attio secret or token.
+    let (code, out, err) = run_binary_with(
+        &t,
+        &api,
+        &[
+            "clerk",
+            "--enqueue",
+            "--page-size",
+            "10",
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+        ],
+        &[("SYNC_QUEUE_URL", &env[0].1)],
+    )
+    .await;
+
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("clerk: read 25, queued 22"), "{out}");
+    assert_eq!(
+        t.attio.request_count(),
+        0,
+        "nothing written from the laptop"
+    );
+    assert_eq!(queues.depth().await, 22);
+    assert!(!checkpoint.exists());
+
+    // The worker in AWS, fed by the event source.
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let worker = worker_for(&t.secret_id, &t.attio.url(), &vars).await;
+    queues
+        .drain(&worker, 10, std::time::Duration::from_secs(30))
+        .await;
+    assert_eq!(user_ids(&t.attio), expected_ids());
+    let user = t
+        .attio
+        .records("users")
+        .into_iter()
+        .find(|u| u.text("user_id") == Some("user_backfill_0001"))
+        .unwrap();
+    assert_eq!(
+        user.text("primary_email_address"),
+        Some("backfill.user.1@example.com")
+    );
+    assert_eq!(queues.depth().await, 0);
+    assert!(queues.dead_letters().await.is_empty());
+
+    // Without a queue, --enqueue says what it needs before reading anything.
+    let (code, _, err) = run_binary_with(&t, &api, &["clerk", "--enqueue"], &[]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("SYNC_QUEUE_URL"), "{err}");
+}
+
+#[tokio::test]
+async fn an_access_token_can_stand_in_for_the_secret() {
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users()).await;
+    let checkpoint = scratch_checkpoint();
+
+    let (code, out, err) = run_binary_with(
+        &t,
+        &api,
+        &["clerk", "--checkpoint", checkpoint.to_str().unwrap()],
+        &[("ATTIO_ACCESS_TOKEN", TOKEN)],
+    )
+    .await;
+
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(user_ids(&t.attio), expected_ids());
+
+    // A wrong token is Attio's refusal, reported, not a crash.
+    let (code, out, _) = run_binary_with(
+        &t,
+        &api,
+        &["clerk", "--checkpoint", checkpoint.to_str().unwrap()],
+        &[("ATTIO_ACCESS_TOKEN", "not-the-token")],
+    )
+    .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("failed 22"), "{out}");
+}
+
+#[tokio::test]
 async fn a_csv_export_backfills_any_route_and_skips_rows_without_an_email() {
     use attio_user_sync::backfill::file::FileDirectory;
     let t = TestApp::spawn().await;
@@ -236,7 +346,7 @@ async fn a_csv_export_backfills_any_route_and_skips_rows_without_an_email() {
     .unwrap();
     let directory = FileDirectory::open(&csv, "okta").unwrap();
 
-    let run = backfill(&t, &directory, Checkpoint::start("okta"), false)
+    let run = backfill(&t, &directory, Checkpoint::start("okta"), Mode::Write)
         .await
         .unwrap();
 
@@ -268,7 +378,7 @@ async fn clerk_users_from_json_lines_read_as_the_list_api_returns_them() {
     std::fs::write(&file, lines.join("\n")).unwrap();
     let directory = FileDirectory::open(&file, "clerk").unwrap();
 
-    let run = backfill(&t, &directory, Checkpoint::start("clerk"), false)
+    let run = backfill(&t, &directory, Checkpoint::start("clerk"), Mode::Write)
         .await
         .unwrap();
 
@@ -296,7 +406,7 @@ async fn every_workos_user_arrives_once_following_the_after_cursor_to_the_end() 
         100,
     );
 
-    let run = backfill(&t, &directory, Checkpoint::start("workos"), false)
+    let run = backfill(&t, &directory, Checkpoint::start("workos"), Mode::Write)
         .await
         .unwrap();
 
@@ -311,7 +421,7 @@ async fn every_workos_user_arrives_once_following_the_after_cursor_to_the_end() 
         ]
     );
     // Rerun: nothing new.
-    backfill(&t, &directory, Checkpoint::start("workos"), false)
+    backfill(&t, &directory, Checkpoint::start("workos"), Mode::Write)
         .await
         .unwrap();
     assert_eq!(t.attio.records("users").len(), 250);
@@ -337,7 +447,7 @@ async fn every_okta_user_arrives_once_following_the_link_headers_through_a_rate_
         200,
     );
 
-    let run = backfill(&t, &directory, Checkpoint::start("okta"), false)
+    let run = backfill(&t, &directory, Checkpoint::start("okta"), Mode::Write)
         .await
         .unwrap();
 
@@ -431,7 +541,7 @@ async fn every_confirmed_cognito_user_arrives_once_through_moto_s_list_users() {
         60,
     );
 
-    let run = backfill(&t, &directory, Checkpoint::start("cognito"), false)
+    let run = backfill(&t, &directory, Checkpoint::start("cognito"), Mode::Write)
         .await
         .unwrap();
 
@@ -476,7 +586,7 @@ async fn every_stytch_user_arrives_once_following_next_cursor_through_a_429() {
         100,
     );
 
-    let run = backfill(&t, &directory, Checkpoint::start("stytch"), false)
+    let run = backfill(&t, &directory, Checkpoint::start("stytch"), Mode::Write)
         .await
         .unwrap();
 
@@ -506,7 +616,7 @@ async fn every_kinde_user_arrives_once_with_its_organisations_on_one_m2m_token()
         500,
     );
 
-    let run = backfill(&t, &directory, Checkpoint::start("kinde"), false)
+    let run = backfill(&t, &directory, Checkpoint::start("kinde"), Mode::Write)
         .await
         .unwrap();
 
@@ -540,7 +650,7 @@ async fn every_auth0_user_arrives_once_and_a_tenant_past_the_paging_cap_is_sent_
         100,
     );
 
-    backfill(&t, &directory, Checkpoint::start("auth0"), false)
+    backfill(&t, &directory, Checkpoint::start("auth0"), Mode::Write)
         .await
         .unwrap();
 
@@ -557,7 +667,7 @@ async fn every_auth0_user_arrives_once_and_a_tenant_past_the_paging_cap_is_sent_
         100,
     );
     let t2 = TestApp::spawn().await;
-    let refused = backfill(&t2, &directory, Checkpoint::start("auth0"), false).await;
+    let refused = backfill(&t2, &directory, Checkpoint::start("auth0"), Mode::Write).await;
     let message = refused.err().expect("refused").to_string();
     assert!(
         message.contains("export") && message.contains("--from-file"),
@@ -572,7 +682,7 @@ async fn every_auth0_user_arrives_once_and_a_tenant_past_the_paging_cap_is_sent_
         .collect();
     std::fs::write(&file, lines.join("\n")).unwrap();
     let exported = FileDirectory::open(&file, "auth0").unwrap();
-    backfill(&t2, &exported, Checkpoint::start("auth0"), false)
+    backfill(&t2, &exported, Checkpoint::start("auth0"), Mode::Write)
         .await
         .unwrap();
     assert_eq!(t2.attio.records("users").len(), 1200);

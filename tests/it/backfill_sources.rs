@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use attio_user_sync::backfill::{self, Directory, DirectoryError, Options, Page, Skipped};
+use attio_user_sync::backfill::{self, Directory, DirectoryError, Mode, Options, Page, Skipped};
 use attio_user_sync::checkpoint::{Checkpoint, PageCursor};
 use attio_user_sync::domain::UserEvent;
 use serde_json::Value;
@@ -84,11 +84,11 @@ async fn run(
     directory: &impl Directory,
     from: Checkpoint,
     path: &std::path::Path,
-    dry_run: bool,
+    mode: Mode,
 ) -> (Result<Checkpoint, backfill::BackfillError>, Vec<Skipped>) {
     let mut skipped = Vec::new();
     let options = Options {
-        dry_run,
+        mode,
         concurrency: CONCURRENCY,
     };
     let done = backfill::run(
@@ -156,7 +156,7 @@ async fn keeps_every_promise<D: Directory>(source: Source<D>) {
         &(source.directory)(),
         Checkpoint::start(route),
         &path,
-        false,
+        Mode::Write,
     )
     .await;
     let done = done.unwrap_or_else(|e| panic!("{route}: {e}"));
@@ -205,7 +205,7 @@ async fn keeps_every_promise<D: Directory>(source: Source<D>) {
         &(source.directory)(),
         Checkpoint::start(route),
         &scratch("json"),
-        false,
+        Mode::Write,
     )
     .await;
     again.unwrap_or_else(|e| panic!("{route}: rerun: {e}"));
@@ -227,7 +227,7 @@ async fn keeps_every_promise<D: Directory>(source: Source<D>) {
         &(source.directory)(),
         Checkpoint::start(route),
         &scratch("json"),
-        true,
+        Mode::DryRun,
     )
     .await;
     let done = done.unwrap_or_else(|e| panic!("{route}: dry run: {e}"));
@@ -256,7 +256,7 @@ async fn keeps_every_promise<D: Directory>(source: Source<D>) {
     tokio::select! {
         biased;
         _ = reached.notified() => {}
-        (done, _) = run(stopped_app.clone(), &watched, Checkpoint::start(route), &path, false) => {
+        (done, _) = run(stopped_app.clone(), &watched, Checkpoint::start(route), &path, Mode::Write) => {
             panic!("{route}: finished before the Ctrl-C: {:?}", done.map(|c| c.counts));
         }
     }
@@ -268,7 +268,14 @@ async fn keeps_every_promise<D: Directory>(source: Source<D>) {
         "{route}: the checkpoint is within the second page, after its first group"
     );
     let before = user_asserts(&stopped.attio);
-    let (done, _) = run(stopped_app, &(source.directory)(), saved, &path, false).await;
+    let (done, _) = run(
+        stopped_app,
+        &(source.directory)(),
+        saved,
+        &path,
+        Mode::Write,
+    )
+    .await;
     let done = done.unwrap_or_else(|e| panic!("{route}: resumed: {e}"));
     assert_eq!(
         user_ids(&stopped.attio),
@@ -671,7 +678,7 @@ async fn stytch_b2b_members_keep_every_promise_and_arrive_in_their_named_organis
         &directory(),
         Checkpoint::start("stytch"),
         &scratch("json"),
-        false,
+        Mode::Write,
     )
     .await
     .0
