@@ -210,7 +210,7 @@ PY
   say "backfill: the users Clerk already had (a local stand-in of its list API), paced under Attio's 25 writes/s"
   cargo build --quiet --example clerk_api_stand_in
   clerk_port="$(free_port)"
-  "${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/clerk_api_stand_in" "$clerk_port" 40 2>"$WORK/clerk-api.log" &
+  "${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/clerk_api_stand_in" "$clerk_port" 150 2>"$WORK/clerk-api.log" &
   PIDS+=($!)
   wait_for_port "$clerk_port" "the Clerk list stand-in"
   rm -f "$WORK/backfill.checkpoint.json"
@@ -233,7 +233,9 @@ import json, sys, urllib.request
 users = json.load(urllib.request.urlopen(sys.argv[1] + "/__stand-in/records/users"))["data"]
 backfilled = [u for u in users if u["values"]["user_id"][0].startswith("user_backfill_")]
 users = [u for u in users if u not in backfilled]
-print(f"  ({len(backfilled)} backfilled users, user_backfill_0000 to _0038, not listed)")
+ids = sorted(u["values"]["user_id"][0] for u in backfilled)
+if ids:
+    print(f"  ({len(ids)} backfilled users, {ids[0]} to {ids[-1]}, not listed)")
 for u in users:
     v = u["values"]
     mapped = "".join(f"  {k}={v[k][0]}" for k in ("signed_up_with", "plan", "signed_up_at") if v.get(k))

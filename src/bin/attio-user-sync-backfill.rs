@@ -418,7 +418,8 @@ impl Progress {
 
     fn finish(&self) {
         if let Self::Bar(bar) = self {
-            bar.finish_and_clear();
+            // The last state stays on screen, above the summary.
+            bar.finish();
         }
     }
 }
