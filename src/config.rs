@@ -41,6 +41,9 @@ pub enum DeliveryMode {
     /// queue is configured). The default.
     Direct,
     /// Queue every event and answer `202` at once, without calling Attio (bursts, Okta's 3 s).
+    /// The default when `ATTIO_USER_EVENT_TIME_ATTRIBUTE` and a queue are both configured: the
+    /// queue's FIFO message group applies one user's changes one at a time, which is what keeps
+    /// an older change from landing over a newer one.
     Queued,
 }
 
@@ -186,7 +189,14 @@ impl Config {
 
         let sync_queue_url = fifo_queue_url(&get, "SYNC_QUEUE_URL")?;
         let dead_letter_queue_url = fifo_queue_url(&get, "SYNC_DEAD_LETTER_QUEUE_URL")?;
+        let user_event_time_attribute = attribute_slug(&get, "ATTIO_USER_EVENT_TIME_ATTRIBUTE")?;
         let delivery_mode = match get("DELIVERY_MODE").as_deref() {
+            // Ordering by event time holds only when one user's changes are applied one at a
+            // time (Attio has no conditional write): with a queue, its FIFO message group does
+            // that, so every event goes through it unless DELIVERY_MODE says otherwise.
+            None if user_event_time_attribute.is_some() && sync_queue_url.is_some() => {
+                DeliveryMode::Queued
+            }
             None | Some("direct") => DeliveryMode::Direct,
             Some("queued") if sync_queue_url.is_some() => DeliveryMode::Queued,
             Some("queued") => {
@@ -220,7 +230,7 @@ impl Config {
             cognito_block_signup_on_error,
             ca_bundle: get("SSL_CERT_FILE").map(Into::into),
             user_created_at_attribute: attribute_slug(&get, "ATTIO_USER_CREATED_AT_ATTRIBUTE")?,
-            user_event_time_attribute: attribute_slug(&get, "ATTIO_USER_EVENT_TIME_ATTRIBUTE")?,
+            user_event_time_attribute,
             attribute_map: match get("ATTIO_ATTRIBUTE_MAP") {
                 None => AttributeMap::default(),
                 Some(json) => {
@@ -385,6 +395,35 @@ mod tests {
             assert_eq!(err.variable, variable);
             assert!(err.to_string().contains("FIFO"), "{err}");
         }
+    }
+
+    #[test]
+    fn ordering_by_event_time_with_a_queue_queues_unless_told_direct() {
+        let queue = "https://sqs.us-east-1.amazonaws.com/123456789012/attio-user-sync.fifo";
+        let mode = |extra: &[(&str, &str)]| {
+            let mut vars = vec![("ATTIO_SYNC_SECRET_ID", "s")];
+            vars.extend_from_slice(extra);
+            config(&vars).unwrap().delivery_mode
+        };
+        let ordered = ("ATTIO_USER_EVENT_TIME_ATTRIBUTE", "last_event_at");
+        assert_eq!(
+            mode(&[ordered, ("SYNC_QUEUE_URL", queue)]),
+            DeliveryMode::Queued
+        );
+        assert_eq!(
+            mode(&[
+                ordered,
+                ("SYNC_QUEUE_URL", queue),
+                ("DELIVERY_MODE", "direct")
+            ]),
+            DeliveryMode::Direct
+        );
+        assert_eq!(mode(&[ordered]), DeliveryMode::Direct, "no queue");
+        assert_eq!(
+            mode(&[("SYNC_QUEUE_URL", queue)]),
+            DeliveryMode::Direct,
+            "no ordering"
+        );
     }
 
     #[test]

@@ -376,9 +376,15 @@ impl UserSync {
         let person_values = with_mapped(person_values(user), &person_mapped);
         let person_fingerprint = Fingerprint::of(&person_values);
         let email = user.email.as_str();
+        // With event-time ordering, a version's person values are always written: another
+        // container may have written another version of this person since this one remembered
+        // sending these values, and skipping the write would leave that version's name beside
+        // this version's event time.
+        let ordered = self.event_time_attribute.is_some() && occurred_at.is_some();
         let remembered = self
             .people
             .get(email)
+            .filter(|_| !ordered)
             .and_then(|(sent, id)| (sent == person_fingerprint).then_some(id));
         let person = match &remembered {
             Some(id) => id.clone(),

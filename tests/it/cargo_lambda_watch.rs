@@ -454,3 +454,59 @@ async fn the_worker_binary_applies_an_sqs_batch_under_cargo_lambda_watch() {
     );
     assert!(!logs.contains("a@example.com"), "{logs}");
 }
+
+#[tokio::test]
+async fn the_log_line_says_what_the_answer_says_outdated_and_queued() {
+    let attio = AttioStandIn::start(TOKEN).await;
+    let ordered = (
+        "ATTIO_USER_EVENT_TIME_ATTRIBUTE",
+        "last_event_at".to_owned(),
+    );
+    let function = Emulated::webhooks_with(&attio, std::slice::from_ref(&ordered)).await;
+    let t1 = 1_795_770_000_000_i64;
+    let newer = function
+        .invoke_event(&clerk_event_at(
+            "user.updated",
+            "user_ada",
+            "Newer",
+            t1 + 60_000,
+        ))
+        .await;
+    let older = function
+        .invoke_event(&clerk_event_at("user.updated", "user_ada", "Older", t1))
+        .await;
+    let status = |answer: &Value| -> Value {
+        serde_json::from_str::<Value>(answer["body"].as_str().unwrap()).unwrap()["status"].clone()
+    };
+    assert_eq!(status(&newer), "synced", "{newer}");
+    assert_eq!(status(&older), "outdated", "{older}");
+    let (logs, lines) = function.logs().await;
+    let outcomes: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "webhook handled")
+        .map(|l| &l["fields"]["outcome"])
+        .collect();
+    assert_eq!(outcomes, ["synced", "outdated"], "{logs}");
+
+    // The attribute with a queue: the event is queued, and the log line says so.
+    let queues = crate::support::queue::Queues::create(std::time::Duration::from_secs(1), 3).await;
+    let mut env = queues.env();
+    env.push(ordered);
+    let function = Emulated::webhooks_with(&attio, &env).await;
+    let queued = function
+        .invoke_event(&clerk_event_at(
+            "user.updated",
+            "user_ada",
+            "Queued",
+            t1 + 120_000,
+        ))
+        .await;
+    assert_eq!(queued["statusCode"], 202, "{queued}");
+    let (logs, lines) = function.logs().await;
+    let handled = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "webhook handled")
+        .unwrap_or_else(|| panic!("no 'webhook handled' line in {logs}"));
+    assert_eq!(handled["fields"]["outcome"], "queued", "{logs}");
+    assert_eq!(queues.depth().await, 1);
+}

@@ -46,6 +46,8 @@ async fn run_chaos(events: usize, users: usize, outage: Duration) {
     let env = queues.env();
     let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     vars.push(("ATTIO_USER_EVENT_TIME_ATTRIBUTE", "last_event_at"));
+    // The direct-then-queue path (with the attribute and a queue the default is to queue all).
+    vars.push(("DELIVERY_MODE", "direct"));
     let mut containers = Vec::new();
     for _ in 0..CONTAINERS {
         containers.push(Arc::new(app_for(&secret_id, &attio.url(), &vars).await));

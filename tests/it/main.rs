@@ -17,6 +17,7 @@ mod kinde;
 mod load;
 mod mapping;
 mod ordering;
+mod overlap;
 mod pace;
 mod providers;
 mod queue;

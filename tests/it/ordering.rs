@@ -100,3 +100,35 @@ async fn without_the_attribute_the_last_delivered_change_wins() {
     assert_eq!(late.body["status"], "synced");
     assert_eq!(last_name(&t), "Older");
 }
+
+#[tokio::test]
+async fn a_name_changed_back_on_another_container_is_written_again() {
+    // Two containers with event-time ordering: the first remembers having sent "Lovelace" for
+    // this person, the second writes "Byron" since, then the first gets the change back.
+    let vars = [("ATTIO_USER_EVENT_TIME_ATTRIBUTE", "last_event_at")];
+    let t = TestApp::spawn_with(&default_secret(), &vars).await;
+    let other = app_for(&t.secret_id, &t.attio.url(), &vars).await;
+
+    t.send(&clerk_event_at("user.updated", "user_ada", "Lovelace", T1))
+        .await;
+    let request = lambda_http::request::from_str(
+        &clerk_event_at("user.updated", "user_ada", "Byron", T2).to_string(),
+    )
+    .unwrap();
+    assert_eq!(other.handle(request).await.status(), 200);
+    let back = t
+        .send(&clerk_event_at("user.updated", "user_ada", "Lovelace", T3))
+        .await;
+
+    assert_eq!(back.status, 200, "{:?}", back.body);
+    let [user] = t.attio.records("users").try_into().unwrap();
+    assert_eq!(
+        user.text("last_event_at").and_then(Timestamp::parse),
+        Timestamp::from_unix_millis(T3)
+    );
+    assert_eq!(
+        last_name(&t),
+        "Lovelace",
+        "the newest version's name, not Byron"
+    );
+}
