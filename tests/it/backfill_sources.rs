@@ -37,6 +37,27 @@ struct Source<D> {
     without_email: Vec<String>,
 }
 
+impl<D> Source<D> {
+    /// A source on the stand-in `api`, read through `directory(api)`, `page_size` a page.
+    fn on<A: RateLimited + 'static>(
+        api: A,
+        page_size: usize,
+        directory: impl Fn(&A) -> D + 'static,
+        (with_email, without_email): (Vec<String>, Vec<String>),
+    ) -> Self {
+        let api = Arc::new(api);
+        let (read, limit, left) = (api.clone(), api.clone(), api);
+        Self {
+            directory: Box::new(move || directory(&read)),
+            page_size,
+            rate_limit: Some(Box::new(move |n| limit.rate_limit(n))),
+            rate_limits_left: Box::new(move || left.rate_limits_left()),
+            with_email,
+            without_email,
+        }
+    }
+}
+
 fn scratch(extension: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!(
         "attio-user-sync-backfill-sources-{:016x}.{extension}",
@@ -304,7 +325,7 @@ fn listed(
     count: usize,
     listed: impl Fn(usize, Option<&str>) -> Value,
     id: impl Fn(&Value) -> String,
-) -> (Vec<Value>, Vec<String>, Vec<String>) {
+) -> (Vec<Value>, (Vec<String>, Vec<String>)) {
     let (mut users, mut with, mut without) = (Vec::new(), Vec::new(), Vec::new());
     for n in 0..count {
         let email = format!("listed.user.{n}@example.com");
@@ -316,7 +337,7 @@ fn listed(
         }
         users.push(user);
     }
-    (users, with, without)
+    (users, (with, without))
 }
 
 fn field(name: &'static str) -> impl Fn(&Value) -> String {
@@ -327,19 +348,14 @@ fn field(name: &'static str) -> impl Fn(&Value) -> String {
 async fn clerk_keeps_every_promise() {
     use crate::support::clerk_api::{CLERK_SECRET_KEY, ClerkApi, clerk_listed_user};
     use attio_user_sync::providers::clerk::directory::ClerkDirectory;
-    let (users, with_email, without_email) = listed(25, clerk_listed_user, field("id"));
-    let api = Arc::new(ClerkApi::start(users).await);
-    let (a, b, c) = (api.clone(), api.clone(), api.clone());
-    keeps_every_promise(Source {
-        directory: Box::new(move || {
-            ClerkDirectory::new(reqwest::Client::new(), &a.url(), CLERK_SECRET_KEY.into(), 8)
-        }),
-        page_size: 8,
-        rate_limit: Some(Box::new(move |n| b.rate_limit(n))),
-        rate_limits_left: Box::new(move || c.rate_limits_left()),
-        with_email,
-        without_email,
-    })
+    let (users, ids) = listed(25, clerk_listed_user, field("id"));
+    let api = ClerkApi::start(users).await;
+    keeps_every_promise(Source::on(
+        api,
+        8,
+        |a| ClerkDirectory::new(reqwest::Client::new(), &a.url(), CLERK_SECRET_KEY.into(), 8),
+        ids,
+    ))
     .await;
 }
 
@@ -349,11 +365,12 @@ async fn supabase_keeps_every_promise() {
         SUPABASE_SERVICE_ROLE_KEY, SupabaseApi, supabase_listed_user,
     };
     use attio_user_sync::providers::supabase::directory::SupabaseDirectory;
-    let (users, with_email, without_email) = listed(25, supabase_listed_user, field("id"));
-    let api = Arc::new(SupabaseApi::start(users).await);
-    let (a, b, c) = (api.clone(), api.clone(), api.clone());
-    keeps_every_promise(Source {
-        directory: Box::new(move || {
+    let (users, ids) = listed(25, supabase_listed_user, field("id"));
+    let api = SupabaseApi::start(users).await;
+    keeps_every_promise(Source::on(
+        api,
+        8,
+        |a| {
             SupabaseDirectory::new(
                 reqwest::Client::new(),
                 &a.url(),
@@ -361,13 +378,9 @@ async fn supabase_keeps_every_promise() {
                 8,
                 "supabase-db",
             )
-        }),
-        page_size: 8,
-        rate_limit: Some(Box::new(move |n| b.rate_limit(n))),
-        rate_limits_left: Box::new(move || c.rate_limits_left()),
-        with_email,
-        without_email,
-    })
+        },
+        ids,
+    ))
     .await;
 }
 
@@ -390,19 +403,14 @@ async fn workos_keeps_every_promise() {
     use crate::support::workos_api::{WORKOS_API_KEY, WorkOsApi, workos_listed_user};
     use attio_user_sync::providers::workos::directory::WorkOsDirectory;
     let user = without(workos_listed_user, |u| u["email"] = Value::Null);
-    let (users, with_email, without_email) = listed(25, user, field("id"));
-    let api = Arc::new(WorkOsApi::start(users).await);
-    let (a, b, c) = (api.clone(), api.clone(), api.clone());
-    keeps_every_promise(Source {
-        directory: Box::new(move || {
-            WorkOsDirectory::new(reqwest::Client::new(), &a.url(), WORKOS_API_KEY.into(), 8)
-        }),
-        page_size: 8,
-        rate_limit: Some(Box::new(move |n| b.rate_limit(n))),
-        rate_limits_left: Box::new(move || c.rate_limits_left()),
-        with_email,
-        without_email,
-    })
+    let (users, ids) = listed(25, user, field("id"));
+    let api = WorkOsApi::start(users).await;
+    keeps_every_promise(Source::on(
+        api,
+        8,
+        |a| WorkOsDirectory::new(reqwest::Client::new(), &a.url(), WORKOS_API_KEY.into(), 8),
+        ids,
+    ))
     .await;
 }
 
@@ -410,19 +418,14 @@ async fn workos_keeps_every_promise() {
 async fn okta_keeps_every_promise() {
     use crate::support::okta_api::{OKTA_API_TOKEN, OktaApi, okta_listed_user};
     use attio_user_sync::providers::okta::directory::OktaDirectory;
-    let (users, with_email, without_email) = listed(25, okta_listed_user, field("id"));
-    let api = Arc::new(OktaApi::start(users).await);
-    let (a, b, c) = (api.clone(), api.clone(), api.clone());
-    keeps_every_promise(Source {
-        directory: Box::new(move || {
-            OktaDirectory::new(reqwest::Client::new(), &a.url(), OKTA_API_TOKEN.into(), 8)
-        }),
-        page_size: 8,
-        rate_limit: Some(Box::new(move |n| b.rate_limit(n))),
-        rate_limits_left: Box::new(move || c.rate_limits_left()),
-        with_email,
-        without_email,
-    })
+    let (users, ids) = listed(25, okta_listed_user, field("id"));
+    let api = OktaApi::start(users).await;
+    keeps_every_promise(Source::on(
+        api,
+        8,
+        |a| OktaDirectory::new(reqwest::Client::new(), &a.url(), OKTA_API_TOKEN.into(), 8),
+        ids,
+    ))
     .await;
 }
 
@@ -433,11 +436,12 @@ async fn stytch_keeps_every_promise() {
     };
     use attio_user_sync::providers::stytch::directory::StytchDirectory;
     let user = without(stytch_listed_user, |u| u["emails"] = Value::Array(vec![]));
-    let (users, with_email, without_email) = listed(25, user, field("user_id"));
-    let api = Arc::new(StytchApi::start(users).await);
-    let (a, b, c) = (api.clone(), api.clone(), api.clone());
-    keeps_every_promise(Source {
-        directory: Box::new(move || {
+    let (users, ids) = listed(25, user, field("user_id"));
+    let api = StytchApi::start(users).await;
+    keeps_every_promise(Source::on(
+        api,
+        8,
+        |a| {
             StytchDirectory::new(
                 reqwest::Client::new(),
                 &a.url(),
@@ -445,13 +449,9 @@ async fn stytch_keeps_every_promise() {
                 STYTCH_SECRET.into(),
                 8,
             )
-        }),
-        page_size: 8,
-        rate_limit: Some(Box::new(move |n| b.rate_limit(n))),
-        rate_limits_left: Box::new(move || c.rate_limits_left()),
-        with_email,
-        without_email,
-    })
+        },
+        ids,
+    ))
     .await;
 }
 
@@ -462,11 +462,12 @@ async fn kinde_keeps_every_promise() {
     };
     use attio_user_sync::providers::kinde::directory::KindeDirectory;
     let user = without(kinde_listed_user, |u| u["email"] = Value::Null);
-    let (users, with_email, without_email) = listed(25, user, field("id"));
-    let api = Arc::new(KindeApi::start(users).await);
-    let (a, b, c) = (api.clone(), api.clone(), api.clone());
-    keeps_every_promise(Source {
-        directory: Box::new(move || {
+    let (users, ids) = listed(25, user, field("id"));
+    let api = KindeApi::start(users).await;
+    keeps_every_promise(Source::on(
+        api,
+        8,
+        |a| {
             KindeDirectory::new(
                 reqwest::Client::new(),
                 &a.url(),
@@ -474,13 +475,9 @@ async fn kinde_keeps_every_promise() {
                 KINDE_CLIENT_SECRET.into(),
                 8,
             )
-        }),
-        page_size: 8,
-        rate_limit: Some(Box::new(move |n| b.rate_limit(n))),
-        rate_limits_left: Box::new(move || c.rate_limits_left()),
-        with_email,
-        without_email,
-    })
+        },
+        ids,
+    ))
     .await;
 }
 
@@ -493,11 +490,12 @@ async fn auth0_keeps_every_promise() {
     let user = without(auth0_listed_user, |u| {
         u.as_object_mut().unwrap().remove("email");
     });
-    let (users, with_email, without_email) = listed(25, user, field("user_id"));
-    let api = Arc::new(Auth0Api::start(users).await);
-    let (a, b, c) = (api.clone(), api.clone(), api.clone());
-    keeps_every_promise(Source {
-        directory: Box::new(move || {
+    let (users, ids) = listed(25, user, field("user_id"));
+    let api = Auth0Api::start(users).await;
+    keeps_every_promise(Source::on(
+        api,
+        8,
+        |a| {
             Auth0Directory::new(
                 reqwest::Client::new(),
                 AUTH0_DOMAIN,
@@ -508,13 +506,9 @@ async fn auth0_keeps_every_promise() {
                 },
                 8,
             )
-        }),
-        page_size: 8,
-        rate_limit: Some(Box::new(move |n| b.rate_limit(n))),
-        rate_limits_left: Box::new(move || c.rate_limits_left()),
-        with_email,
-        without_email,
-    })
+        },
+        ids,
+    ))
     .await;
 }
 
@@ -522,7 +516,7 @@ async fn auth0_keeps_every_promise() {
 async fn a_file_of_clerk_objects_keeps_every_promise() {
     use crate::support::clerk_api::clerk_listed_user;
     use attio_user_sync::backfill::file::FileDirectory;
-    let (users, with_email, without_email) = listed(250, clerk_listed_user, field("id"));
+    let (users, (with_email, without_email)) = listed(250, clerk_listed_user, field("id"));
     let file = scratch("jsonl");
     let lines: Vec<String> = users.iter().map(Value::to_string).collect();
     std::fs::write(&file, lines.join("\n")).unwrap();
@@ -605,26 +599,18 @@ async fn cognito_keeps_every_promise() {
             without_email.push(sub);
         }
     }
-    let front = Arc::new(ThrottlingFront::start(&moto).await);
-    let (a, b, c) = (front.clone(), front.clone(), front.clone());
-    keeps_every_promise(Source {
-        directory: Box::new(move || {
-            let config = aws_sdk_cognitoidentityprovider::config::Builder::from(&sdk)
-                .endpoint_url(a.url())
-                .build();
-            CognitoDirectory::new(
-                aws_sdk_cognitoidentityprovider::Client::from_conf(config),
-                pool_id.clone(),
-                8,
-            )
-        }),
-        page_size: 8,
-        rate_limit: Some(Box::new(move |n| b.throttle(n))),
-        rate_limits_left: Box::new(move || c.throttles_left()),
-        with_email,
-        without_email,
-    })
-    .await;
+    let front = ThrottlingFront::start(&moto).await;
+    let directory = move |front: &ThrottlingFront| {
+        let config = aws_sdk_cognitoidentityprovider::config::Builder::from(&sdk)
+            .endpoint_url(front.url())
+            .build();
+        CognitoDirectory::new(
+            aws_sdk_cognitoidentityprovider::Client::from_conf(config),
+            pool_id.clone(),
+            8,
+        )
+    };
+    keeps_every_promise(Source::on(front, 8, directory, (with_email, without_email))).await;
 }
 
 #[tokio::test]
@@ -644,38 +630,30 @@ async fn stytch_b2b_members_keep_every_promise_and_arrive_in_their_named_organis
         };
         if n < 17 { id(0) } else { id(2) }
     };
-    let (members, with_email, without_email) = listed(
+    let (members, ids) = listed(
         25,
         |n, email| stytch_member(n, &org(n), email),
         field("member_id"),
     );
-    let api = Arc::new(StytchApi::start_b2b(organisations.clone(), members).await);
-    let (a, b, c) = (api.clone(), api.clone(), api.clone());
-    let directory = move || {
+    let api = StytchApi::start_b2b(organisations.clone(), members).await;
+    let url = api.url();
+    let directory = move |url: &str| {
         StytchDirectory::new(
             reqwest::Client::new(),
-            &a.url(),
+            url,
             STYTCH_PROJECT_ID.into(),
             STYTCH_SECRET.into(),
             8,
         )
         .b2b()
     };
-    keeps_every_promise(Source {
-        directory: Box::new(directory.clone()),
-        page_size: 8,
-        rate_limit: Some(Box::new(move |n| b.rate_limit(n))),
-        rate_limits_left: Box::new(move || c.rate_limits_left()),
-        with_email,
-        without_email,
-    })
-    .await;
+    keeps_every_promise(Source::on(api, 8, move |a| directory(&a.url()), ids)).await;
 
     // Each member linked to its organisation, written with the name the search gave.
     let t = TestApp::spawn().await;
     run(
         app(&t).await,
-        &directory(),
+        &directory(&url),
         Checkpoint::start("stytch"),
         &scratch("json"),
         Mode::Write,

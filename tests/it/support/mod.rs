@@ -1,6 +1,7 @@
 //! Shared fixtures: moto-backed secrets, the Attio stand-in, signed Lambda events.
 
 pub mod attio_stand_in;
+
 pub mod auth0_api;
 pub mod aws_throttle;
 pub mod clerk_api;
@@ -11,6 +12,47 @@ pub mod queue;
 pub mod stytch_api;
 pub mod supabase_api;
 pub mod workos_api;
+
+/// A stand-in of a provider's API that can answer `429` (or an AWS throttle) on demand.
+pub trait RateLimited: Send + Sync {
+    /// Makes the next `n` requests be refused for rate.
+    fn rate_limit(&self, n: u32);
+    /// Refusals asked for and not played yet.
+    fn rate_limits_left(&self) -> u32;
+}
+
+/// Each list-API stand-in's own `rate_limit` and `rate_limits_left` (inherent, since the demo's
+/// example includes a stand-in's file alone), as [`RateLimited`].
+macro_rules! rate_limited {
+    ($($api:ty),*) => {$(
+        impl RateLimited for $api {
+            fn rate_limit(&self, n: u32) {
+                <$api>::rate_limit(self, n)
+            }
+            fn rate_limits_left(&self) -> u32 {
+                <$api>::rate_limits_left(self)
+            }
+        }
+    )*};
+}
+rate_limited!(
+    clerk_api::ClerkApi,
+    workos_api::WorkOsApi,
+    okta_api::OktaApi,
+    auth0_api::Auth0Api,
+    stytch_api::StytchApi,
+    kinde_api::KindeApi,
+    supabase_api::SupabaseApi
+);
+
+impl RateLimited for aws_throttle::ThrottlingFront {
+    fn rate_limit(&self, n: u32) {
+        self.throttle(n)
+    }
+    fn rate_limits_left(&self) -> u32 {
+        self.throttles_left()
+    }
+}
 
 use std::collections::HashMap;
 use std::path::PathBuf;
