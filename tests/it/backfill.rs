@@ -481,60 +481,9 @@ async fn every_okta_user_arrives_once_following_the_link_headers_through_a_rate_
 #[tokio::test]
 async fn every_confirmed_cognito_user_arrives_once_through_moto_s_list_users() {
     use attio_user_sync::cognito::directory::CognitoDirectory;
-    use aws_sdk_cognitoidentityprovider::types::AttributeType;
-    assert!(
-        std::env::var_os("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER").is_some(),
-        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER is not set: run the tests with ./scripts/test.sh"
-    );
     let t = TestApp::spawn().await;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
-    let pool = cognito
-        .create_user_pool()
-        .pool_name(format!("backfill-{:08x}", fastrand::u32(..)))
-        .send()
-        .await
-        .expect("a user pool in moto");
-    let pool_id = pool.user_pool().and_then(|p| p.id()).unwrap().to_owned();
     // 70 users (two pages of 60): one unconfirmed, one without an email.
-    for n in 0..70 {
-        let mut attributes = vec![
-            AttributeType::builder()
-                .name("given_name")
-                .value("Cog")
-                .build()
-                .unwrap(),
-        ];
-        if n != 50 {
-            attributes.push(
-                AttributeType::builder()
-                    .name("email")
-                    .value(format!("cognito.user.{n}@example.com"))
-                    .build()
-                    .unwrap(),
-            );
-        }
-        let username = format!("cognito-user-{n}");
-        cognito
-            .admin_create_user()
-            .user_pool_id(&pool_id)
-            .username(&username)
-            .set_user_attributes(Some(attributes))
-            .send()
-            .await
-            .unwrap();
-        if n != 10 {
-            cognito
-                .admin_set_user_password()
-                .user_pool_id(&pool_id)
-                .username(&username)
-                .password("Correct-Horse-9!")
-                .permanent(true)
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+    let (pool_id, _) = cognito_pool(70, |n| n == 50, |n| n == 10).await;
     let directory = CognitoDirectory::new(
         CognitoDirectory::client_from_env(reqwest::Client::new()),
         pool_id,

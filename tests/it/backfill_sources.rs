@@ -535,70 +535,16 @@ async fn a_file_of_clerk_objects_keeps_every_promise() {
 async fn cognito_keeps_every_promise() {
     use crate::support::aws_throttle::ThrottlingFront;
     use attio_user_sync::cognito::directory::CognitoDirectory;
-    use aws_sdk_cognitoidentityprovider::types::AttributeType;
     let moto = std::env::var("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER").expect(
         "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER is not set: run the tests with ./scripts/test.sh",
     );
+    let (pool_id, subs) = cognito_pool(25, |n| n % 7 == 3, |_| false).await;
+    let (without_email, with_email): (Vec<(usize, String)>, Vec<(usize, String)>) =
+        subs.into_iter().enumerate().partition(|(n, _)| n % 7 == 3);
+    let ids = |users: Vec<(usize, String)>| users.into_iter().map(|(_, sub)| sub).collect();
+    let (with_email, without_email): (Vec<String>, Vec<String>) =
+        (ids(with_email), ids(without_email));
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
-    let pool_id = cognito
-        .create_user_pool()
-        .pool_name(format!("sources-{:08x}", fastrand::u32(..)))
-        .send()
-        .await
-        .expect("a user pool in moto")
-        .user_pool()
-        .and_then(|p| p.id())
-        .unwrap()
-        .to_owned();
-    let (mut with_email, mut without_email) = (Vec::new(), Vec::new());
-    for n in 0..25 {
-        let mut attributes = vec![
-            AttributeType::builder()
-                .name("given_name")
-                .value("Cog")
-                .build()
-                .unwrap(),
-        ];
-        if n % 7 != 3 {
-            attributes.push(
-                AttributeType::builder()
-                    .name("email")
-                    .value(format!("cognito.source.{n}@example.com"))
-                    .build()
-                    .unwrap(),
-            );
-        }
-        let username = format!("source-user-{n}");
-        let created = cognito
-            .admin_create_user()
-            .user_pool_id(&pool_id)
-            .username(&username)
-            .set_user_attributes(Some(attributes))
-            .send()
-            .await
-            .unwrap();
-        let sub = created
-            .user()
-            .and_then(|u| u.attributes().iter().find(|a| a.name() == "sub"))
-            .and_then(|a| a.value())
-            .expect("moto gives each user a sub")
-            .to_owned();
-        cognito
-            .admin_set_user_password()
-            .user_pool_id(&pool_id)
-            .username(&username)
-            .password("Correct-Horse-9!")
-            .permanent(true)
-            .send()
-            .await
-            .unwrap();
-        if n % 7 != 3 {
-            with_email.push(sub);
-        } else {
-            without_email.push(sub);
-        }
-    }
     let front = ThrottlingFront::start(&moto).await;
     let directory = move |front: &ThrottlingFront| {
         let config = aws_sdk_cognitoidentityprovider::config::Builder::from(&sdk)

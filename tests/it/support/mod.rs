@@ -628,3 +628,74 @@ pub fn versioned_clerk_event(prefix: &str, user: usize, version: u32) -> Value {
     event["headers"]["svix-id"] = json!(format!("msg_{prefix}{user}_{version}"));
     resign(event, CLERK_SECRET)
 }
+
+/// A user pool in moto with `count` users (`cognito-user-<n>`, given name "Cog", email
+/// `cognito.user.<n>@example.com` unless `without_email(n)`), each confirmed with a permanent
+/// password unless `unconfirmed(n)` (then `FORCE_CHANGE_PASSWORD`). Returns the pool's id and
+/// each user's `sub`, in creation order.
+pub async fn cognito_pool(
+    count: usize,
+    without_email: impl Fn(usize) -> bool,
+    unconfirmed: impl Fn(usize) -> bool,
+) -> (String, Vec<String>) {
+    use aws_sdk_cognitoidentityprovider::types::AttributeType;
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER").is_some(),
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER is not set: run the tests with ./scripts/test.sh"
+    );
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+    let pool_id = cognito
+        .create_user_pool()
+        .pool_name(format!("backfill-{:08x}", fastrand::u32(..)))
+        .send()
+        .await
+        .expect("a user pool in moto")
+        .user_pool()
+        .and_then(|p| p.id())
+        .expect("a pool id")
+        .to_owned();
+    let attribute = |name: &str, value: String| {
+        AttributeType::builder()
+            .name(name)
+            .value(value)
+            .build()
+            .expect("an attribute")
+    };
+    let mut subs = Vec::new();
+    for n in 0..count {
+        let mut attributes = vec![attribute("given_name", "Cog".into())];
+        if !without_email(n) {
+            attributes.push(attribute("email", format!("cognito.user.{n}@example.com")));
+        }
+        let username = format!("cognito-user-{n}");
+        let created = cognito
+            .admin_create_user()
+            .user_pool_id(&pool_id)
+            .username(&username)
+            .set_user_attributes(Some(attributes))
+            .send()
+            .await
+            .expect("a user in moto");
+        subs.push(
+            created
+                .user()
+                .and_then(|u| u.attributes().iter().find(|a| a.name() == "sub"))
+                .and_then(|a| a.value())
+                .expect("moto gives each user a sub")
+                .to_owned(),
+        );
+        if !unconfirmed(n) {
+            cognito
+                .admin_set_user_password()
+                .user_pool_id(&pool_id)
+                .username(&username)
+                .password("Correct-Horse-9!")
+                .permanent(true)
+                .send()
+                .await
+                .expect("a password in moto");
+        }
+    }
+    (pool_id, subs)
+}
