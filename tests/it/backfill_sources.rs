@@ -539,11 +539,14 @@ async fn cognito_keeps_every_promise() {
         "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER is not set: run the tests with ./scripts/test.sh",
     );
     let (pool_id, subs) = cognito_pool(25, |n| n % 7 == 3, |_| false).await;
-    let (without_email, with_email): (Vec<(usize, String)>, Vec<(usize, String)>) =
-        subs.into_iter().enumerate().partition(|(n, _)| n % 7 == 3);
-    let ids = |users: Vec<(usize, String)>| users.into_iter().map(|(_, sub)| sub).collect();
-    let (with_email, without_email): (Vec<String>, Vec<String>) =
-        (ids(with_email), ids(without_email));
+    let subs_where = |no_email: bool| -> Vec<String> {
+        subs.iter()
+            .enumerate()
+            .filter(|(n, _)| (n % 7 == 3) == no_email)
+            .map(|(_, sub)| sub.clone())
+            .collect()
+    };
+    let (with_email, without_email) = (subs_where(false), subs_where(true));
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let front = ThrottlingFront::start(&moto).await;
     let directory = move |front: &ThrottlingFront| {
