@@ -179,6 +179,23 @@ fn paged(items: &[Value], body: &Value) -> Result<(Vec<Value>, Option<String>), 
     Ok((page, (end < items.len()).then(|| format!("cursor-{end}"))))
 }
 
+/// The page of `items` the body asks for, under `key` as Stytch's searches answer, with the
+/// total and next cursor, and `extra` fields.
+fn answer(key: &str, items: &[Value], body: &Value, extra: Value) -> Response {
+    match paged(items, body) {
+        Ok((page, next)) => {
+            let mut answer = json!({"request_id": "request-id-test", "status_code": 200,
+                "results_metadata": {"total": items.len(), "next_cursor": next}});
+            answer[key] = Value::Array(page);
+            if let (Value::Object(answer), Value::Object(extra)) = (&mut answer, extra) {
+                answer.extend(extra);
+            }
+            axum::Json(answer).into_response()
+        }
+        Err((status, kind)) => error(status, kind),
+    }
+}
+
 async fn search(
     State(state): State<Arc<Mutex<Inner>>>,
     headers: HeaderMap,
@@ -189,14 +206,7 @@ async fn search(
         Err((status, kind)) => return error(status, kind),
     };
     let users = state.lock().unwrap().users.clone();
-    match paged(&users, &body) {
-        Ok((results, next)) => axum::Json(
-            json!({"request_id": "request-id-test", "status_code": 200, "results": results,
-                   "results_metadata": {"total": users.len(), "next_cursor": next}}),
-        )
-        .into_response(),
-        Err((status, kind)) => error(status, kind),
-    }
+    answer("results", &users, &body, json!({}))
 }
 
 async fn organisations(
@@ -209,14 +219,7 @@ async fn organisations(
         Err((status, kind)) => return error(status, kind),
     };
     let organisations = state.lock().unwrap().organisations.clone();
-    match paged(&organisations, &body) {
-        Ok((page, next)) => axum::Json(
-            json!({"request_id": "request-id-test", "status_code": 200, "organizations": page,
-                   "results_metadata": {"total": organisations.len(), "next_cursor": next}}),
-        )
-        .into_response(),
-        Err((status, kind)) => error(status, kind),
-    }
+    answer("organizations", &organisations, &body, json!({}))
 }
 
 async fn members(
@@ -232,27 +235,22 @@ async fn members(
         Some(ids) if !ids.is_empty() => ids.iter().filter_map(Value::as_str).collect(),
         _ => return error(StatusCode::BAD_REQUEST, "organization_ids_required"),
     };
-    let s = state.lock().unwrap();
-    let members: Vec<Value> = s
-        .members
-        .iter()
-        .filter(|m| ids.contains(&m["organization_id"].as_str().unwrap_or_default()))
-        .cloned()
-        .collect();
-    let named: serde_json::Map<String, Value> = s
-        .organisations
-        .iter()
-        .filter(|o| ids.contains(&o["organization_id"].as_str().unwrap_or_default()))
-        .map(|o| (o["organization_id"].as_str().unwrap().to_owned(), o.clone()))
-        .collect();
-    drop(s);
-    match paged(&members, &body) {
-        Ok((page, next)) => axum::Json(
-            json!({"request_id": "request-id-test", "status_code": 200, "members": page,
-                   "results_metadata": {"total": members.len(), "next_cursor": next},
-                   "organizations": named}),
+    let in_them = |v: &&Value| ids.contains(&v["organization_id"].as_str().unwrap_or_default());
+    let (members, named): (Vec<Value>, serde_json::Map<String, Value>) = {
+        let s = state.lock().unwrap();
+        (
+            s.members.iter().filter(in_them).cloned().collect(),
+            s.organisations
+                .iter()
+                .filter(in_them)
+                .map(|o| (o["organization_id"].as_str().unwrap().to_owned(), o.clone()))
+                .collect(),
         )
-        .into_response(),
-        Err((status, kind)) => error(status, kind),
-    }
+    };
+    answer(
+        "members",
+        &members,
+        &body,
+        json!({ "organizations": named }),
+    )
 }
