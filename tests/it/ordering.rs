@@ -132,3 +132,31 @@ async fn a_name_changed_back_on_another_container_is_written_again() {
         "the newest version's name, not Byron"
     );
 }
+
+#[tokio::test]
+async fn a_change_of_the_same_time_is_applied_again_and_never_over_a_newer_one() {
+    let t = TestApp::spawn_with(
+        &default_secret(),
+        &[("ATTIO_USER_EVENT_TIME_ATTRIBUTE", "last_event_at")],
+    )
+    .await;
+    t.send(&clerk_event_at("user.updated", "user_ada", "First", T2))
+        .await;
+
+    // The same version again (a redelivery; here with what the sender sends now): applied.
+    let again = t
+        .send(&clerk_event_at("user.updated", "user_ada", "Second", T2))
+        .await;
+    assert_eq!(again.body["status"], "synced", "{:?}", again.body);
+    assert_eq!(last_name(&t), "Second");
+
+    // After a newer one, that time is older: not applied. (Another body: a byte-for-byte
+    // redelivery is answered from what this container did with it, without calling Attio.)
+    t.send(&clerk_event_at("user.updated", "user_ada", "Newer", T3))
+        .await;
+    let late = t
+        .send(&clerk_event_at("user.updated", "user_ada", "Late", T2))
+        .await;
+    assert_eq!(late.body["status"], "outdated");
+    assert_eq!(last_name(&t), "Newer");
+}
