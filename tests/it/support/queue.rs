@@ -10,7 +10,11 @@
 //! in flight, and hands out the last one first), where SQS hands them out in order again. So
 //! the queue's own timeout is set beyond any test, and the harness makes failed messages
 //! visible after `visibility`, in the order they were received (`ChangeMessageVisibility` 0,
-//! which moto handles as SQS does).
+//! which moto handles as SQS does). A message that came back sooner (the worker shortens the
+//! timeout to Attio's `Retry-After` itself) and was received again is not released by its old
+//! receipt: moto would accept the stale receipt and make the message visible while its new
+//! receiver still holds it, letting the user's next message out beside it, which SQS never
+//! does. Receives and releases are one at a time across the harness's pollers for that reason.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,6 +23,19 @@ use std::time::{Duration, Instant, SystemTime};
 use attio_user_sync::worker::Worker;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{Value, json};
+
+/// Whether a message before `m` in this batch is of `group` (one batch may hold several of a
+/// group's messages, in order).
+fn received_earlier_in(
+    batch: &[aws_sdk_sqs::types::Message],
+    m: &aws_sdk_sqs::types::Message,
+    group: &str,
+) -> bool {
+    batch
+        .iter()
+        .take_while(|other| other.message_id() != m.message_id())
+        .any(|other| Queues::group(other) == group)
+}
 
 /// An SQS client for moto's server, which `scripts/test.sh` starts.
 pub async fn sqs_client() -> aws_sdk_sqs::Client {
@@ -38,8 +55,16 @@ pub struct Queues {
     arn: String,
     /// How long a failed message stays invisible.
     visibility: Duration,
-    /// Failed messages waiting out their visibility timeout: (when, receipt handle).
-    invisible: Mutex<Vec<(Instant, String)>>,
+    /// Failed messages waiting out their visibility timeout: (when, message id, receipt).
+    invisible: Mutex<Vec<(Instant, String, String)>>,
+    /// Each message's receipt from its latest receive: only that one may release it.
+    latest_receipt: Mutex<HashMap<String, String>>,
+    /// Held while releasing and receiving, so neither runs between the other's steps.
+    receiving: tokio::sync::Mutex<()>,
+    /// The message groups (users) a worker is applying now: SQS never hands out a group's
+    /// message while another of the group is in flight, and the harness checks moto does not
+    /// either, so that a test cannot pass or fail on an emulator's slip.
+    groups_in_flight: Mutex<std::collections::HashSet<String>>,
 }
 
 /// A message of the dead-letter queue: its body and string attributes.
@@ -98,17 +123,26 @@ impl Queues {
             arn,
             visibility,
             invisible: Mutex::new(Vec::new()),
+            latest_receipt: Mutex::new(HashMap::new()),
+            receiving: tokio::sync::Mutex::new(()),
+            groups_in_flight: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
-    /// Ends the visibility timeout of the failed messages whose time has come, in order.
+    /// Ends the visibility timeout of the failed messages whose time has come, in order; not
+    /// of those received again since (see above).
     async fn release_due(&self) {
         let due: Vec<String> = {
             let mut invisible = self.invisible.lock().unwrap();
             let now = Instant::now();
-            let (due, waiting) = invisible.drain(..).partition(|(at, _)| *at <= now);
+            let (due, waiting): (Vec<_>, Vec<_>) =
+                invisible.drain(..).partition(|(at, _, _)| *at <= now);
             *invisible = waiting;
-            due.into_iter().map(|(_, receipt)| receipt).collect()
+            let latest = self.latest_receipt.lock().unwrap();
+            due.into_iter()
+                .filter(|(_, id, receipt)| latest.get(id) == Some(receipt))
+                .map(|(_, _, receipt)| receipt)
+                .collect()
         };
         for receipt in due {
             self.client
@@ -227,8 +261,26 @@ impl Queues {
     /// an `SqsEvent`; what it does not report as failed is deleted. Returns (messages handed
     /// over, failures reported); (0, 0) when nothing was visible.
     pub async fn poll_once(&self, worker: &Worker, batch_size: i32) -> (usize, usize) {
-        self.release_due().await;
-        let received = self.receive(&self.url, batch_size).await;
+        let received = {
+            let _one_at_a_time = self.receiving.lock().await;
+            self.release_due().await;
+            let received = self.receive(&self.url, batch_size).await;
+            let mut latest = self.latest_receipt.lock().unwrap();
+            let mut in_flight = self.groups_in_flight.lock().unwrap();
+            for m in &received {
+                latest.insert(
+                    m.message_id().unwrap_or_default().to_owned(),
+                    m.receipt_handle().unwrap_or_default().to_owned(),
+                );
+                let group = Self::group(m);
+                assert!(
+                    !in_flight.contains(&group) || received_earlier_in(&received, m, &group),
+                    "moto handed out a message of group {group} while another poller holds one"
+                );
+                in_flight.insert(group);
+            }
+            received
+        };
         if received.is_empty() {
             return (0, 0);
         }
@@ -239,6 +291,14 @@ impl Queues {
         let response = worker
             .handle(event, Some(SystemTime::now() + Duration::from_secs(60)))
             .await;
+        // The worker is done with these users (its failed messages come back when their
+        // visibility says, its applied ones are deleted below).
+        {
+            let mut in_flight = self.groups_in_flight.lock().unwrap();
+            for m in &received {
+                in_flight.remove(&Self::group(m));
+            }
+        }
         let failed: Vec<&str> = response
             .batch_item_failures
             .iter()
@@ -247,15 +307,23 @@ impl Queues {
         for m in &received {
             let receipt = m.receipt_handle().unwrap_or_default();
             if failed.contains(&m.message_id().unwrap_or_default()) {
-                self.invisible
-                    .lock()
-                    .unwrap()
-                    .push((Instant::now() + self.visibility, receipt.to_owned()));
+                self.invisible.lock().unwrap().push((
+                    Instant::now() + self.visibility,
+                    m.message_id().unwrap_or_default().to_owned(),
+                    receipt.to_owned(),
+                ));
             } else {
                 self.delete(&self.url, receipt).await;
             }
         }
         (received.len(), failed.len())
+    }
+
+    fn group(m: &aws_sdk_sqs::types::Message) -> String {
+        m.attributes()
+            .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Polls until the queue is empty or `limit` passes; returns the messages handed over.
