@@ -1,8 +1,9 @@
 //! `attio-user-sync-backfill`: writes every user a provider already has to Attio, through the
-//! same sync as the webhook, paced under Attio's write limit, resumable from a checkpoint.
-//! Run by a person (a laptop, CI): plain progress lines on stderr, a summary, exit code 0 when
-//! every user was written or skipped for its own data, 1 when writes failed, 2 when it could not
-//! run.
+//! same sync as the webhook, paced under Attio's write limit, resumable from a checkpoint; or,
+//! with `--enqueue`, sends them to the function's queue for its worker. Run by a person (a
+//! laptop, CI): a progress bar on a terminal or a plain line every 5 s on stderr, a summary on
+//! stdout, exit code 0 when every user was written or skipped for its own data, 1 when writes
+//! failed, 2 when it could not run.
 
 use std::io::Write as _;
 use std::path::PathBuf;
