@@ -73,16 +73,6 @@ fn clerk(api: &ClerkApi, page_size: u64) -> ClerkDirectory {
     )
 }
 
-fn user_ids(attio: &AttioStandIn) -> Vec<String> {
-    let mut ids: Vec<String> = attio
-        .records("users")
-        .iter()
-        .filter_map(|u| u.text("user_id").map(str::to_owned))
-        .collect();
-    ids.sort();
-    ids
-}
-
 fn expected_ids() -> Vec<String> {
     (0..25)
         .filter(|n| ![7, 13, 21].contains(n))

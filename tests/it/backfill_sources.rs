@@ -90,16 +90,6 @@ fn user_asserts(attio: &AttioStandIn) -> HashMap<String, usize> {
     asserts
 }
 
-fn user_ids(attio: &AttioStandIn) -> Vec<String> {
-    let mut ids: Vec<String> = attio
-        .records("users")
-        .iter()
-        .filter_map(|u| u.text("user_id").map(str::to_owned))
-        .collect();
-    ids.sort();
-    ids
-}
-
 async fn run(
     app: Arc<attio_user_sync::App>,
     directory: &impl Directory,

@@ -699,3 +699,14 @@ pub async fn cognito_pool(
     }
     (pool_id, subs)
 }
+
+/// The `user_id`s of the users Attio holds, sorted (one per record: a duplicate shows twice).
+pub fn user_ids(attio: &AttioStandIn) -> Vec<String> {
+    let mut ids: Vec<String> = attio
+        .records("users")
+        .iter()
+        .filter_map(|u| u.text("user_id").map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
