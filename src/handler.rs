@@ -105,8 +105,20 @@ impl App {
     /// Builds the Secrets Manager and Attio clients from the configuration and AWS's
     /// standard environment (region, credentials, `AWS_ENDPOINT_URL_SECRETS_MANAGER`).
     pub fn from_config(config: Config) -> Result<Self, lambda_http::Error> {
+        Self::from_config_paced(config, None)
+    }
+
+    /// As [`from_config`](Self::from_config), with Attio writes paced by `limiter` when given
+    /// (the backfill, which writes as fast as Attio allows and no faster).
+    pub fn from_config_paced(
+        config: Config,
+        limiter: Option<std::sync::Arc<crate::pace::WriteLimiter>>,
+    ) -> Result<Self, lambda_http::Error> {
         let tls = crate::tls::client_config(config.ca_bundle.as_deref())?;
-        let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default(), tls)?;
+        let mut attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default(), tls)?;
+        if let Some(limiter) = limiter {
+            attio = attio.with_limiter(limiter);
+        }
         // One HTTP client (one TLS setup, one connection pool) for Attio and Secrets Manager.
         let client = crate::secrets::client_from_env(attio.http_client());
         let queue = config.sync_queue_url.clone().map(|url| {

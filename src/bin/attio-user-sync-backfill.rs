@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use attio_user_sync::App;
-use attio_user_sync::attio::{AttioClient, RetryPolicy};
 use attio_user_sync::backfill::file::FileDirectory;
 use attio_user_sync::backfill::{self, Directory, Mode, Options};
 use attio_user_sync::checkpoint::Checkpoint;
@@ -24,7 +23,6 @@ use attio_user_sync::providers::okta::directory::OktaDirectory;
 use attio_user_sync::providers::stytch::directory::StytchDirectory;
 use attio_user_sync::providers::supabase::directory::SupabaseDirectory;
 use attio_user_sync::providers::workos::directory::WorkOsDirectory;
-use attio_user_sync::queue::SyncQueue;
 use attio_user_sync::secrets::Secret;
 use clap::Parser;
 
@@ -90,10 +88,7 @@ async fn main() -> std::process::ExitCode {
 async fn run(args: Args) -> Result<std::process::ExitCode, String> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let (config, token) = attio_user_sync::config::from_lookup_or_token(|name| {
-        match (
-            name,
-            std::env::var(name).ok().filter(|v| !v.trim().is_empty()),
-        ) {
+        match (name, var(name)) {
             // The worker writes what --enqueue sends: no Attio secret is read from here.
             ("ATTIO_SYNC_SECRET_ID", None) if args.enqueue => {
                 Some("(not read with --enqueue)".into())
@@ -102,25 +97,10 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
         }
     })
     .map_err(|e| e.to_string())?;
-    let tls = attio_user_sync::tls::client_config(config.ca_bundle.as_deref())
-        .map_err(|e| e.to_string())?;
     let limiter = Arc::new(WriteLimiter::new(args.writes_per_second));
-    let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default(), tls)
-        .map_err(|e| e.to_string())?
-        .with_limiter(limiter);
-    let secrets = attio_user_sync::secrets::client_from_env(attio.http_client());
-    let queue = config.sync_queue_url.clone().map(|url| {
-        let sqs = attio_user_sync::queue::client_from_lookup(attio.http_client(), |n| {
-            std::env::var(n).ok()
-        });
-        SyncQueue::new(sqs, url)
-    });
-    let mut app = App::new(config, secrets, attio);
+    let mut app = App::from_config_paced(config, Some(limiter)).map_err(|e| e.to_string())?;
     if let Some(token) = token {
         app = app.with_access_token(Secret::new(token));
-    }
-    if let Some(queue) = queue {
-        app = app.with_queue(queue);
     }
     let app = Arc::new(app);
     let route = attio_user_sync::config::mappable_routes()
