@@ -212,6 +212,22 @@ async fn send(
     Err(failed("still rate-limited after 10 waits".into()))
 }
 
+/// The list under `key` in a list API's JSON answer, taken out of it (the rest of the answer
+/// stays for the caller: cursors, totals), or why the answer is not one.
+pub fn list_in(
+    answer: &mut Value,
+    key: &str,
+    provider: &'static str,
+) -> Result<Vec<Value>, DirectoryError> {
+    match answer.get_mut(key).map(Value::take) {
+        Some(Value::Array(items)) => Ok(items),
+        _ => Err(DirectoryError::Failed {
+            provider,
+            reason: format!("the answer has no {key} list"),
+        }),
+    }
+}
+
 /// A client-credentials grant (Kinde's and Auth0's Management API tokens): sends `request`, the
 /// provider's token endpoint with the grant in its body, and reads `access_token`. `400`, `401`
 /// and `403` are the credentials in `variable`; any other failure is the provider's.

@@ -123,7 +123,7 @@ impl Directory for Auth0Directory {
             self.base, self.per_page
         );
         let token = self.token().await?;
-        let answer = crate::backfill::get_json(
+        let mut answer = crate::backfill::get_json(
             &self.http,
             &url,
             token,
@@ -140,15 +140,7 @@ impl Directory for Auth0Directory {
                 ),
             });
         }
-        let users = match answer.get("users") {
-            Some(Value::Array(users)) => users.clone(),
-            _ => {
-                return Err(DirectoryError::Failed {
-                    provider: PROVIDER,
-                    reason: "the answer has no users list".into(),
-                });
-            }
-        };
+        let users = crate::backfill::list_in(&mut answer, "users", PROVIDER)?;
         let start = answer["start"].as_u64().unwrap_or(page * self.per_page);
         let seen = start + users.len() as u64;
         let next = (!users.is_empty() && seen < total).then_some(PageCursor::Offset(seen));

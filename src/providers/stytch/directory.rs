@@ -120,16 +120,14 @@ impl StytchDirectory {
         {
             return Ok(page.clone());
         }
-        let answer = self
+        let mut answer = self
             .search(
                 "/v1/b2b/organizations/search",
                 json!({ "limit": self.limit }),
                 cursor,
             )
             .await?;
-        let Some(Value::Array(organisations)) = answer.get("organizations") else {
-            return Err(failed("the answer has no organizations list"));
-        };
+        let organisations = crate::backfill::list_in(&mut answer, "organizations", PROVIDER)?;
         let page = OrganisationsPage {
             ids: organisations
                 .iter()
@@ -144,24 +142,24 @@ impl StytchDirectory {
     async fn members_page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
         let at: MembersCursor = match cursor.token(PROVIDER)? {
             None => MembersCursor::default(),
-            Some(token) => serde_json::from_str(token)
-                .map_err(|_| failed("the checkpoint's cursor is not a B2B members cursor"))?,
+            Some(token) => serde_json::from_str(token).map_err(|_| DirectoryError::Failed {
+                provider: PROVIDER,
+                reason: "the checkpoint's cursor is not a B2B members cursor".into(),
+            })?,
         };
         let organisations = self.organisations(at.organisations.as_deref()).await?;
         let Some(organisation) = organisations.ids.get(at.organisation) else {
             // No organisation here (a project without any).
             return Ok(Page::default());
         };
-        let answer = self
+        let mut answer = self
             .search(
                 "/v1/b2b/organizations/members/search",
                 json!({ "organization_ids": [organisation], "limit": self.limit }),
                 at.members.as_deref(),
             )
             .await?;
-        let Some(Value::Array(members)) = answer.get("members") else {
-            return Err(failed("the answer has no members list"));
-        };
+        let members = crate::backfill::list_in(&mut answer, "members", PROVIDER)?;
         if let Some(Value::Object(named)) = answer.get("organizations") {
             let mut names = self.organisation_names.lock().expect("lock");
             for (id, organisation) in named {
@@ -187,16 +185,9 @@ impl StytchDirectory {
             }),
         };
         Ok(Page {
-            users: members.clone(),
+            users: members,
             next: next.map(|n| PageCursor::Token(serde_json::to_string(&n).expect("a cursor"))),
         })
-    }
-}
-
-fn failed(reason: &str) -> DirectoryError {
-    DirectoryError::Failed {
-        provider: PROVIDER,
-        reason: reason.into(),
     }
 }
 
@@ -232,14 +223,12 @@ impl Directory for StytchDirectory {
             return self.members_page(cursor).await;
         }
         let cursor = cursor.token(PROVIDER)?;
-        let answer = self
+        let mut answer = self
             .search("/v1/users/search", json!({ "limit": self.limit }), cursor)
             .await?;
-        let Some(Value::Array(users)) = answer.get("results") else {
-            return Err(failed("the answer has no results list"));
-        };
+        let users = crate::backfill::list_in(&mut answer, "results", PROVIDER)?;
         Ok(Page {
-            users: users.clone(),
+            users,
             next: next_cursor(&answer).map(PageCursor::Token),
         })
     }

@@ -83,16 +83,8 @@ impl Directory for SupabaseDirectory {
 
     async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
         let page = cursor.page_number(self.per_page, PROVIDER)?;
-        let (total, answer) = self.get(page + 1, self.per_page).await?;
-        let users = match answer.get("users") {
-            Some(Value::Array(users)) => users.clone(),
-            _ => {
-                return Err(DirectoryError::Failed {
-                    provider: PROVIDER,
-                    reason: "the answer has no users list".into(),
-                });
-            }
-        };
+        let (total, mut answer) = self.get(page + 1, self.per_page).await?;
+        let users = crate::backfill::list_in(&mut answer, "users", PROVIDER)?;
         let read = page * self.per_page + users.len() as u64;
         let more = match total {
             Some(total) => read < total && !users.is_empty(),

@@ -62,18 +62,10 @@ impl Directory for WorkOsDirectory {
             url.push_str("&after=");
             url.push_str(after);
         }
-        let answer =
+        let mut answer =
             crate::backfill::get_json(&self.http, &url, &self.api_key, PROVIDER, "WORKOS_API_KEY")
                 .await?;
-        let users = match answer.get("data") {
-            Some(Value::Array(users)) => users.clone(),
-            _ => {
-                return Err(DirectoryError::Failed {
-                    provider: PROVIDER,
-                    reason: "the answer has no data list".into(),
-                });
-            }
-        };
+        let users = crate::backfill::list_in(&mut answer, "data", PROVIDER)?;
         let next = answer
             .pointer("/list_metadata/after")
             .and_then(Value::as_str)
