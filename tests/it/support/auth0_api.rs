@@ -49,13 +49,7 @@ impl Auth0Api {
             .route("/oauth/token", post(token))
             .route("/api/v2/users", get(list))
             .with_state((Arc::new(users), pages.clone(), rate_limited.clone()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("Auth0 stand-in");
-        });
+        let (addr, server) = super::serve_on_loopback(app, "Auth0 stand-in").await;
         Self {
             addr,
             pages,

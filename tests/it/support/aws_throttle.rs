@@ -31,13 +31,7 @@ impl ThrottlingFront {
             left.clone(),
             reqwest::Client::new(),
         ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("throttling front");
-        });
+        let (addr, server) = super::serve_on_loopback(app, "throttling front").await;
         Self {
             addr,
             left,

@@ -47,10 +47,8 @@ pub struct KindeApi {
 
 impl KindeApi {
     pub async fn start(users: Vec<Value>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let loopback = super::Loopback::bind().await;
+        let base = format!("http://{}", loopback.addr);
         let state = Arc::new(Mutex::new(Inner {
             users,
             base: base.clone(),
@@ -62,9 +60,7 @@ impl KindeApi {
             .route("/oauth2/token", post(token))
             .route("/api/v1/users", get(list))
             .with_state(state.clone());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("Kinde stand-in");
-        });
+        let server = loopback.serve(app, "Kinde stand-in");
         Self {
             base,
             state,

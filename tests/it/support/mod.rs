@@ -21,6 +21,44 @@ pub trait RateLimited: Send + Sync {
     fn rate_limits_left(&self) -> u32;
 }
 
+/// A stand-in's server on a free loopback port. Bound first, for stand-ins whose answers name
+/// their own URL (paging links, token issuers) and so need it before their routes are built.
+pub struct Loopback {
+    listener: tokio::net::TcpListener,
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+}
+
+impl Loopback {
+    /// Binds 127.0.0.1 on a free port.
+    pub async fn bind() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let addr = listener.local_addr().expect("address");
+        Self { listener, addr }
+    }
+
+    /// Serves `app` (`what`, for the message should the server fail) until the task is dropped.
+    pub fn serve(self, app: axum::Router, what: &'static str) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            axum::serve(self.listener, app)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+        })
+    }
+}
+
+/// Serves `app` on a free loopback port: its address and the server's task.
+pub async fn serve_on_loopback(
+    app: axum::Router,
+    what: &'static str,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let loopback = Loopback::bind().await;
+    let addr = loopback.addr;
+    (addr, loopback.serve(app, what))
+}
+
 /// Each list-API stand-in's own `rate_limit` and `rate_limits_left` (inherent, since the demo's
 /// example includes a stand-in's file alone), as [`RateLimited`].
 macro_rules! rate_limited {
@@ -279,12 +317,8 @@ pub async fn stub_secrets_manager_throttling() -> String {
             r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
         )
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind stub");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("stub server") });
-    url
+    let (addr, _detached) = serve_on_loopback(app, "stub server").await;
+    format!("http://{addr}")
 }
 
 /// An endpoint that accepts connections and closes them without answering; returns its URL
@@ -465,11 +499,8 @@ impl JwksServer {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind jwks");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, app).await.expect("jwks server") });
+        let (addr, _detached) = serve_on_loopback(app, "jwks server").await;
+        let url = format!("http://{addr}");
         let server = Self { url, keys, fetches };
         server.serve(key_numbers);
         server

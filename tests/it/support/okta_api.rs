@@ -46,10 +46,8 @@ pub struct OktaApi {
 impl OktaApi {
     /// Serves `users`.
     pub async fn start(users: Vec<Value>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let loopback = super::Loopback::bind().await;
+        let base = format!("http://{}", loopback.addr);
         let state = Arc::new(Mutex::new(Inner {
             users,
             base: base.clone(),
@@ -59,9 +57,7 @@ impl OktaApi {
         let app = Router::new()
             .route("/api/v1/users", get(list))
             .with_state(state.clone());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("Okta stand-in");
-        });
+        let server = loopback.serve(app, "Okta stand-in");
         Self {
             base,
             state,

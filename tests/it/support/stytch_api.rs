@@ -91,13 +91,7 @@ impl StytchApi {
             .route("/v1/b2b/organizations/search", post(organisations))
             .route("/v1/b2b/organizations/members/search", post(members))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("Stytch stand-in");
-        });
+        let (addr, server) = super::serve_on_loopback(app, "Stytch stand-in").await;
         Self {
             addr,
             state,

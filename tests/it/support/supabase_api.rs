@@ -58,13 +58,7 @@ impl SupabaseApi {
         let app = Router::new()
             .route("/auth/v1/admin/users", get(list))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("Supabase stand-in");
-        });
+        let (addr, server) = super::serve_on_loopback(app, "Supabase stand-in").await;
         Self {
             addr,
             state,

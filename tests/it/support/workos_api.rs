@@ -45,13 +45,7 @@ impl WorkOsApi {
         let app = Router::new()
             .route("/user_management/users", get(list))
             .with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("WorkOS stand-in");
-        });
+        let (addr, server) = super::serve_on_loopback(app, "WorkOS stand-in").await;
         Self {
             addr,
             requests,
