@@ -49,9 +49,10 @@ struct Args {
     /// Users applied at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=64))]
     concurrency: u64,
-    /// Users read per page from the provider.
-    #[arg(long, default_value_t = 100)]
-    page_size: u64,
+    /// Users read per page from the provider, capped at its maximum [default: 200 for Okta and
+    /// 500 for Kinde (their maximums), 60 for Cognito (its maximum), 100 for the others].
+    #[arg(long)]
+    page_size: Option<u64>,
     /// Write one JSON line per skipped or failed user ({"user_id", "reason"}) to this file.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -118,7 +119,7 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
                 &var("CLERK_API_URL").unwrap_or_else(|| "https://api.clerk.com".into()),
                 var("CLERK_SECRET_KEY")
                     .ok_or("CLERK_SECRET_KEY is not set: give the instance's secret key")?,
-                args.page_size,
+                args.page_size.unwrap_or(100),
             );
             backfill_from(app, &directory, &args).await
         }
@@ -128,7 +129,7 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
                 &var("WORKOS_API_URL").unwrap_or_else(|| "https://api.workos.com".into()),
                 var("WORKOS_API_KEY")
                     .ok_or("WORKOS_API_KEY is not set: give the environment's API key (sk_…)")?,
-                args.page_size,
+                args.page_size.unwrap_or(100),
             );
             backfill_from(app, &directory, &args).await
         }
@@ -139,7 +140,7 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
                     "OKTA_ORG_URL is not set: give your org's URL, https://<org>.okta.com",
                 )?,
                 var("OKTA_API_TOKEN").ok_or("OKTA_API_TOKEN is not set: give an API token")?,
-                args.page_size.min(200),
+                args.page_size.unwrap_or(200),
             );
             backfill_from(app, &directory, &args).await
         }
@@ -148,7 +149,7 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
                 CognitoDirectory::client_from_env(app.http_client()),
                 var("COGNITO_USER_POOL_ID")
                     .ok_or("COGNITO_USER_POOL_ID is not set: give the user pool's id")?,
-                args.page_size,
+                args.page_size.unwrap_or(60),
             );
             backfill_from(app, &directory, &args).await
         }
@@ -158,7 +159,7 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
                 &var("STYTCH_API_URL").unwrap_or_else(|| "https://api.stytch.com".into()),
                 var("STYTCH_PROJECT_ID").ok_or("STYTCH_PROJECT_ID is not set")?,
                 var("STYTCH_SECRET").ok_or("STYTCH_SECRET is not set")?,
-                args.page_size,
+                args.page_size.unwrap_or(100),
             );
             match var("STYTCH_PROJECT_TYPE").as_deref() {
                 None | Some("consumer") => backfill_from(app, &directory, &args).await,
@@ -176,7 +177,7 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
                 var("KINDE_CLIENT_ID")
                     .ok_or("KINDE_CLIENT_ID is not set: give an M2M application's client id")?,
                 var("KINDE_CLIENT_SECRET").ok_or("KINDE_CLIENT_SECRET is not set")?,
-                args.page_size.max(1),
+                args.page_size.unwrap_or(500),
             );
             backfill_from(app, &directory, &args).await
         }
@@ -197,7 +198,7 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
                 &var("AUTH0_DOMAIN").ok_or("AUTH0_DOMAIN is not set: give your tenant's domain")?,
                 var("AUTH0_API_URL").as_deref(),
                 credentials,
-                args.page_size,
+                args.page_size.unwrap_or(100),
             );
             backfill_from(app, &directory, &args).await
         }
@@ -209,7 +210,7 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
                 var("SUPABASE_SERVICE_ROLE_KEY").ok_or(
                     "SUPABASE_SERVICE_ROLE_KEY is not set: give the project's service-role key",
                 )?,
-                args.page_size,
+                args.page_size.unwrap_or(100),
                 route,
             );
             backfill_from(app, &directory, &args).await

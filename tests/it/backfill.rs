@@ -469,6 +469,39 @@ async fn every_okta_user_arrives_once_following_the_link_headers_through_a_rate_
 }
 
 #[tokio::test]
+async fn the_binary_reads_okta_200_users_a_page_as_the_readme_says() {
+    use crate::support::okta_api::{OKTA_API_TOKEN, OktaApi, okta_listed_user};
+    let t = TestApp::spawn().await;
+    let listed = (0..250)
+        .map(|n| okta_listed_user(n, Some(&format!("okta.page.{n}@example.com"))))
+        .collect();
+    let api = OktaApi::start(listed).await;
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_attio-user-sync-backfill"))
+        .args([
+            "okta",
+            "--checkpoint",
+            scratch_checkpoint().to_str().unwrap(),
+        ])
+        .env("ATTIO_SYNC_SECRET_ID", &t.secret_id)
+        .env("ATTIO_API_URL", t.attio.url())
+        .env("OKTA_ORG_URL", api.url())
+        .env("OKTA_API_TOKEN", OKTA_API_TOKEN)
+        .output()
+        .await
+        .expect("the backfill binary runs");
+
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(out.contains("okta: read 250, synced 250"), "{out}");
+    assert_eq!(
+        api.requests(),
+        ["limit=200", "after=00uBACKFILL00199&limit=200"],
+        "Okta's documented maximum page, without --page-size"
+    );
+}
+
+#[tokio::test]
 async fn every_confirmed_cognito_user_arrives_once_through_moto_s_list_users() {
     use attio_user_sync::cognito::directory::CognitoDirectory;
     let t = TestApp::spawn().await;
