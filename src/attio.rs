@@ -377,7 +377,9 @@ impl AttioClient {
             .map_err(|e| AttioError::UnexpectedResponse(format!("unexpected answer: {e}")))
     }
 
-    /// Every attribute of `object` (`GET /v2/objects/{object}/attributes`, page by page).
+    /// Every attribute of `object`, archived ones included (`GET
+    /// /v2/objects/{object}/attributes?show_archived=true`, page by page): without the flag
+    /// Attio leaves them out, and an archived attribute would look like a missing one.
     pub async fn list_attributes(
         &self,
         token: &Secret,
@@ -388,7 +390,7 @@ impl AttioClient {
         let mut attributes = Vec::new();
         loop {
             let path = format!(
-                "/v2/objects/{object}/attributes?limit={PAGE}&offset={}",
+                "/v2/objects/{object}/attributes?show_archived=true&limit={PAGE}&offset={}",
                 attributes.len()
             );
             let answer = self

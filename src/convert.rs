@@ -44,6 +44,27 @@ pub fn conversion(kind: &str) -> Option<&'static str> {
     })
 }
 
+/// The attribute types the mapping writes, in the order messages list them.
+pub const WRITABLE_TYPES: [&str; 11] = [
+    "text",
+    "select",
+    "status",
+    "email-address",
+    "number",
+    "checkbox",
+    "timestamp",
+    "date",
+    "phone-number",
+    "domain",
+    "rating",
+];
+
+/// Whether a `kind` attribute takes at least one of `shapes` (values standing for what a
+/// source gives, [`crate::mapping::CanonicalField::shapes`]).
+pub fn takes_any(kind: &str, shapes: &[Value]) -> bool {
+    shapes.iter().any(|value| one(value, kind).is_ok())
+}
+
 fn one(value: &Value, kind: &str) -> Result<Value, String> {
     let text = || value.as_str().map(str::trim).filter(|s| !s.is_empty());
     let expected = |what: &str| format!("expected {what} for a {kind} attribute");

@@ -12,7 +12,7 @@ use crate::attio::{AttioBudget, AttioClient, AttioError, AttributeInfo};
 use crate::config::Config;
 use crate::convert;
 use crate::jwks::JwksCache;
-use crate::mapping::MappedObject;
+use crate::mapping::{MappedAttribute, MappedObject, Source};
 use crate::providers::{SecretForm, provider_for_route};
 use crate::secrets::{Secret, SecretCache, SyncSecrets};
 use crate::signature::decode_signing_secret;
@@ -20,6 +20,28 @@ use crate::signature::decode_signing_secret;
 /// The scopes the function's calls need.
 pub const REQUIRED_SCOPES: [&str; 2] =
     ["record_permission:read-write", "object_configuration:read"];
+
+/// Whether the space-separated `scopes` Attio lists for a token (`GET /v2/self`'s `scope`)
+/// allow what `needed` allows. Attio's scopes are levels of one area (`object_configuration:read`,
+/// `object_configuration:read-write`): a higher level of the same area grants the lower one.
+pub fn grants(scopes: &str, needed: &str) -> bool {
+    fn level(level: &str) -> Option<u8> {
+        match level {
+            "read" => Some(1),
+            "read-write" => Some(2),
+            _ => None,
+        }
+    }
+    let Some((area, wanted)) = needed.split_once(':') else {
+        return scopes.split_whitespace().any(|s| s == needed);
+    };
+    scopes.split_whitespace().any(|granted| {
+        granted == needed
+            || granted.split_once(':').is_some_and(|(a, l)| {
+                a == area && level(l).zip(level(wanted)).is_some_and(|(l, w)| l >= w)
+            })
+    })
+}
 
 /// One check's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -271,11 +293,10 @@ impl Doctor {
                 false
             }
             Ok(info) => {
-                let scopes: Vec<&str> = info.scope.split_whitespace().collect();
                 let missing: Vec<&str> = REQUIRED_SCOPES
                     .iter()
                     .copied()
-                    .filter(|s| !scopes.contains(s))
+                    .filter(|needed| !grants(&info.scope, needed))
                     .collect();
                 let workspace = info.workspace_name.as_deref().unwrap_or("(unnamed)");
                 if missing.is_empty() {
@@ -407,10 +428,13 @@ impl Doctor {
                 let name = m.attribute.as_str();
                 match attributes.iter().find(|a| a.api_slug == name || a.attribute_id == name) {
                     None => report.fail(check, format!("Attio has no attribute {name} on {}", object.slug()), "create it in Attio (Settings › Objects), or fix the slug in ATTIO_ATTRIBUTE_MAP"),
-                    Some(a) if a.is_archived => report.fail(check, "the attribute is archived", "restore it in Attio, or remove it from ATTIO_ATTRIBUTE_MAP"),
+                    Some(a) if a.is_archived => report.fail(check, format!("archived: Attio keeps {name} on {} but takes no values for it", object.slug()), "unarchive it in Attio, or map another attribute"),
                     Some(a) if !a.is_writable => report.fail(check, "the attribute cannot be written through the API", "map another attribute"),
                     Some(a) => match convert::conversion(&a.kind) {
-                        Some(conversion) => report.pass(check, format!("{} attribute; takes {conversion}", a.kind)),
+                        Some(conversion) => match sources_against(m, &a.kind) {
+                            Err((detail, fix)) => report.fail(check, detail, fix),
+                            Ok(note) => report.pass(check, format!("{} attribute; takes {conversion}{note}", a.kind)),
+                        },
                         None => report.fail(check, format!("a {} attribute, which the mapping cannot write", a.kind), "map a text, number, checkbox, date, timestamp, select, status, phone-number, domain, email-address or rating attribute"),
                     },
                 }
@@ -461,6 +485,54 @@ impl Doctor {
     }
 }
 
+/// Whether each of `mapped`'s sources can ever become a value of a `kind` attribute: `Err((what,
+/// fix))` for a canonical field whose every value the type refuses; else a note for the
+/// sources whose type only a value shows (JSON Pointers), empty when there are none.
+fn sources_against(mapped: &MappedAttribute, kind: &str) -> Result<String, (String, String)> {
+    let mut unknown = Vec::new();
+    for (route, source) in mapped.sources() {
+        let field = match source {
+            Source::Pointer(pointer) => {
+                unknown.push(pointer.as_str());
+                continue;
+            }
+            Source::Field(field) => *field,
+        };
+        let Some(shapes) = field.shapes() else {
+            continue;
+        };
+        if convert::takes_any(kind, &shapes) {
+            continue;
+        }
+        let takers: Vec<&str> = convert::WRITABLE_TYPES
+            .into_iter()
+            .filter(|k| convert::takes_any(k, &shapes))
+            .collect();
+        let source = match route {
+            Some(route) => format!("{route}'s {}", field.name()),
+            None => field.name().to_owned(),
+        };
+        return Err((
+            format!(
+                "a {kind} attribute can never take {source} ({}): every event would leave it out with a warning",
+                field.described()
+            ),
+            format!(
+                "map {} to a {} attribute, or map a source that holds what a {kind} attribute takes",
+                field.name(),
+                takers.join(", ")
+            ),
+        ));
+    }
+    Ok(match unknown.as_slice() {
+        [] => String::new(),
+        pointers => format!(
+            "; {} cannot be checked before the first event (only a value shows its type)",
+            pointers.join(", ")
+        ),
+    })
+}
+
 fn object_problem(e: &AttioError) -> String {
     match e {
         AttioError::ObjectNotActivated { object } => {
@@ -502,5 +574,38 @@ impl Doctor {
             token,
             routes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grants;
+
+    #[test]
+    fn a_higher_level_of_the_same_area_grants_the_lower_one() {
+        let token = "record_permission:read-write object_configuration:read-write";
+        assert!(grants(token, "object_configuration:read"));
+        assert!(grants(token, "record_permission:read-write"));
+        assert!(grants(
+            "object_configuration:read",
+            "object_configuration:read"
+        ));
+    }
+
+    #[test]
+    fn a_lower_level_or_another_area_does_not() {
+        assert!(!grants(
+            "record_permission:read object_configuration:read",
+            "record_permission:read-write"
+        ));
+        assert!(!grants(
+            "list_configuration:read-write user_management:read-write",
+            "object_configuration:read"
+        ));
+        assert!(!grants("", "object_configuration:read"));
+        assert!(!grants(
+            "object_configuration:write-only",
+            "object_configuration:read"
+        ));
     }
 }

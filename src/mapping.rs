@@ -106,6 +106,56 @@ pub const CANONICAL_FIELDS: [(&str, CanonicalField); 18] = [
     ("organization_role", CanonicalField::OrganizationRole),
 ];
 
+impl CanonicalField {
+    /// Its name in a mapping (`email`, `created_at`, …).
+    pub fn name(self) -> &'static str {
+        CANONICAL_FIELDS
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("", |(name, _)| name)
+    }
+
+    /// Values standing for every shape this field's values take (what [`Source::read`] gives),
+    /// so a mapping can be checked before the first event; `None` where any text may come
+    /// (names, ids, roles), which any attribute type might take.
+    pub fn shapes(self) -> Option<Vec<Value>> {
+        use CanonicalField as F;
+        Some(match self {
+            F::Provider => vec!["clerk".into()],
+            F::Email => vec!["ada@example.com".into()],
+            F::EmailVerified => vec![true.into(), false.into()],
+            F::Phone => vec!["+14155550100".into()],
+            F::ImageUrl => vec!["https://img.example.com/u/1.png".into()],
+            F::CreatedAt | F::UpdatedAt | F::LastSignInAt => vec!["2026-01-01T00:00:00Z".into()],
+            F::OrganizationDomain => vec!["example.com".into()],
+            F::UserId
+            | F::FirstName
+            | F::LastName
+            | F::FullName
+            | F::Username
+            | F::OrganizationId
+            | F::OrganizationName
+            | F::OrganizationSlug
+            | F::OrganizationRole => return None,
+        })
+    }
+
+    /// What its values are, in words, for messages.
+    pub fn described(self) -> &'static str {
+        use CanonicalField as F;
+        match self {
+            F::Provider => "a route name",
+            F::Email => "an email address",
+            F::EmailVerified => "true or false",
+            F::Phone => "a phone number",
+            F::ImageUrl => "a URL",
+            F::CreatedAt | F::UpdatedAt | F::LastSignInAt => "a time",
+            F::OrganizationDomain => "a domain",
+            _ => "text",
+        }
+    }
+}
+
 /// Where a mapped value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -186,6 +236,14 @@ pub struct MappedAttribute {
 }
 
 impl MappedAttribute {
+    /// Every source it reads: (the route, or `None` for every route; the source).
+    pub fn sources(&self) -> impl Iterator<Item = (Option<&str>, &Source)> {
+        self.every_route
+            .iter()
+            .map(|s| (None, s))
+            .chain(self.per_route.iter().map(|(r, s)| (Some(r.as_str()), s)))
+    }
+
     /// Where this attribute's value comes from for users of `route`, if anywhere.
     pub fn source(&self, route: &str) -> Option<&Source> {
         self.every_route.as_ref().or_else(|| {

@@ -700,10 +700,17 @@ impl UserSync {
                 );
                 continue;
             };
-            if attribute.is_archived || !attribute.is_writable {
+            if attribute.is_archived {
                 warn(
                     name,
-                    "the attribute is archived or cannot be written through the API".into(),
+                    "archived: unarchive it in Attio, or map another attribute".into(),
+                );
+                continue;
+            }
+            if !attribute.is_writable {
+                warn(
+                    name,
+                    "the attribute cannot be written through the API".into(),
                 );
                 continue;
             }

@@ -175,7 +175,11 @@ async fn mapped_attributes_that_are_missing_archived_or_of_a_type_the_mapping_ca
         "{said}"
     );
     let (ok, said) = check(&report, "mapping users.legacy_plan");
-    assert!(!ok && said.contains("archived"), "{said}");
+    assert!(
+        !ok && said.contains("archived") && said.contains("unarchive it in Attio"),
+        "{said}"
+    );
+    assert!(!said.contains("create it"), "{said}");
     let (ok, said) = check(&report, "mapping workspaces.company");
     assert!(!ok && said.contains("record-reference"), "{said}");
 }
@@ -316,4 +320,104 @@ async fn the_binary_prints_a_line_a_check_and_exits_non_zero_when_one_fails() {
     assert!(failed[0]["fix"].is_string());
     assert_eq!(invalid.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&invalid.stderr).contains("ATTIO_ATTRIBUTE_MAP"));
+}
+
+/// Runs `attio-user-sync-doctor` as a person would, against the stand-in and the secret;
+/// (exit code, what it printed).
+async fn run_doctor(attio: &AttioStandIn, secret_id: &str, env: &[(&str, &str)]) -> (i32, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_attio-user-sync-doctor"))
+        .env_remove("ATTIO_ACCESS_TOKEN")
+        .env_remove("ATTIO_ATTRIBUTE_MAP")
+        .env("ATTIO_SYNC_SECRET_ID", secret_id)
+        .env("ATTIO_API_URL", attio.url())
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .expect("the doctor runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+/// The line the doctor printed for `check`.
+fn line<'a>(out: &'a str, check: &str) -> &'a str {
+    out.lines()
+        .find(|l| l[l.find(' ').map_or(0, |i| i + 1)..].starts_with(&format!("{check}:")))
+        .unwrap_or_else(|| panic!("no line for {check} in {out}"))
+}
+
+#[tokio::test]
+async fn the_binary_fails_a_mapping_whose_source_can_never_become_the_attribute_s_type() {
+    let attio = AttioStandIn::start(TOKEN).await;
+    let secret_id = create_secret(&default_secret()).await;
+    let map = r#"{"users": {"seats": "email", "beta_tester": {"clerk": "created_at"},
+                            "signed_up_with": "first_name", "plan": "/public_metadata/plan",
+                            "last_seen": "last_sign_in_at"}}"#;
+
+    let (code, out) = run_doctor(&attio, &secret_id, &[("ATTIO_ATTRIBUTE_MAP", map)]).await;
+
+    assert_eq!(code, 1, "{out}");
+    let seats = line(&out, "mapping users.seats");
+    assert!(
+        seats.starts_with("✗") && seats.contains("a number attribute can never take email"),
+        "{seats}"
+    );
+    assert!(
+        seats.contains("email-address"),
+        "the fix names types that take it: {seats}"
+    );
+    let beta = line(&out, "mapping users.beta_tester");
+    assert!(
+        beta.starts_with("✗") && beta.contains("never take clerk's created_at"),
+        "{beta}"
+    );
+    // Free text may be anything; a time converts to a timestamp.
+    assert!(line(&out, "mapping users.signed_up_with").starts_with("✓"));
+    assert!(line(&out, "mapping users.last_seen").starts_with("✓"));
+    let plan = line(&out, "mapping users.plan");
+    assert!(
+        plan.starts_with("✓")
+            && plan.contains("/public_metadata/plan cannot be checked before the first event"),
+        "{plan}"
+    );
+}
+
+#[tokio::test]
+async fn the_binary_says_archived_for_a_mapping_to_an_archived_attribute() {
+    let attio = AttioStandIn::start(TOKEN).await;
+    let secret_id = create_secret(&default_secret()).await;
+    let map = r#"{"users": {"legacy_plan": "/public_metadata/plan"}}"#;
+
+    let (code, out) = run_doctor(&attio, &secret_id, &[("ATTIO_ATTRIBUTE_MAP", map)]).await;
+
+    assert_eq!(code, 1, "{out}");
+    let legacy = line(&out, "mapping users.legacy_plan");
+    assert!(
+        legacy.starts_with("✗")
+            && legacy.contains("archived")
+            && legacy.contains("unarchive it in Attio, or map another attribute"),
+        "{legacy}"
+    );
+    assert!(!legacy.contains("create it"), "{legacy}");
+}
+
+#[tokio::test]
+async fn the_binary_accepts_a_higher_scope_level_and_refuses_a_lower_one() {
+    let attio = AttioStandIn::start(TOKEN).await;
+    let secret_id = create_secret(&default_secret()).await;
+
+    attio.set_scopes("record_permission:read-write object_configuration:read-write");
+    let (higher, higher_out) = run_doctor(&attio, &secret_id, &[]).await;
+    attio.set_scopes("record_permission:read object_configuration:read-write");
+    let (lower, lower_out) = run_doctor(&attio, &secret_id, &[]).await;
+
+    assert_eq!(higher, 0, "{higher_out}");
+    assert!(line(&higher_out, "token").starts_with("✓"), "{higher_out}");
+    assert_eq!(lower, 1, "{lower_out}");
+    let token = line(&lower_out, "token");
+    assert!(
+        token.starts_with("✗") && token.contains("without record_permission:read-write"),
+        "{token}"
+    );
 }

@@ -147,6 +147,13 @@ async fn a_mapped_attribute_attio_does_not_have_is_a_warning_and_the_user_is_syn
         answer.body
     );
     assert!(warnings.iter().all(|w| w["object"] == "users"));
+    let reason = |i: usize| warnings[i]["reason"].as_str().unwrap().to_owned();
+    assert!(reason(0).contains("no attribute"), "{}", reason(0));
+    assert!(
+        reason(1).contains("archived: unarchive it in Attio"),
+        "an archived attribute is told apart from a missing one: {}",
+        reason(1)
+    );
     assert!(
         !answer.body.to_string().contains("teal"),
         "no value in warnings"

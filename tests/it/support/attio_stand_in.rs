@@ -444,8 +444,8 @@ enum Op {
     Overwrite(String),
     /// `DELETE /v2/objects/{object}/records/{id}`
     Delete(String),
-    /// `GET /v2/objects/{object}/attributes`
-    ListAttributes,
+    /// `GET /v2/objects/{object}/attributes`; archived ones only with `show_archived=true`.
+    ListAttributes { show_archived: bool },
     /// `GET /v2/self`
     SelfInfo,
 }
@@ -455,7 +455,7 @@ impl Op {
         match self {
             Op::Assert(_) | Op::Overwrite(_) => "PUT",
             Op::Query => "POST",
-            Op::Get(_) | Op::ListAttributes | Op::SelfInfo => "GET",
+            Op::Get(_) | Op::ListAttributes { .. } | Op::SelfInfo => "GET",
             Op::Append(_) => "PATCH",
             Op::Delete(_) => "DELETE",
         }
@@ -464,7 +464,7 @@ impl Op {
     fn writes(&self) -> bool {
         !matches!(
             self,
-            Op::Query | Op::Get(_) | Op::ListAttributes | Op::SelfInfo
+            Op::Query | Op::Get(_) | Op::ListAttributes { .. } | Op::SelfInfo
         )
     }
 }
@@ -489,9 +489,19 @@ async fn self_route(state: Shared, headers: HeaderMap) -> Response {
 async fn attributes_route(
     state: Shared,
     Path(object): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    handle(state, Op::ListAttributes, object, headers, Bytes::new()).await
+    // Attio leaves archived attributes out unless asked for them.
+    let show_archived = query.get("show_archived").is_some_and(|v| v == "true");
+    handle(
+        state,
+        Op::ListAttributes { show_archived },
+        object,
+        headers,
+        Bytes::new(),
+    )
+    .await
 }
 
 async fn query_route(
@@ -576,7 +586,7 @@ async fn handle(
     };
     let (matching_attribute, record_id) = match &op {
         Op::Assert(m) => (m.clone(), None),
-        Op::Query | Op::ListAttributes | Op::SelfInfo => (None, None),
+        Op::Query | Op::ListAttributes { .. } | Op::SelfInfo => (None, None),
         Op::Get(id) | Op::Append(id) | Op::Overwrite(id) | Op::Delete(id) => {
             (None, Some(id.clone()))
         }
@@ -685,9 +695,10 @@ fn answer(s: &mut Inner, op: &Op, object: &str, headers: &HeaderMap, body: &Valu
             "authorized_by_workspace_member_id": null
         }))
         .into_response(),
-        Op::ListAttributes => {
+        Op::ListAttributes { show_archived } => {
             let listed: Vec<Value> = attributes
                 .iter()
+                .filter(|a| *show_archived || !a.archived)
                 .map(|a| {
                     json!({
                         "id": {"workspace_id": WORKSPACE_ID, "object_id": format!("obj-{object}"),
