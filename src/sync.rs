@@ -389,6 +389,8 @@ impl UserSync {
         let person = match &remembered {
             Some(id) => id.clone(),
             None => {
+                self.refuse_what_another_user_holds(token, user, budget)
+                    .await?;
                 self.assert_person(
                     token,
                     email,
@@ -441,6 +443,50 @@ impl UserSync {
             }
             result => Ok((result?, person)),
         }
+    }
+
+    /// Refuses, before anything is written, a user whose other unique value (the address when
+    /// users match on `user_id`, the id when they match on the address) another user's record
+    /// holds: Attio would refuse the user's write, but only after the person matched by the
+    /// address (perhaps the other user's person) had been renamed with this user's name. One
+    /// read (Attio allows four reads for each write); a write racing between the read and this
+    /// event's writes is still refused by Attio at the user's assert.
+    async fn refuse_what_another_user_holds(
+        &self,
+        token: &Secret,
+        user: &UserProfile,
+        budget: &mut AttioBudget,
+    ) -> Result<(), AttioError> {
+        let email = user.email.as_str();
+        let (unique, value) = match self.matching {
+            UserMatchingAttribute::UserId => ("primary_email_address", email),
+            UserMatchingAttribute::PrimaryEmailAddress => ("user_id", user.user_id.as_str()),
+        };
+        let Some(holder) = self
+            .attio
+            .find_record(token, "users", unique, value, budget)
+            .await?
+        else {
+            return Ok(());
+        };
+        let is_this_user = match self.matching {
+            UserMatchingAttribute::UserId => holder.text("user_id") == Some(user.user_id.as_str()),
+            UserMatchingAttribute::PrimaryEmailAddress => holder
+                .values
+                .pointer("/primary_email_address/0/email_address")
+                .and_then(Value::as_str)
+                .is_some_and(|held| held.eq_ignore_ascii_case(email)),
+        };
+        if is_this_user {
+            return Ok(());
+        }
+        Err(AttioError::UniquenessConflict {
+            object: "users".into(),
+            message: format!(
+                "{unique} is held by another user's record {}; nothing was written for this event",
+                holder.id
+            ),
+        })
     }
 
     /// Asserts the person with `values` (its mapped attributes, `mapped`, among them), and

@@ -58,7 +58,8 @@ async fn deliver_until_accepted(
         writes.push(
             t.attio.requests()[before..]
                 .iter()
-                .filter(|r| r.method != "GET" && r.status == 200)
+                // Writes only: GETs and queries (POST …/records/query) are reads.
+                .filter(|r| r.method != "GET" && r.method != "POST" && r.status == 200)
                 .map(|r| (r.object.clone(), written_key(&r.body)))
                 .collect(),
         );

@@ -219,9 +219,10 @@ async fn signed_sample_event_through_cargo_lambda_watch_creates_the_user() {
         "AttioUserSync"
     );
     assert_eq!(metrics["Provider"], "clerk");
+    // A read (no other user holds the address), then the person and the user.
     assert_eq!(
         (metrics["Synced"].as_u64(), metrics["AttioCalls"].as_u64()),
-        (Some(1), Some(2))
+        (Some(1), Some(3))
     );
     assert_eq!(metrics["Rejected"], 0);
     for secret in ["ada.lovelace@example.com", TOKEN, CLERK_SECRET] {
@@ -270,7 +271,8 @@ async fn cognito_trigger_binary_returns_the_event_and_creates_the_user() {
             metrics["Synced"].as_u64(),
             metrics["AttioCalls"].as_u64()
         ),
-        (Some("cognito"), Some(1), Some(2))
+        (Some("cognito"), Some(1), Some(3)),
+        "a read, then the person and the user"
     );
 }
 

@@ -18,18 +18,30 @@ async fn clerk_user_created_asserts_person_then_user_and_returns_both_ids() {
     assert_eq!(answer.body["provider"], "clerk");
     assert_eq!(answer.body["event_type"], "user.created");
     let requests = t.attio.requests();
-    assert_eq!(requests.len(), 2);
+    assert_eq!(requests.len(), 3);
+    // First a read: no other user's record holds the address (else nothing is written).
     assert_eq!(
-        (
-            requests[0].object.as_str(),
-            requests[0].matching_attribute.as_deref()
-        ),
-        ("people", Some("email_addresses"))
+        (requests[0].method.as_str(), requests[0].object.as_str()),
+        ("POST", "users")
+    );
+    assert!(
+        requests[0].body["filter"]
+            .get("primary_email_address")
+            .is_some(),
+        "{}",
+        requests[0].body
     );
     assert_eq!(
         (
             requests[1].object.as_str(),
             requests[1].matching_attribute.as_deref()
+        ),
+        ("people", Some("email_addresses"))
+    );
+    assert_eq!(
+        (
+            requests[2].object.as_str(),
+            requests[2].matching_attribute.as_deref()
         ),
         ("users", Some("user_id"))
     );
@@ -179,8 +191,11 @@ async fn matching_on_primary_email_address_is_configurable() {
         .await;
 
     assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let requests = t.attio.requests();
+    // The read before the writes asks whether another record holds the user id.
+    assert!(requests[0].body["filter"].get("user_id").is_some());
     assert_eq!(
-        t.attio.requests()[1].matching_attribute.as_deref(),
+        requests[2].matching_attribute.as_deref(),
         Some("primary_email_address")
     );
 }
@@ -390,6 +405,81 @@ async fn email_already_held_by_another_user_is_409_and_nothing_is_overwritten() 
     assert_eq!(user.text("user_id"), Some("user_a"));
 }
 
+/// The people records' names by email address.
+fn person_named(t: &TestApp, email: &str) -> Option<String> {
+    t.attio
+        .records("people")
+        .into_iter()
+        .find(|p| p.text("email_addresses") == Some(email))
+        .and_then(|p| {
+            p.first("name")
+                .and_then(|n| n["full_name"].as_str())
+                .map(str::to_owned)
+        })
+}
+
+#[tokio::test]
+async fn a_change_to_an_address_another_user_holds_is_409_and_writes_nothing() {
+    let t = TestApp::spawn().await;
+    for (id, email, first) in [
+        ("user_a", "a@example.com", "Ada"),
+        ("user_b", "b@example.com", "Grace"),
+    ] {
+        let answer = t
+            .send(&clerk_event("user.created", id, email, first, "Original"))
+            .await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+    }
+    let before = t.attio.requests().len();
+
+    // user_b changes their address to the one user_a's record holds, and their name too.
+    let answer = t
+        .send(&clerk_event(
+            "user.updated",
+            "user_b",
+            "a@example.com",
+            "Impostor",
+            "Name",
+        ))
+        .await;
+
+    assert_eq!(
+        (answer.status, answer.code()),
+        (409, "attio_uniqueness_conflict"),
+        "{:?}",
+        answer.body
+    );
+    let message = answer.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("primary_email_address"), "{message}");
+    assert!(message.contains("nothing was written"), "{message}");
+    assert!(
+        !message.contains("a@example.com"),
+        "no address in the answer: {message}"
+    );
+    assert_eq!(
+        person_named(&t, "a@example.com").as_deref(),
+        Some("Ada Original"),
+        "user_a's person keeps its name"
+    );
+    assert_eq!(
+        person_named(&t, "b@example.com").as_deref(),
+        Some("Grace Original")
+    );
+    let writes: Vec<_> = t.attio.requests()[before..]
+        .iter()
+        .filter(|r| r.method != "POST" && r.method != "GET")
+        .map(|r| (r.method.clone(), r.object.clone()))
+        .collect();
+    assert!(writes.is_empty(), "the refused event wrote {writes:?}");
+    let b = t
+        .attio
+        .records("users")
+        .into_iter()
+        .find(|u| u.text("user_id") == Some("user_b"))
+        .unwrap();
+    assert_eq!(b.text("primary_email_address"), Some("b@example.com"));
+}
+
 #[tokio::test]
 async fn attio_server_errors_are_retried_then_502() {
     let t = TestApp::spawn().await;
@@ -419,7 +509,8 @@ async fn a_short_attio_outage_is_ridden_out() {
     let answer = t.send(&new_user_event()).await;
 
     assert_eq!(answer.status, 200, "{:?}", answer.body);
-    assert_eq!(t.attio.requests().len(), 3);
+    // The refused read, it again, the person, the user.
+    assert_eq!(t.attio.requests().len(), 4);
     assert_eq!(t.attio.records("users").len(), 1);
 }
 
@@ -670,8 +761,8 @@ async fn an_event_that_changes_nothing_the_container_wrote_makes_no_attio_call()
         .collect();
     assert_eq!(
         objects,
-        ["people", "users"],
-        "the unchanged person and user are not asserted again within five minutes"
+        ["users", "people", "users"],
+        "the first event's read and writes; the unchanged person and user are not asserted (nor read) again within five minutes"
     );
     assert_eq!(again.body["record_id"], first.body["record_id"]);
 }

@@ -53,7 +53,11 @@ async fn retry_after_as_an_http_date_is_honoured() {
 
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     let statuses: Vec<u16> = t.attio.requests().iter().map(|r| r.status).collect();
-    assert_eq!(statuses, [429, 200, 200]);
+    assert_eq!(
+        statuses,
+        [429, 200, 200, 200],
+        "the read, again, then both writes"
+    );
 }
 
 #[tokio::test]

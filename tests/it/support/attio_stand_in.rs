@@ -221,7 +221,7 @@ struct Inner {
     disabled: HashSet<String>,
     records: HashMap<String, Vec<Record>>,
     requests: Vec<ReceivedRequest>,
-    /// Faults to play, each for any object (None) or one object.
+    /// Faults to play, each for any request (None) or one object's writes.
     faults: VecDeque<(Option<String>, Fault)>,
     /// Most writes and reads per wall-clock second before answering 429, as Attio does
     /// (25 writes, 100 reads).
@@ -377,7 +377,8 @@ impl AttioStandIn {
         lock(&self.state).faults.push_back((None, fault));
     }
 
-    /// Answer the next assert of `object` with `fault` instead.
+    /// Answer the next write (assert, update, delete) of `object` with `fault` instead; reads
+    /// of it are answered as usual.
     pub fn inject_for(&self, object: &str, fault: Fault) {
         lock(&self.state)
             .faults
@@ -565,7 +566,7 @@ async fn handle(
         let i = s
             .faults
             .iter()
-            .position(|(o, _)| o.as_ref().is_none_or(|o| *o == object));
+            .position(|(o, _)| o.as_ref().is_none_or(|o| *o == object && op.writes()));
         i.and_then(|i| s.faults.remove(i)).map(|(_, f)| f)
     };
     let response = match fault {
