@@ -3,32 +3,62 @@
 //! the webhook. What it answers decides each message's fate:
 //!
 //! - applied (or answered `outdated`/`ignored`): deleted from the queue by Lambda;
-//! - failed in a way time can mend (Attio down, slow, rate-limiting; a membership whose user is
-//!   not in Attio yet): listed in `batchItemFailures`, so SQS delivers it again after the
-//!   visibility timeout, and, after the queue's `maxReceiveCount`, moves it to the dead-letter
-//!   queue through its redrive policy;
+//! - failed in a way time can mend (Attio down, slow, rate-limiting): listed in
+//!   `batchItemFailures`, so SQS delivers it again (at Attio's `Retry-After`, or 30 s after a
+//!   `5xx`), and, after the queue's `maxReceiveCount`, moves it to the dead-letter queue through
+//!   its redrive policy;
+//! - a membership whose user is not in Attio yet: it steps aside for the user's own later events
+//!   in the batch (their creation is what it waits for) and is tried again after each of them;
+//!   still waiting, it comes back in 10 s (60 s after two minutes), and from its second receive
+//!   it is parked, sent again at its group's tail so that the redrive policy's count starts over;
+//!   dead-lettered (`user_never_synced`) only when its user has not reached Attio within
+//!   [`WAITING_BOUND`] (an hour) of its first wait;
 //! - can never succeed (unreadable, an invalid value, a uniqueness conflict, an object not
 //!   activated, a missing scope): sent to the dead-letter queue at once, with the reason as
 //!   message attributes, and deleted from the queue.
 //!
 //! One user's messages share a message group and arrive in order: once one of them fails, the
 //! user's later messages in the batch are not applied (they are failed too), so they are never
-//! applied before it. When Attio as a whole is failing (down, rate-limiting, refusing the
-//! token), the rest of the batch is left for later instead of being tried against it.
+//! applied before it; a waiting membership holds back only the user leaving an organisation or
+//! being deleted, which must not land before it. When Attio as a whole is failing (down,
+//! rate-limiting, refusing the token), the rest of the batch is left for later instead of being
+//! tried against it.
 
-use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
 use crate::App;
 use crate::attio::{AttioBudget, AttioError};
+use crate::domain::UserEvent;
 use crate::error::AppError;
 use crate::metrics::Tally;
-use crate::queue::{Entry, QueueError, QueueMessage, SyncQueue};
+use crate::queue::{Entry, MessageError, QueueError, QueueMessage, SyncQueue};
+use crate::secrets::SyncSecrets;
 
 /// Time kept back from the invocation's deadline to send dead letters and answer.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
+
+/// A membership whose user is not in Attio yet comes back after this, rather than after the
+/// queue's whole visibility timeout, so that the user's own events queued behind it come soon
+/// (they are applied past it: see [`passes_a_waiting_membership`]).
+const WAITING_COME_BACK: Duration = Duration::from_secs(10);
+/// ... and after this once it has waited [`WAITING_SLOWER_AFTER`].
+const WAITING_COME_BACK_LATER: Duration = Duration::from_secs(60);
+const WAITING_SLOWER_AFTER: Duration = Duration::from_secs(120);
+/// A waiting membership received this many times is parked: sent again at its group's tail as
+/// a new message, so the receive count the queue's redrive policy counts starts over.
+const PARK_AT_RECEIVE: u32 = 2;
+/// A membership whose user has not reached Attio this long after it first waited is moved to
+/// the dead-letter queue (`user_never_synced`).
+pub const WAITING_BOUND: Duration = Duration::from_secs(3600);
+/// Message attribute of a parked membership: when it first waited (Unix milliseconds).
+const WAITING_SINCE: &str = "waiting_since";
+/// Message attribute of a parked membership: how many times it was parked.
+const PARKED: &str = "parked";
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +67,56 @@ enum Fate {
     Applied(&'static str),
     /// Left in the queue for another attempt (listed in `batchItemFailures`).
     Retry(&'static str),
+    /// A membership waiting for its user, sent again at its group's tail (this copy deleted).
+    Parked,
     /// Moved to the dead-letter queue, with this reason code.
     DeadLettered(&'static str),
+}
+
+/// What one attempt at a message gave.
+enum Attempt {
+    /// Applied, with the sync's status.
+    Applied(&'static str),
+    /// A membership whose user is not in Attio yet; the code says so.
+    Waiting(&'static str),
+    /// Failed for good or for now.
+    Failed(Fate),
+}
+
+/// One batch's shared state.
+struct Run {
+    secrets: Option<Arc<SyncSecrets>>,
+    /// Why the rest of the batch is left for later, once Attio as a whole is failing.
+    stop: Option<&'static str>,
+    /// When Attio said to come back, if it stopped the batch.
+    come_back: Option<Duration>,
+    /// No new message is started after this.
+    deadline: Option<Instant>,
+    /// Attio's budget per message.
+    until: Instant,
+    /// Metrics, by the route the messages came through.
+    tallies: Vec<(&'static str, Tally)>,
+}
+
+impl Run {
+    /// The fate of a message not tried because the batch stopped or time ran out.
+    fn refused_now(&self) -> Option<Fate> {
+        if let Some(reason) = self.stop {
+            Some(Fate::Retry(reason))
+        } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            Some(Fate::Retry("deadline"))
+        } else {
+            None
+        }
+    }
+}
+
+/// Each message's fate, in the batch's order, and how soon each left for later comes back.
+struct Fates {
+    fates: Vec<Option<Fate>>,
+    /// Per message: when it comes back, if not when the batch's stop says.
+    come_back: Vec<Option<Duration>>,
+    started: Vec<std::time::Instant>,
 }
 
 /// The worker: the app (sync, secret, Attio client) and the dead-letter queue.
@@ -46,7 +124,8 @@ pub struct Worker {
     app: App,
     dead_letters: Option<SyncQueue>,
     /// The queue the messages come from (`SYNC_QUEUE_URL`), to bring failed messages back
-    /// sooner than its visibility timeout when Attio says when to come back.
+    /// sooner than its visibility timeout when Attio says when to come back, and to park
+    /// memberships waiting for their user.
     source: Option<SyncQueue>,
 }
 
@@ -104,132 +183,322 @@ impl Worker {
 
     /// Handles one batch; `deadline` is the invocation's (Lambda's context), if known.
     pub async fn handle(&self, batch: SqsEvent, deadline: Option<SystemTime>) -> SqsBatchResponse {
-        let (fates, come_back) = self.apply_all(&batch.records, deadline).await;
+        let (fates, come_backs) = self.apply_all(&batch.records, deadline).await;
         let mut response = SqsBatchResponse::default();
-        let mut receipts = Vec::new();
-        for (record, fate) in batch.records.iter().zip(&fates) {
-            if matches!(fate, Fate::Retry(_)) {
-                response.add_failure(record.message_id.clone().unwrap_or_default());
-                receipts.extend(record.receipt_handle.as_deref());
+        let mut waits: Vec<(Duration, Vec<&str>)> = Vec::new();
+        for ((record, fate), come_back) in batch.records.iter().zip(&fates).zip(come_backs) {
+            if !matches!(fate, Fate::Retry(_)) {
+                continue;
+            }
+            response.add_failure(record.message_id.clone().unwrap_or_default());
+            if let (Some(wait), Some(receipt)) = (come_back, record.receipt_handle.as_deref()) {
+                match waits.iter_mut().find(|(w, _)| *w == wait) {
+                    Some((_, receipts)) => receipts.push(receipt),
+                    None => waits.push((wait, vec![receipt])),
+                }
             }
         }
-        if let (Some(wait), Some(source)) = (come_back, &self.source)
-            && !receipts.is_empty()
-            && let Err(e) = source.change_visibility(&receipts, wait).await
-        {
-            tracing::warn!(error = %e, "could not shorten the failed messages' visibility; they come back after the queue's timeout");
+        if let Some(source) = &self.source {
+            for (wait, receipts) in waits {
+                if let Err(e) = source.change_visibility(&receipts, wait).await {
+                    tracing::warn!(error = %e, "could not shorten the failed messages' visibility; they come back after the queue's timeout");
+                }
+            }
         }
         response
     }
 
-    /// What becomes of each message of the batch, in order, and when Attio said to come back if
-    /// it stopped the batch.
+    /// What becomes of each message of the batch, in order, and when each left for later
+    /// comes back (`None`: after the queue's visibility timeout). One user's messages (a
+    /// message group) are applied in their order; a membership whose user is not in Attio yet
+    /// steps aside for the user's own later events and is tried again after them.
     async fn apply_all(
         &self,
         records: &[SqsMessage],
         deadline: Option<SystemTime>,
-    ) -> (Vec<Fate>, Option<Duration>) {
-        let mut come_back = None;
-        let now = tokio::time::Instant::now();
-        let cap = now + self.app.config().attio_max_elapsed;
-        let deadline = deadline
-            .and_then(|d| d.duration_since(SystemTime::now()).ok())
-            .map(|left| now + left.saturating_sub(DEADLINE_MARGIN));
-        let mut fates = Vec::with_capacity(records.len());
-        // Metrics, by the route the messages came through.
-        let mut tallies: Vec<(&'static str, Tally)> = Vec::new();
-        // Users (message groups) with a message left for later: their later messages wait too.
-        let mut held_back: HashSet<String> = HashSet::new();
-        // Why the rest of the batch is left for later, once Attio as a whole is failing.
-        let mut stop: Option<&'static str> = None;
-        let secrets = match self.app.secrets().await {
-            Ok(secrets) => Some(secrets),
+    ) -> (Vec<Fate>, Vec<Option<Duration>>) {
+        let now = Instant::now();
+        let mut run = Run {
+            secrets: None,
+            stop: None,
+            come_back: None,
+            deadline: deadline
+                .and_then(|d| d.duration_since(SystemTime::now()).ok())
+                .map(|left| now + left.saturating_sub(DEADLINE_MARGIN)),
+            until: now + self.app.config().attio_max_elapsed,
+            tallies: Vec::new(),
+        };
+        run.until = run.deadline.map_or(run.until, |d| d.min(run.until));
+        match self.app.secrets().await {
+            Ok(secrets) => run.secrets = Some(secrets),
             Err(e) => {
                 tracing::error!(error = %e, "could not read the secret; the batch is left for later");
-                stop = Some(e.code());
-                None
+                run.stop = Some(e.code());
             }
+        }
+        let messages: Vec<Option<Result<QueueMessage, MessageError>>> = records
+            .iter()
+            .map(|r| r.body.as_deref().map(QueueMessage::read))
+            .collect();
+        let mut fates = Fates {
+            fates: vec![None; records.len()],
+            come_back: vec![None; records.len()],
+            started: vec![std::time::Instant::now(); records.len()],
         };
-        for record in records {
-            let group = record
-                .attributes
-                .get("MessageGroupId")
-                .cloned()
-                .unwrap_or_default();
-            let started = std::time::Instant::now();
-            let message = record.body.as_deref().map(QueueMessage::read);
-            let fate = if let Some(reason) = stop {
-                Fate::Retry(reason)
-            } else if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-                Fate::Retry("deadline")
-            } else if held_back.contains(&group) {
-                Fate::Retry("earlier_message_of_user_pending")
-            } else {
-                match &message {
-                    None => {
-                        self.dead_letter(record, "unreadable_message", "no body")
-                            .await
-                    }
-                    Some(Err(e)) => {
-                        self.dead_letter(record, "unreadable_message", &e.to_string())
-                            .await
-                    }
-                    Some(Ok(message)) => {
-                        let until = deadline.map_or(cap, |d| d.min(cap));
-                        let mut budget = AttioBudget::until(until);
-                        let secrets = secrets.clone().expect("no stop without a secret");
-                        let result = self
-                            .app
-                            .apply(
-                                std::slice::from_ref(&message.event),
-                                None,
-                                secrets,
-                                &mut budget,
-                            )
-                            .await
-                            .into_result();
-                        tally_for(&mut tallies, message.route).add_attio(&budget);
-                        match result {
-                            Ok(outcomes) => {
-                                Fate::Applied(outcomes.first().map_or("synced", |o| o.status()))
-                            }
-                            Err(error) if never_succeeds(&error) => {
-                                self.dead_letter(record, error.code(), &error.to_string())
-                                    .await
-                            }
-                            Err(error) => {
-                                if stops_the_batch(&error) {
-                                    stop = Some(error.code());
-                                    come_back = come_back_after(&error);
-                                }
-                                log_failure(record, &error);
-                                Fate::Retry(error.code())
-                            }
-                        }
-                    }
-                }
-            };
-            if matches!(fate, Fate::Retry(_)) {
-                held_back.insert(group);
-            }
-            log_message(record, message.as_ref(), &fate, started.elapsed());
+        for group in groups(records) {
+            self.apply_group(&mut run, records, &messages, &group, &mut fates)
+                .await;
+        }
+        let mut decided = Vec::with_capacity(records.len());
+        let mut come_backs = Vec::with_capacity(records.len());
+        for (i, fate) in fates.fates.into_iter().enumerate() {
+            let fate = fate.unwrap_or(Fate::Retry("not_tried"));
+            let message = messages[i].as_ref();
+            log_message(&records[i], message, &fate, fates.started[i].elapsed());
             let route = message
-                .as_ref()
                 .and_then(|m| m.as_ref().ok())
                 .map_or("unknown", |m| m.route);
-            let tally = tally_for(&mut tallies, route);
+            let tally = tally_for(&mut run.tallies, route);
             match fate {
                 Fate::Applied("ignored") => tally.ignored += 1,
                 Fate::Applied(_) => tally.synced += 1,
-                Fate::Retry(_) => tally.failed += 1,
+                Fate::Retry(_) | Fate::Parked => tally.failed += 1,
                 Fate::DeadLettered(_) => tally.dead_lettered += 1,
             }
-            fates.push(fate);
+            come_backs.push(match fate {
+                Fate::Retry(_) => fates.come_back[i].or(run.come_back),
+                _ => None,
+            });
+            decided.push(fate);
         }
-        for (route, tally) in &tallies {
+        for (route, tally) in &run.tallies {
             tally.emit(route);
         }
-        (fates, come_back)
+        (decided, come_backs)
+    }
+
+    /// Applies one user's messages (`indexes`, in order). A failure holds back the user's later
+    /// messages; a membership waiting for its user holds back only what must follow it (its
+    /// user leaving or being deleted), and is tried again after each of the user's own writes.
+    async fn apply_group(
+        &self,
+        run: &mut Run,
+        records: &[SqsMessage],
+        messages: &[Option<Result<QueueMessage, MessageError>>],
+        indexes: &[usize],
+        fates: &mut Fates,
+    ) {
+        let mut waiting: Vec<(usize, &'static str)> = Vec::new();
+        let mut held_back = false;
+        for &i in indexes {
+            fates.started[i] = std::time::Instant::now();
+            if held_back {
+                fates.fates[i] = Some(Fate::Retry("earlier_message_of_user_pending"));
+                continue;
+            }
+            if let Some(fate) = run.refused_now() {
+                fates.fates[i] = Some(fate);
+                held_back = true;
+                continue;
+            }
+            let message = match &messages[i] {
+                None => {
+                    fates.fates[i] = Some(
+                        self.dead_letter(&records[i], "unreadable_message", "no body")
+                            .await,
+                    );
+                    continue;
+                }
+                Some(Err(e)) => {
+                    fates.fates[i] = Some(
+                        self.dead_letter(&records[i], "unreadable_message", &e.to_string())
+                            .await,
+                    );
+                    continue;
+                }
+                Some(Ok(message)) => message,
+            };
+            if !waiting.is_empty() && !passes_a_waiting_membership(&message.event) {
+                self.try_waiting(run, records, messages, &mut waiting, fates)
+                    .await;
+                if !waiting.is_empty() || run.stop.is_some() {
+                    fates.fates[i] = Some(Fate::Retry("earlier_message_of_user_pending"));
+                    held_back = true;
+                    continue;
+                }
+            }
+            match self.attempt(run, &records[i], message).await {
+                Attempt::Applied(status) => {
+                    fates.fates[i] = Some(Fate::Applied(status));
+                    if !waiting.is_empty() {
+                        self.try_waiting(run, records, messages, &mut waiting, fates)
+                            .await;
+                    }
+                }
+                Attempt::Waiting(code) => waiting.push((i, code)),
+                Attempt::Failed(fate) => {
+                    held_back = matches!(fate, Fate::Retry(_));
+                    fates.fates[i] = Some(fate);
+                }
+            }
+        }
+        for (i, code) in waiting {
+            let fate = if held_back {
+                // A later message of the user failed or waits behind it: the membership keeps
+                // its place before it, and the user's messages come back together.
+                if run.stop.is_none() {
+                    fates.come_back[i] = Some(WAITING_COME_BACK);
+                }
+                Fate::Retry(code)
+            } else {
+                self.wait_for_user(&records[i], code, &mut fates.come_back[i])
+                    .await
+            };
+            fates.fates[i] = Some(fate);
+        }
+        if held_back {
+            // The user's held messages come back with (never before) its waiting membership.
+            let group_wait = indexes.iter().filter_map(|&i| fates.come_back[i]).max();
+            if let Some(wait) = group_wait {
+                for &i in indexes {
+                    if matches!(fates.fates[i], Some(Fate::Retry(_))) {
+                        fates.come_back[i] = Some(wait);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tries the waiting memberships again, in order; those whose user is there now are
+    /// applied (or fail as any message does).
+    async fn try_waiting(
+        &self,
+        run: &mut Run,
+        records: &[SqsMessage],
+        messages: &[Option<Result<QueueMessage, MessageError>>],
+        waiting: &mut Vec<(usize, &'static str)>,
+        fates: &mut Fates,
+    ) {
+        let mut still = Vec::new();
+        for (i, code) in waiting.drain(..) {
+            if run.refused_now().is_some() {
+                still.push((i, code));
+                continue;
+            }
+            let Some(Ok(message)) = &messages[i] else {
+                continue;
+            };
+            match self.attempt(run, &records[i], message).await {
+                Attempt::Applied(status) => fates.fates[i] = Some(Fate::Applied(status)),
+                Attempt::Waiting(code) => still.push((i, code)),
+                Attempt::Failed(fate) => fates.fates[i] = Some(fate),
+            }
+        }
+        *waiting = still;
+    }
+
+    /// One attempt at applying `message`.
+    async fn attempt(&self, run: &mut Run, record: &SqsMessage, message: &QueueMessage) -> Attempt {
+        let Some(secrets) = run.secrets.clone() else {
+            return Attempt::Failed(Fate::Retry("secret_unavailable"));
+        };
+        let mut budget = AttioBudget::until(run.until);
+        let result = self
+            .app
+            .apply(
+                std::slice::from_ref(&message.event),
+                None,
+                secrets,
+                &mut budget,
+            )
+            .await
+            .into_result();
+        tally_for(&mut run.tallies, message.route).add_attio(&budget);
+        match result {
+            Ok(outcomes) => Attempt::Applied(outcomes.first().map_or("synced", |o| o.status())),
+            Err(error @ AppError::UserNotYetSynced(_)) => Attempt::Waiting(error.code()),
+            Err(error) if never_succeeds(&error) => Attempt::Failed(
+                self.dead_letter(record, error.code(), &error.to_string())
+                    .await,
+            ),
+            Err(error) => {
+                run.stop = Some(error.code());
+                run.come_back = come_back_after(&error);
+                log_failure(record, &error);
+                Attempt::Failed(Fate::Retry(error.code()))
+            }
+        }
+    }
+
+    /// The fate of a membership still waiting for its user when the batch is done with the
+    /// user: back in [`WAITING_COME_BACK`] (sets `come_back`), parked at its group's tail once
+    /// received [`PARK_AT_RECEIVE`] times, dead-lettered after [`WAITING_BOUND`].
+    async fn wait_for_user(
+        &self,
+        record: &SqsMessage,
+        code: &'static str,
+        come_back: &mut Option<Duration>,
+    ) -> Fate {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let since = waiting_since(record).unwrap_or(now);
+        let waited = Duration::from_millis(u64::try_from(now - since).unwrap_or(0));
+        if waited >= WAITING_BOUND {
+            return self
+                .dead_letter(
+                    record,
+                    "user_never_synced",
+                    &format!(
+                        "the membership's user was not in Attio {} minutes after the membership first waited for it; redrive it once the user is synced",
+                        WAITING_BOUND.as_secs() / 60
+                    ),
+                )
+                .await;
+        }
+        let received = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(1);
+        if received >= PARK_AT_RECEIVE
+            && let Some(source) = &self.source
+        {
+            let parked = message_attribute(record, PARKED)
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(0)
+                + 1;
+            let deduplication = record
+                .attributes
+                .get("MessageDeduplicationId")
+                .or(record.message_id.as_ref())
+                .map_or(String::new(), |d| d.chars().take(100).collect());
+            let entry = Entry {
+                body: record.body.clone().unwrap_or_default(),
+                group_id: record
+                    .attributes
+                    .get("MessageGroupId")
+                    .cloned()
+                    .unwrap_or_default(),
+                deduplication_id: format!("{deduplication}-parked-{parked}"),
+                attributes: vec![
+                    (WAITING_SINCE, since.to_string()),
+                    (PARKED, parked.to_string()),
+                ],
+            };
+            match source.send_entries(std::slice::from_ref(&entry)).await {
+                Ok(()) => return Fate::Parked,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not park a membership waiting for its user; it is retried in place");
+                }
+            }
+        }
+        *come_back = Some(if waited < WAITING_SLOWER_AFTER {
+            WAITING_COME_BACK
+        } else {
+            WAITING_COME_BACK_LATER
+        });
+        Fate::Retry(code)
     }
 
     /// Sends the message to the dead-letter queue with `reason`; left for another attempt if
@@ -268,6 +537,49 @@ impl Worker {
             }
         }
     }
+}
+
+/// The batch's messages by user (message group), each user's in their order, the users in
+/// the order their first message came.
+fn groups(records: &[SqsMessage]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        let group = record
+            .attributes
+            .get("MessageGroupId")
+            .map_or("", String::as_str);
+        match groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((group, vec![i])),
+        }
+    }
+    groups.into_iter().map(|(_, members)| members).collect()
+}
+
+/// Whether a user's event may be applied before an earlier membership of the user that waits
+/// for the user to reach Attio: the user's own writes (which is what the membership waits for)
+/// and sign-ins may; the user leaving an organisation or being deleted may not, since the
+/// membership must land before what undoes it.
+fn passes_a_waiting_membership(event: &UserEvent) -> bool {
+    matches!(
+        event,
+        UserEvent::Upserted { .. } | UserEvent::JoinedWorkspace { .. } | UserEvent::SignedIn { .. }
+    )
+}
+
+/// When a parked membership first waited (Unix milliseconds): its attribute, else when the
+/// queue first took this message.
+fn waiting_since(record: &SqsMessage) -> Option<i64> {
+    message_attribute(record, WAITING_SINCE)
+        .or_else(|| record.attributes.get("SentTimestamp").map(String::as_str))
+        .and_then(|t| t.parse().ok())
+}
+
+fn message_attribute<'r>(record: &'r SqsMessage, name: &str) -> Option<&'r str> {
+    record
+        .message_attributes
+        .get(name)
+        .and_then(|a| a.string_value.as_deref())
 }
 
 fn tally_for<'t>(
@@ -316,11 +628,6 @@ fn come_back_after(error: &AppError) -> Option<Duration> {
     }
 }
 
-/// Failures of Attio as a whole: the rest of the batch is left for later.
-fn stops_the_batch(error: &AppError) -> bool {
-    !matches!(error, AppError::UserNotYetSynced(_))
-}
-
 fn bounded(text: &str, max: usize) -> String {
     text.chars().filter(|c| !c.is_control()).take(max).collect()
 }
@@ -340,7 +647,7 @@ fn log_dead_letter_failure(error: &QueueError) {
 /// One log line per message: what it was, what became of it. No email address, no value.
 fn log_message(
     record: &SqsMessage,
-    message: Option<&Result<QueueMessage, crate::queue::MessageError>>,
+    message: Option<&Result<QueueMessage, MessageError>>,
     fate: &Fate,
     took: Duration,
 ) {
@@ -348,6 +655,7 @@ fn log_message(
     let (outcome, reason) = match fate {
         Fate::Applied(status) => (*status, ""),
         Fate::Retry(reason) => ("retry", *reason),
+        Fate::Parked => ("parked", "user_not_yet_synced"),
         Fate::DeadLettered(reason) => ("dead_lettered", *reason),
     };
     let age_ms = read.map(|m| {

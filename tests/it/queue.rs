@@ -338,21 +338,26 @@ async fn a_new_event_joins_the_queue_while_it_holds_a_backlog_instead_of_overtak
 }
 
 #[tokio::test]
-async fn a_users_later_messages_wait_behind_one_that_failed_while_other_users_go_on() {
+async fn a_membership_waiting_for_its_user_holds_back_only_what_must_follow_it() {
     use attio_user_sync::domain::{UserEvent, UserRef, Workspace};
     use attio_user_sync::mapping::AttributeMap;
     use attio_user_sync::queue::{DeliveryIdentity, Outgoing, SyncQueue};
 
     let p = Pipeline::start(&[]).await;
     // Queued as the webhook would: user_w joins an organisation before Attio has the user (id
-    // only), then user_w's own update; another user's update in between.
+    // only), then user_w's own update, which creates it; user_x joins an organisation and
+    // leaves it before Attio has user_x; another user's update in between.
     let sqs = attio_user_sync::queue::client_from_lookup(p.t.app.http_client(), |n| {
         std::env::var(n).ok()
     });
     let queue = SyncQueue::new(sqs, p.queues.url.clone());
-    let joined = UserEvent::JoinedWorkspace {
-        user: UserRef::Id("user_w".into()),
+    let joined = |user: &str| UserEvent::JoinedWorkspace {
+        user: UserRef::Id(user.into()),
         workspace: Workspace::new("org_1".into(), Some("Acme".into())),
+    };
+    let left = UserEvent::LeftWorkspace {
+        user_id: "user_x".into(),
+        workspace_id: "org_1".into(),
     };
     // The update as Clerk's parser reads it.
     let update = |user: &str, last: &str| -> UserEvent {
@@ -370,9 +375,15 @@ async fn a_users_later_messages_wait_behind_one_that_failed_while_other_users_go
             .events
             .remove(0)
     };
-    for (i, event) in [joined, update("user_v", "Other"), update("user_w", "Later")]
-        .into_iter()
-        .enumerate()
+    for (i, event) in [
+        joined("user_w"),
+        joined("user_x"),
+        update("user_v", "Other"),
+        left,
+        update("user_w", "Later"),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let outgoing = Outgoing::new(
             "clerk",
@@ -392,11 +403,22 @@ async fn a_users_later_messages_wait_behind_one_that_failed_while_other_users_go
 
     assert_eq!(
         (handed, failed),
-        (3, 2),
-        "the membership and user_w's update wait"
+        (5, 2),
+        "user_x's membership waits, and its leaving waits behind it"
     );
     assert_eq!(user_writes(&p.t.attio, "user_v"), ["Other"]);
-    assert!(user_writes(&p.t.attio, "user_w").is_empty());
+    assert_eq!(user_writes(&p.t.attio, "user_w"), ["Later"]);
+    assert_eq!(
+        linked_workspaces(&p.t.attio, "user_w"),
+        ["org_1"],
+        "user_w's membership stepped aside for its creation and then linked"
+    );
+    assert!(
+        p.t.attio
+            .records("users")
+            .iter()
+            .all(|u| u.text("user_id") != Some("user_x"))
+    );
 }
 
 #[tokio::test]
@@ -437,4 +459,282 @@ async fn a_rate_limited_message_comes_back_after_retry_after_not_the_whole_visib
     tokio::time::sleep(Duration::from_millis(1600)).await;
     let back = p.queues.receive(&p.queues.url, 10).await;
     assert_eq!(back.len(), 1, "back after Attio's Retry-After");
+}
+
+/// The `workspace_id`s of the workspaces Attio links to the user `user_id`.
+fn linked_workspaces(attio: &AttioStandIn, user_id: &str) -> Vec<String> {
+    let workspaces = attio.records("workspaces");
+    let Some(user) = attio
+        .records("users")
+        .into_iter()
+        .find(|u| u.text("user_id") == Some(user_id))
+    else {
+        return Vec::new();
+    };
+    user.values
+        .get("workspace")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|id| {
+            let w = workspaces
+                .iter()
+                .find(|w| Some(w.id.as_str()) == id.as_str())?;
+            w.text("workspace_id").map(str::to_owned)
+        })
+        .collect()
+}
+
+/// A Clerk membership naming its user by id only (a user who signed up with a username, so
+/// the membership's identifier is no email address).
+fn clerk_membership_by_id(user: &str, org: &str) -> Value {
+    clerk_membership(
+        "organizationMembership.created",
+        user,
+        &format!("{user}_username"),
+        org,
+        "Acme",
+    )
+}
+
+/// A signed WorkOS `organization_membership.created` (WorkOS names the user by id only).
+fn workos_membership(user: &str, org: &str) -> Value {
+    let body = json!({
+        "id": format!("event_om_{user}_{org}"), "event": "organization_membership.created",
+        "data": {"object": "organization_membership", "id": format!("om_{user}_{org}"),
+                 "user_id": user, "organization_id": org, "status": "active",
+                 "role": {"slug": "member"}, "created_at": "2026-11-27T09:00:00.000Z",
+                 "updated_at": "2026-11-27T09:00:00.000Z"},
+        "created_at": "2026-11-27T09:00:00.000Z"
+    });
+    with_body("workos-user-created.json", &body, WORKOS_SECRET)
+}
+
+/// A signed WorkOS `user.created`.
+fn workos_user(user: &str) -> Value {
+    let body = json!({
+        "id": format!("event_user_{user}"), "event": "user.created",
+        "data": {"object": "user", "id": user, "email": format!("{user}@example.com"),
+                 "first_name": "Margaret", "last_name": "Hamilton", "email_verified": true,
+                 "profile_picture_url": null, "created_at": "2026-11-27T09:00:00.000Z",
+                 "updated_at": "2026-11-27T09:00:00.000Z"},
+        "created_at": "2026-11-27T09:00:00.000Z"
+    });
+    with_body("workos-user-created.json", &body, WORKOS_SECRET)
+}
+
+#[tokio::test]
+async fn a_clerk_membership_queued_before_its_user_is_linked_once_the_user_arrives() {
+    let p = Pipeline::start_with(Duration::from_secs(1), 10, &[("DELIVERY_MODE", "queued")]).await;
+    let joined = p.t.send(&clerk_membership_by_id("user_m", "org_m")).await;
+    assert_eq!(joined.status, 202, "{:?}", joined.body);
+
+    // The worker takes the membership alone: its user is not in Attio yet.
+    let (handed, failed) = p.queues.poll_once(&p.worker, 10).await;
+    assert_eq!(
+        (handed, failed),
+        (1, 1),
+        "the membership waits for its user"
+    );
+    // Clerk delivers the user's own creation afterwards: it queues behind the membership.
+    let created = p.t.send(&clerk("user.created", "user_m", "Lovelace")).await;
+    assert_eq!(created.status, 202, "{:?}", created.body);
+    p.drain().await;
+
+    assert_eq!(user_writes(&p.t.attio, "user_m"), ["Lovelace"]);
+    assert_eq!(linked_workspaces(&p.t.attio, "user_m"), ["org_m"]);
+    assert_eq!(p.queues.depth().await, 0);
+    assert!(p.queues.dead_letters().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_workos_membership_before_its_user_is_linked_whatever_batch_they_arrive_in() {
+    // Direct mode with a queue: the membership is queued because its user is not in Attio;
+    // the user's creation then joins the queue behind it instead of overtaking it.
+    let p = Pipeline::start_with(Duration::from_secs(1), 10, &[]).await;
+
+    let joined = p.t.send(&workos_membership("user_wm", "org_w")).await;
+    let created = p.t.send(&workos_user("user_wm")).await;
+
+    assert_eq!(joined.status, 202, "{:?}", joined.body);
+    assert_eq!(created.status, 202, "joins the queue: {:?}", created.body);
+    let (handed, failed) = p.queues.poll_once(&p.worker, 10).await;
+    assert_eq!(
+        (handed, failed),
+        (2, 0),
+        "the creation is applied past the membership, which then links"
+    );
+    let [user] = p.t.attio.records("users").try_into().expect("one user");
+    assert_eq!(user.text("user_id"), Some("user_wm"));
+    assert_eq!(linked_workspaces(&p.t.attio, "user_wm"), ["org_w"]);
+    assert_eq!(p.queues.depth().await, 0);
+    assert!(p.queues.dead_letters().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_membership_before_its_user_with_an_attio_outage_in_between_loses_nothing() {
+    let p = Pipeline::start_with(
+        Duration::from_secs(1),
+        10,
+        &[
+            ("DELIVERY_MODE", "queued"),
+            ("ATTIO_MAX_ELAPSED_MS", "1500"),
+        ],
+    )
+    .await;
+    for (route, membership) in [
+        ("clerk", clerk_membership_by_id("user_o", "org_o")),
+        ("workos", workos_membership("user_ow", "org_ow")),
+    ] {
+        let answer = p.t.send(&membership).await;
+        assert_eq!(answer.status, 202, "{route}: {:?}", answer.body);
+    }
+    p.t.attio.set_down(true);
+    // Attio is down while the worker takes the memberships, and while the users arrive.
+    p.queues.poll_once(&p.worker, 10).await;
+    for user in [
+        clerk("user.created", "user_o", "Outage"),
+        workos_user("user_ow"),
+    ] {
+        assert_eq!(p.t.send(&user).await.status, 202);
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    p.queues.poll_once(&p.worker, 10).await;
+    p.t.attio.set_down(false);
+
+    p.drain().await;
+
+    assert_eq!(linked_workspaces(&p.t.attio, "user_o"), ["org_o"]);
+    assert_eq!(linked_workspaces(&p.t.attio, "user_ow"), ["org_ow"]);
+    assert_eq!(p.t.attio.records("users").len(), 2);
+    assert_eq!(p.queues.depth().await, 0);
+    assert!(p.queues.dead_letters().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_membership_whose_user_does_not_come_is_parked_then_dead_lettered_after_the_bound() {
+    let p = Pipeline::start_with(Duration::from_secs(1), 3, &[("DELIVERY_MODE", "queued")]).await;
+    assert_eq!(
+        p.t.send(&clerk_membership_by_id("user_late", "org_l"))
+            .await
+            .status,
+        202
+    );
+
+    // Received twice without its user: parked at its group's tail, a new message.
+    assert_eq!(p.queues.poll_once(&p.worker, 10).await, (1, 1));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(p.queues.poll_once(&p.worker, 10).await, (1, 0));
+    let parked = p.queues.receive(&p.queues.url, 10).await;
+    assert_eq!(parked.len(), 1, "the parked copy waits in the queue");
+    let attributes = parked[0].message_attributes().expect("attributes");
+    assert_eq!(attributes["parked"].string_value(), Some("1"));
+    assert!(attributes.contains_key("waiting_since"));
+    assert!(p.queues.dead_letters().await.is_empty());
+
+    // The user arrives well after, past three receives of the original: linked all the same.
+    p.queues
+        .client
+        .change_message_visibility()
+        .queue_url(&p.queues.url)
+        .receipt_handle(parked[0].receipt_handle().unwrap())
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        p.t.send(&clerk("user.created", "user_late", "Late"))
+            .await
+            .status,
+        202
+    );
+    p.drain().await;
+    assert_eq!(linked_workspaces(&p.t.attio, "user_late"), ["org_l"]);
+    assert!(p.queues.dead_letters().await.is_empty());
+
+    // A membership that has waited past the bound (an hour) goes to the dead-letter queue.
+    assert_eq!(
+        p.t.send(&clerk_membership_by_id("user_never", "org_n"))
+            .await
+            .status,
+        202
+    );
+    let [queued] = p.queues.take_all().await.try_into().expect("one message");
+    let two_hours_ago = ((now() - 2 * 3600) * 1000).to_string();
+    p.queues
+        .client
+        .send_message()
+        .queue_url(&p.queues.url)
+        .message_body(queued.to_string())
+        .message_group_id("clerk:never")
+        .message_deduplication_id("never-parked-1")
+        .message_attributes(
+            "waiting_since",
+            aws_sdk_sqs::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(two_hours_ago)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    p.drain().await;
+    let letters = p.queues.dead_letters().await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].attributes["reason"], "user_never_synced");
+    assert_eq!(letters[0].body["event"]["user"]["id"], "user_never");
+    assert!(linked_workspaces(&p.t.attio, "user_never").is_empty());
+}
+
+#[tokio::test]
+async fn a_queued_change_to_an_address_another_user_holds_is_dead_lettered_without_a_write() {
+    let p = Pipeline::start(&[("DELIVERY_MODE", "queued")]).await;
+    for (id, email, first) in [
+        ("user_a", "a@example.com", "Ada"),
+        ("user_b", "b@example.com", "Grace"),
+    ] {
+        let answer =
+            p.t.send(&clerk_event("user.created", id, email, first, "Original"))
+                .await;
+        assert_eq!(answer.status, 202, "{:?}", answer.body);
+    }
+    p.drain().await;
+    let before = p.t.attio.requests().len();
+    let changed =
+        p.t.send(&clerk_event(
+            "user.updated",
+            "user_b",
+            "a@example.com",
+            "Impostor",
+            "Name",
+        ))
+        .await;
+    assert_eq!(changed.status, 202);
+
+    p.drain().await;
+
+    let letters = p.queues.dead_letters().await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].attributes["reason"], "attio_uniqueness_conflict");
+    let detail = &letters[0].attributes["detail"];
+    assert!(detail.contains("primary_email_address"), "{detail}");
+    assert!(!detail.contains("a@example.com"), "{detail}");
+    let writes: Vec<_> = p.t.attio.requests()[before..]
+        .iter()
+        .filter(|r| r.method != "POST" && r.method != "GET")
+        .map(|r| (r.method.clone(), r.object.clone()))
+        .collect();
+    assert!(writes.is_empty(), "the poison message wrote {writes:?}");
+    let ada =
+        p.t.attio
+            .records("people")
+            .into_iter()
+            .find(|r| r.text("email_addresses") == Some("a@example.com"))
+            .unwrap();
+    assert_eq!(
+        ada.first("name").and_then(|n| n["full_name"].as_str()),
+        Some("Ada Original")
+    );
+    assert_eq!(p.queues.depth().await, 0);
 }

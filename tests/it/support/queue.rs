@@ -354,12 +354,28 @@ impl Queues {
                     .collect()
             })
             .unwrap_or_default();
+        let message_attributes: serde_json::Map<String, Value> = m
+            .message_attributes()
+            .map(|a| {
+                a.iter()
+                    .map(|(k, v)| {
+                        let value = json!({
+                            "stringValue": v.string_value(),
+                            "stringListValues": [],
+                            "binaryListValues": [],
+                            "dataType": v.data_type(),
+                        });
+                        (k.clone(), value)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         json!({
             "messageId": m.message_id(),
             "receiptHandle": m.receipt_handle(),
             "body": m.body(),
             "attributes": attributes,
-            "messageAttributes": {},
+            "messageAttributes": message_attributes,
             "md5OfBody": m.md5_of_body(),
             "eventSource": "aws:sqs",
             "eventSourceARN": self.arn,
