@@ -473,19 +473,14 @@ impl Worker {
                 .get("MessageDeduplicationId")
                 .or(record.message_id.as_ref())
                 .map_or(String::new(), |d| d.chars().take(100).collect());
-            let entry = Entry {
-                body: record.body.clone().unwrap_or_default(),
-                group_id: record
-                    .attributes
-                    .get("MessageGroupId")
-                    .cloned()
-                    .unwrap_or_default(),
-                deduplication_id: format!("{deduplication}-parked-{parked}"),
-                attributes: vec![
+            let entry = copy_of(
+                record,
+                format!("{deduplication}-parked-{parked}"),
+                vec![
                     (WAITING_SINCE, since.to_string()),
                     (PARKED, parked.to_string()),
                 ],
-            };
+            );
             match source.send_entries(std::slice::from_ref(&entry)).await {
                 Ok(()) => return Fate::Parked,
                 Err(e) => {
@@ -508,19 +503,14 @@ impl Worker {
             return Fate::Retry(reason);
         };
         let message_id = record.message_id.clone().unwrap_or_default();
-        let entry = Entry {
-            body: record.body.clone().unwrap_or_default(),
-            group_id: record
-                .attributes
-                .get("MessageGroupId")
-                .cloned()
-                .unwrap_or_else(|| "dead-letter".into()),
-            deduplication_id: record
+        let entry = copy_of(
+            record,
+            record
                 .attributes
                 .get("MessageDeduplicationId")
                 .cloned()
                 .unwrap_or_else(|| message_id.clone()),
-            attributes: vec![
+            vec![
                 ("reason", reason.to_owned()),
                 (
                     "detail",
@@ -528,7 +518,7 @@ impl Worker {
                 ),
                 ("source_message_id", message_id),
             ],
-        };
+        );
         match queue.send_entries(std::slice::from_ref(&entry)).await {
             Ok(()) => Fate::DeadLettered(reason),
             Err(e) => {
@@ -536,6 +526,25 @@ impl Worker {
                 Fate::Retry(reason)
             }
         }
+    }
+}
+
+/// `record` as a message to send again (to the dead-letter queue, or parked): its body, in its
+/// message group, with `deduplication_id` and `attributes`.
+fn copy_of(
+    record: &SqsMessage,
+    deduplication_id: String,
+    attributes: Vec<(&'static str, String)>,
+) -> Entry {
+    Entry {
+        body: record.body.clone().unwrap_or_default(),
+        group_id: record
+            .attributes
+            .get("MessageGroupId")
+            .cloned()
+            .unwrap_or_else(|| "ungrouped".into()),
+        deduplication_id,
+        attributes,
     }
 }
 

@@ -701,15 +701,7 @@ async fn a_queued_change_to_an_address_another_user_holds_is_dead_lettered_witho
     }
     p.drain().await;
     let before = p.t.attio.requests().len();
-    let changed =
-        p.t.send(&clerk_event(
-            "user.updated",
-            "user_b",
-            "a@example.com",
-            "Impostor",
-            "Name",
-        ))
-        .await;
+    let changed = p.t.send(&clerk_address_taken_from_user_a()).await;
     assert_eq!(changed.status, 202);
 
     p.drain().await;
@@ -720,11 +712,7 @@ async fn a_queued_change_to_an_address_another_user_holds_is_dead_lettered_witho
     let detail = &letters[0].attributes["detail"];
     assert!(detail.contains("primary_email_address"), "{detail}");
     assert!(!detail.contains("a@example.com"), "{detail}");
-    let writes: Vec<_> = p.t.attio.requests()[before..]
-        .iter()
-        .filter(|r| r.method != "POST" && r.method != "GET")
-        .map(|r| (r.method.clone(), r.object.clone()))
-        .collect();
+    let writes = writes_since(&p.t.attio, before);
     assert!(writes.is_empty(), "the poison message wrote {writes:?}");
     let ada =
         p.t.attio

@@ -741,3 +741,25 @@ pub fn user_ids(attio: &AttioStandIn) -> Vec<String> {
     ids.sort();
     ids
 }
+
+/// The writes (asserts, updates, deletes) Attio received since its `from`th request: (method,
+/// object) each. Queries and GETs are reads.
+pub fn writes_since(attio: &AttioStandIn, from: usize) -> Vec<(String, String)> {
+    attio.requests()[from..]
+        .iter()
+        .filter(|r| r.method != "POST" && r.method != "GET")
+        .map(|r| (r.method.clone(), r.object.clone()))
+        .collect()
+}
+
+/// A signed Clerk `user.updated` in which `user_b` takes the address `a@example.com` (another
+/// user's, in the tests that use it) and a new name.
+pub fn clerk_address_taken_from_user_a() -> Value {
+    clerk_event(
+        "user.updated",
+        "user_b",
+        "a@example.com",
+        "Impostor",
+        "Name",
+    )
+}
