@@ -4,6 +4,7 @@
 //! 4010) and accepts `Authorization: Bearer TOKEN` (default `demo-attio-token`). It keeps
 //! records in memory; `GET /__stand-in/records/users` lists them. `POST /__stand-in/outage`
 //! starts an outage (every Attio call answered 503), `DELETE /__stand-in/outage` ends it.
+//! `ATTIO_STAND_IN_LATENCY_MS=150` delays every answer by that round trip, as the internet does.
 
 #[path = "../tests/it/support/attio_stand_in.rs"]
 mod attio_stand_in;
@@ -27,6 +28,13 @@ async fn main() {
         &token,
     )
     .await;
+    if let Some(ms) = std::env::var("ATTIO_STAND_IN_LATENCY_MS")
+        .ok()
+        .and_then(|ms| ms.parse::<u64>().ok())
+    {
+        // The network the function really meets: every answer this long after its request.
+        stand_in.set_latency(std::time::Duration::from_millis(ms));
+    }
     eprintln!("Attio stand-in listening on {}", stand_in.url());
     std::future::pending::<()>().await;
 }

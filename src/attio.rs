@@ -155,6 +155,21 @@ impl AttioBudget {
     fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
+
+    /// When the work must be done by.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Counts `other`'s calls (work done at the same time under the same deadline) as this
+    /// budget's too.
+    pub fn add(&mut self, other: &AttioBudget) {
+        self.calls += other.calls;
+        self.retries += other.retries;
+        self.rate_limited += other.rate_limited;
+        self.waited += other.waited;
+        self.last_status = other.last_status.or(self.last_status);
+    }
 }
 
 /// What went wrong talking to Attio. Messages are Attio's own, with email addresses redacted.
@@ -224,6 +239,16 @@ pub enum AttioError {
         /// The transport error.
         reason: String,
         /// Attempts made.
+        attempts: u32,
+    },
+    /// The time this invocation may spend on Attio ran out before the call could be made (or
+    /// made again): the sender's wait, the Lambda deadline or `ATTIO_MAX_ELAPSED_MS`. Nothing
+    /// is wrong with Attio; the call was not sent.
+    #[error(
+        "the time budget for Attio ran out before this write could be sent (after {attempts} attempts); Attio itself did not fail"
+    )]
+    OutOfTime {
+        /// Attempts made before the time ran out.
         attempts: u32,
     },
     /// The record addressed by id does not exist (any more).
@@ -308,6 +333,17 @@ impl AttioClient {
     pub fn with_limiter(mut self, limiter: std::sync::Arc<crate::pace::WriteLimiter>) -> Self {
         self.limiter = Some(limiter);
         self
+    }
+
+    /// The same client, paced by a [`crate::pace::WriteLimiter::bursting`] at `per_second`
+    /// unless it has a limiter already.
+    pub fn paced_unless_already(self, per_second: f64) -> Self {
+        if self.limiter.is_some() {
+            return self;
+        }
+        self.with_limiter(std::sync::Arc::new(crate::pace::WriteLimiter::bursting(
+            per_second,
+        )))
     }
 
     /// The underlying HTTP client, to share its TLS setup and connection pool.
@@ -487,15 +523,25 @@ impl AttioClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            if write && let Some(limiter) = &self.limiter {
-                limiter.acquire().await;
+            let out_of_time = AttioError::OutOfTime {
+                attempts: attempt - 1,
+            };
+            if write
+                && let Some(limiter) = &self.limiter
+                && !limiter
+                    .acquire_before(
+                        budget
+                            .deadline
+                            .checked_sub(MIN_ATTEMPT_TIME)
+                            .unwrap_or(budget.deadline),
+                    )
+                    .await
+            {
+                return Err(out_of_time);
             }
             let remaining = budget.remaining();
             if remaining < MIN_ATTEMPT_TIME {
-                return Err(AttioError::Unreachable {
-                    reason: "no time left before the deadline".into(),
-                    attempts: attempt - 1,
-                });
+                return Err(out_of_time);
             }
             budget.calls += 1;
             if attempt > 1 {

@@ -56,6 +56,10 @@ pub struct Checkpoint {
     pub page: PageCursor,
     /// Users of that page already applied (the next to apply is at this index).
     pub position: usize,
+    /// Users of that page after `position` already applied too (users are applied several at
+    /// a time and finish out of order): a resume does not write them again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub done_ahead: Vec<usize>,
     /// The run's counts so far.
     pub counts: Counts,
 }
@@ -103,6 +107,7 @@ impl Checkpoint {
             route: route.to_owned(),
             page: PageCursor::Start,
             position: 0,
+            done_ahead: Vec::new(),
             counts: Counts::default(),
         }
     }

@@ -63,6 +63,10 @@ pub struct Config {
     /// Most time spent on Attio per request, retries included (`ATTIO_MAX_ELAPSED_MS`); the
     /// Lambda deadline may cut it shorter.
     pub attio_max_elapsed: Duration,
+    /// Attio writes a second this process starts at most: `ATTIO_WRITES_PER_SECOND` (24.5,
+    /// under Attio's 25 for arrival jitter) divided by `ATTIO_WRITE_SHARES`, the processes that
+    /// share the limit at once (the template sets it to the worker's maximum concurrency).
+    pub attio_writes_per_second: f64,
     /// `ON_USER_DELETED`.
     pub on_user_deleted: OnUserDeleted,
     /// Kinde tenant URL, `https://<sub>.kinde.com` (`KINDE_ISSUER_URL`); needed for Kinde only.
@@ -186,6 +190,22 @@ impl Config {
             10_000,
             100..=900_000,
         )?);
+        let writes_per_second = match get("ATTIO_WRITES_PER_SECOND") {
+            None => 24.5,
+            Some(raw) => match raw.parse::<f64>() {
+                Ok(n) if (1.0..=25.0).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError {
+                        variable: "ATTIO_WRITES_PER_SECOND",
+                        problem: format!(
+                            "must be a number from 1 to 25 (Attio's limit), got {raw:?}"
+                        ),
+                    });
+                }
+            },
+        };
+        let write_shares = number(&get, "ATTIO_WRITE_SHARES", "processes", 1, 1..=1000)?;
+        let attio_writes_per_second = (writes_per_second / write_shares as f64).max(1.0);
 
         let sync_queue_url = fifo_queue_url(&get, "SYNC_QUEUE_URL")?;
         let dead_letter_queue_url = fifo_queue_url(&get, "SYNC_DEAD_LETTER_QUEUE_URL")?;
@@ -225,6 +245,7 @@ impl Config {
             webhook_tolerance,
             secret_cache_ttl,
             attio_max_elapsed,
+            attio_writes_per_second,
             on_user_deleted,
             kinde_issuer_url,
             cognito_block_signup_on_error,
@@ -365,6 +386,26 @@ mod tests {
         assert_eq!(c.webhook_tolerance, Duration::from_secs(300));
         assert_eq!(c.secret_cache_ttl, Duration::from_secs(300));
         assert_eq!(c.attio_max_elapsed, Duration::from_secs(10));
+        assert_eq!(c.attio_writes_per_second, 24.5);
+    }
+
+    #[test]
+    fn the_write_pace_is_shared_by_the_processes_that_write_at_once() {
+        let c = config(&[("ATTIO_SYNC_SECRET_ID", "s"), ("ATTIO_WRITE_SHARES", "2")]).unwrap();
+        assert_eq!(c.attio_writes_per_second, 12.25);
+        let c = config(&[
+            ("ATTIO_SYNC_SECRET_ID", "s"),
+            ("ATTIO_WRITES_PER_SECOND", "20"),
+            ("ATTIO_WRITE_SHARES", "4"),
+        ])
+        .unwrap();
+        assert_eq!(c.attio_writes_per_second, 5.0);
+        let e = config(&[
+            ("ATTIO_SYNC_SECRET_ID", "s"),
+            ("ATTIO_WRITES_PER_SECOND", "40"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.variable, "ATTIO_WRITES_PER_SECOND");
     }
 
     #[test]

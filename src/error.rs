@@ -90,7 +90,7 @@ impl AppError {
                 }
                 A::UniquenessConflict { .. } => StatusCode::CONFLICT,
                 A::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-                A::RateLimited { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                A::RateLimited { .. } | A::OutOfTime { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 // A record vanishing between two calls is a race a retry resolves.
                 A::ServerError { .. }
                 | A::Unreachable { .. }
@@ -137,6 +137,7 @@ impl AppError {
                 A::UniquenessConflict { .. } => "attio_uniqueness_conflict",
                 A::Invalid { .. } => "attio_rejected",
                 A::RateLimited { .. } => "attio_rate_limited",
+                A::OutOfTime { .. } => "time_budget_exhausted",
                 A::ServerError { .. } => "attio_unavailable",
                 A::Unreachable { .. } => "attio_unreachable",
                 A::UnexpectedResponse(_) => "attio_bad_response",
@@ -155,6 +156,7 @@ impl AppError {
             Self::UserNotYetSynced(_)
                 | Self::Attio(
                     A::RateLimited { .. }
+                        | A::OutOfTime { .. }
                         | A::ServerError { .. }
                         | A::Unreachable { .. }
                         | A::UnexpectedResponse(_)
@@ -169,6 +171,8 @@ impl AppError {
             // Long enough for the user's own event to land first.
             Self::UserNotYetSynced(_) => Some(Duration::from_secs(60)),
             Self::Queue(_) => Some(Duration::from_secs(5)),
+            // Attio is fine: the next attempt brings a new time budget.
+            Self::Attio(AttioError::OutOfTime { .. }) => Some(Duration::from_secs(1)),
             Self::Attio(AttioError::RateLimited { retry_after }) => Some(
                 retry_after
                     .unwrap_or(Duration::from_secs(1))

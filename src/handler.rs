@@ -74,6 +74,39 @@ impl Progress {
     }
 }
 
+/// Most users of one delivery applied at the same time: with Attio ~150 ms away and three
+/// calls a new user, 16 users in flight keep 25 writes/s busy; the limiter does the pacing.
+pub const USERS_AT_ONCE: usize = 16;
+
+/// A delivery's event positions by user, each user's in order, users in order of first event.
+fn by_user(events: &[UserEvent]) -> Vec<Vec<usize>> {
+    let mut users: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (position, event) in events.iter().enumerate() {
+        let user = event.user_id();
+        match users.iter_mut().find(|(u, _)| *u == user) {
+            Some((_, positions)) => positions.push(position),
+            None => users.push((user, vec![position])),
+        }
+    }
+    users.into_iter().map(|(_, positions)| positions).collect()
+}
+
+/// Whether a failure is Attio's (or the time's) as a whole, so that no further event of the
+/// batch is started, rather than one event's own (an invalid value, a conflict, a member not
+/// in Attio yet), after which other users go on.
+pub fn stops_a_batch(error: &AppError) -> bool {
+    !matches!(
+        error,
+        AppError::UserNotYetSynced(_)
+            | AppError::Payload(_)
+            | AppError::Attio(
+                AttioError::Invalid { .. }
+                    | AttioError::UniquenessConflict { .. }
+                    | AttioError::RecordNotFound
+            )
+    )
+}
+
 /// How long an applied event of a delivery is answered from memory: longer than the gaps
 /// between a sender's first retries (Okta and Auth0: seconds; Svix: 5 s, then 5 min).
 const APPLIED_MEMORY: Duration = Duration::from_secs(600);
@@ -150,6 +183,9 @@ impl App {
             config.secret_id.clone(),
             config.secret_cache_ttl,
         );
+        // Writes paced to this process's share of Attio's limit, unless the caller paces them
+        // its own way (the backfill spaces them evenly).
+        let attio = attio.paced_unless_already(config.attio_writes_per_second);
         // One HTTP client (one TLS setup, one connection pool) serves Attio and key sets.
         let jwks = JwksCache::new(attio.http_client());
         let http = attio.http_client();
@@ -344,41 +380,49 @@ impl App {
             ));
         }
         let key = delivery_key(provider.route(), seen.delivery_id, body);
-        let progress = self
-            .apply(&delivery.events, Some(key), secrets, budget)
+        let results = self
+            .apply_by_user(&delivery.events, Some(key), secrets, budget)
             .await;
-        seen.applied = Some((progress.outcomes.len(), delivery.events.len()));
-        match progress.stopped {
-            None => Ok((delivery, Handled::Synced(progress.outcomes))),
-            Some(error) if error.is_transient() && self.queue.is_some() => {
-                let first = progress.outcomes.len();
-                match self
-                    .enqueue_events(
-                        provider.route(),
-                        &delivery.event_type,
-                        identity,
-                        first,
-                        &delivery.events[first..],
-                    )
-                    .await
-                {
-                    Ok(queued) => {
-                        self.note_backlog(true);
-                        Ok((
-                            delivery,
-                            Handled::Queued {
-                                applied: progress.outcomes,
-                                queued,
-                            },
-                        ))
-                    }
-                    Err(queue_error) => {
-                        seen.queue_error = Some(queue_error);
-                        Err(error)
+        let mut applied = Vec::with_capacity(results.len());
+        let mut left: Vec<(usize, &UserEvent)> = Vec::new();
+        // Why not every event was applied: the first failure a retry can mend, else the first.
+        let mut stopped: Option<AppError> = None;
+        for (position, result) in results.into_iter().enumerate() {
+            match result {
+                Some(Ok(outcome)) => applied.push(outcome),
+                failed => {
+                    left.push((position, &delivery.events[position]));
+                    if let Some(Err(error)) = failed
+                        && stopped
+                            .as_ref()
+                            .is_none_or(|s| !s.is_transient() && error.is_transient())
+                    {
+                        stopped = Some(error);
                     }
                 }
             }
-            Some(error) => Err(error),
+        }
+        seen.applied = Some((applied.len(), delivery.events.len()));
+        let Some(error) = stopped else {
+            return Ok((delivery, Handled::Synced(applied)));
+        };
+        if !(error.is_transient() && self.queue.is_some()) {
+            return Err(error);
+        }
+        // What Attio could not take in time is queued; an event Attio refused goes too, so that
+        // the worker dead-letters it with its reason rather than it being lost with the answer.
+        match self
+            .enqueue_at(provider.route(), &delivery.event_type, identity, &left)
+            .await
+        {
+            Ok(queued) => {
+                self.note_backlog(true);
+                Ok((delivery, Handled::Queued { applied, queued }))
+            }
+            Err(queue_error) => {
+                seen.queue_error = Some(queue_error);
+                Err(error)
+            }
         }
     }
 
@@ -407,6 +451,28 @@ impl App {
 
     fn note_backlog(&self, backlog: bool) {
         *self.backlog.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), backlog));
+    }
+
+    /// Sends `events`, each at its position of the delivery, to the queue; how many were sent.
+    async fn enqueue_at(
+        &self,
+        route: &'static str,
+        event_type: &str,
+        identity: DeliveryIdentity<'_>,
+        events: &[(usize, &UserEvent)],
+    ) -> Result<usize, QueueError> {
+        let Some(queue) = &self.queue else {
+            return Err(QueueError::Unavailable("no SYNC_QUEUE_URL".into()));
+        };
+        let outgoing = Outgoing::at_positions(
+            route,
+            event_type,
+            identity,
+            events,
+            &self.config.attribute_map,
+        );
+        queue.send(&outgoing).await?;
+        Ok(outgoing.len())
     }
 
     /// Sends `events`, which start at position `first` of their delivery, to the queue; how
@@ -450,42 +516,14 @@ impl App {
         budget: &mut AttioBudget,
     ) -> Progress {
         let mut outcomes = Vec::with_capacity(events.len());
-        let mut secrets = secrets;
         for (position, event) in events.iter().enumerate() {
             let key = delivery.map(|d| (d, position));
-            if let Some(outcome) = key.and_then(|k| self.applied.get(&k)) {
-                outcomes.push(outcome);
-                continue;
-            }
-            let outcome = match self
-                .sync
-                .apply(&secrets.attio_access_token, event, budget)
-                .await
-            {
-                Err(SyncError::Attio(AttioError::Unauthorized { message })) => {
-                    match self.secrets.refresh_after_rejection().await {
-                        Some(fresh) => {
-                            secrets = fresh;
-                            self.sync
-                                .apply(&secrets.attio_access_token, event, budget)
-                                .await
-                        }
-                        None => Err(AttioError::Unauthorized { message }.into()),
-                    }
-                }
-                other => other,
-            };
-            match outcome {
-                Ok(outcome) => {
-                    if let Some(key) = key {
-                        self.applied.insert(key, outcome.clone());
-                    }
-                    outcomes.push(outcome);
-                }
-                Err(e) => {
+            match self.apply_one(event, key, &secrets, budget).await {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(error) => {
                     return Progress {
                         outcomes,
-                        stopped: Some(e.into()),
+                        stopped: Some(error),
                     };
                 }
             }
@@ -494,6 +532,106 @@ impl App {
             outcomes,
             stopped: None,
         }
+    }
+
+    /// Applies a delivery's events user by user: different users' events at the same time (up
+    /// to [`USERS_AT_ONCE`], their writes paced by the app's limiter), one user's in order, a
+    /// user's later events not tried once one of theirs was not applied. Once Attio as a whole
+    /// fails (down, rate-limiting past the budget, the time budget spent, the token refused), no
+    /// further event is started. Each event's result, in order; `None`: not tried.
+    ///
+    /// With `delivery`, events of it applied in the last minutes are answered from memory, as
+    /// in [`apply`](Self::apply).
+    pub async fn apply_by_user(
+        &self,
+        events: &[UserEvent],
+        delivery: Option<u64>,
+        secrets: Arc<SyncSecrets>,
+        budget: &mut AttioBudget,
+    ) -> Vec<Option<Result<SyncOutcome, AppError>>> {
+        use futures_util::StreamExt as _;
+        let until = budget.deadline();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let mut results: Vec<Option<Result<SyncOutcome, AppError>>> =
+            events.iter().map(|_| None).collect();
+        let mut users = by_user(events).into_iter();
+        let mut running = futures_util::stream::FuturesUnordered::new();
+        loop {
+            while running.len() < USERS_AT_ONCE {
+                let Some(positions) = users.next() else {
+                    break;
+                };
+                let secrets = secrets.clone();
+                let stop = &stop;
+                running.push(async move {
+                    let mut done = Vec::with_capacity(positions.len());
+                    let mut spent = AttioBudget::until(until);
+                    for position in positions {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
+                        let key = delivery.map(|d| (d, position));
+                        let result = self
+                            .apply_one(&events[position], key, &secrets, &mut spent)
+                            .await;
+                        let failed = result.as_ref().err().map(stops_a_batch);
+                        done.push((position, result));
+                        match failed {
+                            None => {}
+                            Some(everyone) => {
+                                if everyone {
+                                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                                }
+                                break;
+                            }
+                        }
+                    }
+                    (done, spent)
+                });
+            }
+            let Some((done, spent)) = running.next().await else {
+                return results;
+            };
+            budget.add(&spent);
+            for (position, result) in done {
+                results[position] = Some(result);
+            }
+        }
+    }
+
+    /// Applies one event (`key`: its delivery and position, answered from memory when this
+    /// container applied it lately); an Attio `401` refetches the secret and retries once.
+    async fn apply_one(
+        &self,
+        event: &UserEvent,
+        key: Option<(u64, usize)>,
+        secrets: &Arc<SyncSecrets>,
+        budget: &mut AttioBudget,
+    ) -> Result<SyncOutcome, AppError> {
+        if let Some(outcome) = key.and_then(|k| self.applied.get(&k)) {
+            return Ok(outcome);
+        }
+        let outcome = match self
+            .sync
+            .apply(&secrets.attio_access_token, event, budget)
+            .await
+        {
+            Err(SyncError::Attio(AttioError::Unauthorized { message })) => {
+                match self.secrets.refresh_after_rejection().await {
+                    Some(fresh) => {
+                        self.sync
+                            .apply(&fresh.attio_access_token, event, budget)
+                            .await
+                    }
+                    None => Err(AttioError::Unauthorized { message }.into()),
+                }
+            }
+            other => other,
+        }?;
+        if let Some(key) = key {
+            self.applied.insert(key, outcome.clone());
+        }
+        Ok(outcome)
     }
 
     /// The configuration the app was built with.

@@ -4,9 +4,12 @@
 //! start) and never more than `per_second` in any one-second window; a `429`'s `Retry-After`
 //! holds every write until it has passed.
 //!
-//! The webhook path does not use it: one invocation writes a few records, and Lambda's
-//! concurrency, not one process, is what meets Attio's limit there (the queue's worker
-//! concurrency is the lever; see the README).
+//! Two shapes: [`WriteLimiter::new`] spaces writes evenly (the backfill, which writes as fast
+//! as Attio allows for minutes on end); [`WriteLimiter::bursting`] lets a process's first writes
+//! of a second go at once and holds only what would pass the second's share (the functions:
+//! a single event's two writes are never delayed, a batch or a worker's users are paced). The
+//! queue's workers each take an equal share of Attio's limit (`ATTIO_WRITES_PER_SECOND`, which
+//! the template derives from the event source's concurrency); `429`s hold the rest.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -16,11 +19,12 @@ use tokio::time::Instant;
 
 const WINDOW: Duration = Duration::from_secs(1);
 
-/// Starts writes at most `per_second` a second, evenly spaced.
+/// Starts writes at most `per_second` a second, evenly spaced or in bursts.
 #[derive(Debug)]
 pub struct WriteLimiter {
-    /// Most starts in any one second: `per_second` rounded up.
+    /// Most starts in any one second.
     cap: usize,
+    /// Least time between two starts (zero when bursting).
     interval: Duration,
     state: Mutex<State>,
 }
@@ -52,8 +56,33 @@ impl WriteLimiter {
         }
     }
 
+    /// A limiter that starts up to `per_second` (rounded down, at least 1) writes in any one
+    /// second, as soon as they come: no write waits while the last second had room.
+    pub fn bursting(per_second: f64) -> Self {
+        let per_second = if per_second.is_finite() {
+            per_second.max(1.0)
+        } else {
+            1.0
+        };
+        Self {
+            cap: per_second.floor() as usize,
+            interval: Duration::ZERO,
+            state: Mutex::new(State::default()),
+        }
+    }
+
     /// Waits until a write may start, and counts it as started.
     pub async fn acquire(&self) {
+        self.acquire_until(None).await;
+    }
+
+    /// [`acquire`](Self::acquire), unless the write could not start before `deadline`: then
+    /// `false` at once, and nothing counted.
+    pub async fn acquire_before(&self, deadline: Instant) -> bool {
+        self.acquire_until(Some(deadline)).await
+    }
+
+    async fn acquire_until(&self, deadline: Option<Instant>) -> bool {
         loop {
             let wait = {
                 let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -79,7 +108,10 @@ impl WriteLimiter {
                 }
                 if ready <= now {
                     state.started.push_back(now);
-                    return;
+                    return true;
+                }
+                if deadline.is_some_and(|d| ready > d) {
+                    return false;
                 }
                 ready - now
             };
@@ -158,6 +190,43 @@ mod tests {
         assert!(
             times[99] >= Duration::from_millis(4040) && times[99] < Duration::from_millis(4100)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bursting_limiter_starts_a_seconds_share_at_once_and_no_more_in_any_second() {
+        let limiter = Arc::new(WriteLimiter::bursting(12.25));
+        let times = starts(limiter, 50, 8).await;
+
+        assert!(
+            times[..12].iter().all(|t| *t < Duration::from_millis(5)),
+            "{times:?}"
+        );
+        for (i, t) in times.iter().enumerate() {
+            let in_window = times[i..].iter().take_while(|u| **u - *t < WINDOW).count();
+            assert!(
+                in_window <= 12,
+                "{in_window} starts in the second from {t:?}"
+            );
+        }
+        // 50 writes at 12 a second: the last in the fifth second.
+        assert!(times[49] >= Duration::from_secs(4) && times[49] < Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_cannot_start_before_the_deadline_is_refused_at_once_and_not_counted() {
+        let limiter = WriteLimiter::bursting(2.0);
+        let began = Instant::now();
+        assert!(limiter.acquire_before(began + Duration::from_secs(5)).await);
+        assert!(limiter.acquire_before(began + Duration::from_secs(5)).await);
+
+        let third = limiter
+            .acquire_before(began + Duration::from_millis(500))
+            .await;
+
+        assert!(!third, "the second's share is spent until 1 s");
+        assert!(began.elapsed() < Duration::from_millis(1));
+        assert!(limiter.acquire_before(began + Duration::from_secs(5)).await);
+        assert!(began.elapsed() >= WINDOW, "a refused write took no slot");
     }
 
     #[tokio::test(start_paused = true)]

@@ -146,12 +146,27 @@ impl Outgoing {
         events: &[UserEvent],
         mapping: &AttributeMap,
     ) -> Self {
+        let events: Vec<(usize, &UserEvent)> = events
+            .iter()
+            .enumerate()
+            .map(|(i, event)| (first_position + i, event))
+            .collect();
+        Self::at_positions(route, event_type, identity, &events, mapping)
+    }
+
+    /// Messages for `events`, each at its position of the delivery (a batch applied user by
+    /// user leaves events not applied here and there).
+    pub fn at_positions(
+        route: RouteName,
+        event_type: &str,
+        identity: DeliveryIdentity<'_>,
+        events: &[(usize, &UserEvent)],
+        mapping: &AttributeMap,
+    ) -> Self {
         let queued_at = Timestamp::from_system_time(SystemTime::now());
         let messages = events
             .iter()
-            .enumerate()
-            .map(|(i, event)| {
-                let position = first_position + i;
+            .map(|&(position, event)| {
                 let message = QueueMessage {
                     version: SCHEMA_VERSION,
                     route,

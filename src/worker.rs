@@ -83,25 +83,46 @@ enum Attempt {
     Failed(Fate),
 }
 
-/// One batch's shared state.
+/// One batch's state, shared by the users applied at the same time.
 struct Run {
     secrets: Option<Arc<SyncSecrets>>,
-    /// Why the rest of the batch is left for later, once Attio as a whole is failing.
-    stop: Option<&'static str>,
-    /// When Attio said to come back, if it stopped the batch.
-    come_back: Option<Duration>,
     /// No new message is started after this.
     deadline: Option<Instant>,
     /// Attio's budget per message.
     until: Instant,
+    shared: std::sync::Mutex<RunState>,
+}
+
+#[derive(Default)]
+struct RunState {
+    /// Why the rest of the batch is left for later, once Attio as a whole is failing.
+    stop: Option<&'static str>,
+    /// When Attio said to come back, if it stopped the batch.
+    come_back: Option<Duration>,
     /// Metrics, by the route the messages came through.
     tallies: Vec<(&'static str, Tally)>,
 }
 
 impl Run {
+    fn state(&self) -> std::sync::MutexGuard<'_, RunState> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether Attio as a whole failed: no new message is started.
+    fn stopped(&self) -> bool {
+        self.state().stop.is_some()
+    }
+
+    /// Leaves the rest of the batch for later, because of `reason`, back after `come_back`.
+    fn stop(&self, reason: &'static str, come_back: Option<Duration>) {
+        let mut state = self.state();
+        state.stop = Some(reason);
+        state.come_back = come_back;
+    }
+
     /// The fate of a message not tried because the batch stopped or time ran out.
     fn refused_now(&self) -> Option<Fate> {
-        if let Some(reason) = self.stop {
+        if let Some(reason) = self.state().stop {
             Some(Fate::Retry(reason))
         } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
             Some(Fate::Retry("deadline"))
@@ -109,7 +130,16 @@ impl Run {
             None
         }
     }
+
+    /// Counts into `route`'s metrics.
+    fn tally(&self, route: &'static str, count: impl FnOnce(&mut Tally)) {
+        count(tally_for(&mut self.state().tallies, route));
+    }
 }
+
+/// Most users (message groups) of a batch applied at the same time; a batch holds at most 10
+/// messages, so every user of it. The app's limiter paces their writes.
+const USERS_AT_ONCE: usize = 10;
 
 /// Each message's fate, in the batch's order, and how soon each left for later comes back.
 struct Fates {
@@ -117,6 +147,16 @@ struct Fates {
     /// Per message: when it comes back, if not when the batch's stop says.
     come_back: Vec<Option<Duration>>,
     started: Vec<std::time::Instant>,
+}
+
+impl Fates {
+    fn new(messages: usize) -> Self {
+        Self {
+            fates: vec![None; messages],
+            come_back: vec![None; messages],
+            started: vec![std::time::Instant::now(); messages],
+        }
+    }
 }
 
 /// The worker: the app (sync, secret, Attio client) and the dead-letter queue.
@@ -217,38 +257,51 @@ impl Worker {
         records: &[SqsMessage],
         deadline: Option<SystemTime>,
     ) -> (Vec<Fate>, Vec<Option<Duration>>) {
+        use futures_util::StreamExt as _;
         let now = Instant::now();
+        let deadline = deadline
+            .and_then(|d| d.duration_since(SystemTime::now()).ok())
+            .map(|left| now + left.saturating_sub(DEADLINE_MARGIN));
+        let until = now + self.app.config().attio_max_elapsed;
         let mut run = Run {
             secrets: None,
-            stop: None,
-            come_back: None,
-            deadline: deadline
-                .and_then(|d| d.duration_since(SystemTime::now()).ok())
-                .map(|left| now + left.saturating_sub(DEADLINE_MARGIN)),
-            until: now + self.app.config().attio_max_elapsed,
-            tallies: Vec::new(),
+            deadline,
+            until: deadline.map_or(until, |d| d.min(until)),
+            shared: Default::default(),
         };
-        run.until = run.deadline.map_or(run.until, |d| d.min(run.until));
         match self.app.secrets().await {
             Ok(secrets) => run.secrets = Some(secrets),
             Err(e) => {
                 tracing::error!(error = %e, "could not read the secret; the batch is left for later");
-                run.stop = Some(e.code());
+                run.stop(e.code(), None);
             }
         }
         let messages: Vec<Option<Result<QueueMessage, MessageError>>> = records
             .iter()
             .map(|r| r.body.as_deref().map(QueueMessage::read))
             .collect();
-        let mut fates = Fates {
-            fates: vec![None; records.len()],
-            come_back: vec![None; records.len()],
-            started: vec![std::time::Instant::now(); records.len()],
-        };
-        for group in groups(records) {
-            self.apply_group(&mut run, records, &messages, &group, &mut fates)
-                .await;
+        let mut fates = Fates::new(records.len());
+        // Different users at the same time, each user's messages in order.
+        let mut users = futures_util::stream::iter(groups(records))
+            .map(|group| {
+                let (run, messages) = (&run, &messages);
+                async move {
+                    let mut own = Fates::new(records.len());
+                    self.apply_group(run, records, messages, &group, &mut own)
+                        .await;
+                    (group, own)
+                }
+            })
+            .buffer_unordered(USERS_AT_ONCE);
+        while let Some((group, own)) = users.next().await {
+            for i in group {
+                fates.fates[i] = own.fates[i].clone();
+                fates.come_back[i] = own.come_back[i];
+                fates.started[i] = own.started[i];
+            }
         }
+        drop(users);
+        let batch_come_back = run.state().come_back;
         let mut decided = Vec::with_capacity(records.len());
         let mut come_backs = Vec::with_capacity(records.len());
         for (i, fate) in fates.fates.into_iter().enumerate() {
@@ -258,20 +311,19 @@ impl Worker {
             let route = message
                 .and_then(|m| m.as_ref().ok())
                 .map_or("unknown", |m| m.route);
-            let tally = tally_for(&mut run.tallies, route);
-            match fate {
+            run.tally(route, |tally| match fate {
                 Fate::Applied("ignored") => tally.ignored += 1,
                 Fate::Applied(_) => tally.synced += 1,
                 Fate::Retry(_) | Fate::Parked => tally.failed += 1,
                 Fate::DeadLettered(_) => tally.dead_lettered += 1,
-            }
+            });
             come_backs.push(match fate {
-                Fate::Retry(_) => fates.come_back[i].or(run.come_back),
+                Fate::Retry(_) => fates.come_back[i].or(batch_come_back),
                 _ => None,
             });
             decided.push(fate);
         }
-        for (route, tally) in &run.tallies {
+        for (route, tally) in &run.state().tallies {
             tally.emit(route);
         }
         (decided, come_backs)
@@ -282,7 +334,7 @@ impl Worker {
     /// user leaving or being deleted), and is tried again after each of the user's own writes.
     async fn apply_group(
         &self,
-        run: &mut Run,
+        run: &Run,
         records: &[SqsMessage],
         messages: &[Option<Result<QueueMessage, MessageError>>],
         indexes: &[usize],
@@ -321,7 +373,7 @@ impl Worker {
             if !waiting.is_empty() && !passes_a_waiting_membership(&message.event) {
                 self.try_waiting(run, records, messages, &mut waiting, fates)
                     .await;
-                if !waiting.is_empty() || run.stop.is_some() {
+                if !waiting.is_empty() || run.stopped() {
                     fates.fates[i] = Some(Fate::Retry("earlier_message_of_user_pending"));
                     held_back = true;
                     continue;
@@ -346,7 +398,7 @@ impl Worker {
             let fate = if held_back {
                 // A later message of the user failed or waits behind it: the membership keeps
                 // its place before it, and the user's messages come back together.
-                if run.stop.is_none() {
+                if !run.stopped() {
                     fates.come_back[i] = Some(WAITING_COME_BACK);
                 }
                 Fate::Retry(code)
@@ -373,7 +425,7 @@ impl Worker {
     /// applied (or fail as any message does).
     async fn try_waiting(
         &self,
-        run: &mut Run,
+        run: &Run,
         records: &[SqsMessage],
         messages: &[Option<Result<QueueMessage, MessageError>>],
         waiting: &mut Vec<(usize, &'static str)>,
@@ -398,7 +450,7 @@ impl Worker {
     }
 
     /// One attempt at applying `message`.
-    async fn attempt(&self, run: &mut Run, record: &SqsMessage, message: &QueueMessage) -> Attempt {
+    async fn attempt(&self, run: &Run, record: &SqsMessage, message: &QueueMessage) -> Attempt {
         let Some(secrets) = run.secrets.clone() else {
             return Attempt::Failed(Fate::Retry("secret_unavailable"));
         };
@@ -413,7 +465,7 @@ impl Worker {
             )
             .await
             .into_result();
-        tally_for(&mut run.tallies, message.route).add_attio(&budget);
+        run.tally(message.route, |tally| tally.add_attio(&budget));
         match result {
             Ok(outcomes) => Attempt::Applied(outcomes.first().map_or("synced", |o| o.status())),
             Err(error @ AppError::UserNotYetSynced(_)) => Attempt::Waiting(error.code()),
@@ -422,8 +474,7 @@ impl Worker {
                     .await,
             ),
             Err(error) => {
-                run.stop = Some(error.code());
-                run.come_back = come_back_after(&error);
+                run.stop(error.code(), come_back_after(&error));
                 log_failure(record, &error);
                 Attempt::Failed(Fate::Retry(error.code()))
             }
@@ -633,6 +684,8 @@ fn come_back_after(error: &AppError) -> Option<Duration> {
         AppError::Attio(A::ServerError { .. } | A::Unreachable { .. }) => {
             Some(Duration::from_secs(30))
         }
+        // The invocation's time ran out, not Attio: the next one can go on at once.
+        AppError::Attio(A::OutOfTime { .. }) => Some(Duration::from_secs(1)),
         _ => None,
     }
 }

@@ -331,8 +331,10 @@ pub struct Skipped {
     pub failed: bool,
 }
 
-/// Runs the backfill from `checkpoint`, saving it at `checkpoint_path` after every group of
-/// users applied; `on_progress` hears the counts after each group, `on_skip` each user not written.
+/// Runs the backfill from `checkpoint`, saving it at `checkpoint_path` each time a user is
+/// applied (or a group of `concurrency` users queued); `on_progress` hears the counts then,
+/// `on_skip` each user not written. Up to `concurrency` users are in flight at once, a new one
+/// starting as soon as one finishes.
 pub async fn run<D: Directory>(
     app: Arc<App>,
     directory: &D,
@@ -352,13 +354,24 @@ pub async fn run<D: Directory>(
         )));
     }
     let saves = options.mode != Mode::DryRun;
+    let concurrency = options.concurrency.max(1);
     loop {
         let page = directory.page(&checkpoint.page).await?;
-        let users: Vec<Value> = page.users.into_iter().skip(checkpoint.position).collect();
-        for group in users.chunks(options.concurrency.max(1)) {
-            let mut tasks = JoinSet::new();
-            let mut to_queue = Vec::new();
-            for (i, user) in group.iter().enumerate() {
+        let mut done_ahead: std::collections::BTreeSet<usize> =
+            checkpoint.done_ahead.drain(..).collect();
+        // Users start as others finish (no wait for the slowest of a group): up to
+        // `concurrency` in flight, their writes paced by the app's limiter.
+        let mut in_flight = JoinSet::new();
+        let mut next = checkpoint.position;
+        let mut to_queue = Vec::new();
+        loop {
+            while in_flight.len() + to_queue.len() < concurrency && next < page.users.len() {
+                let position = next;
+                next += 1;
+                if done_ahead.contains(&position) {
+                    continue;
+                }
+                let user = &page.users[position];
                 let user_id = directory.user_id(user);
                 checkpoint.counts.read += 1;
                 let event = match directory.event(user.clone()) {
@@ -370,35 +383,38 @@ pub async fn run<D: Directory>(
                             reason: crate::domain::redact_emails(&e),
                             failed: false,
                         });
+                        done_ahead.insert(position);
                         continue;
                     }
                 };
-                if options.mode == Mode::Enqueue {
-                    to_queue.push(event);
-                    continue;
-                }
-                // A dry run stops here: read and converted, nothing written.
                 let Some(secrets) = secrets.clone() else {
+                    // Enqueued in groups of `concurrency`; a dry run stops here, nothing written.
+                    if options.mode == Mode::Enqueue {
+                        to_queue.push((position, event));
+                    } else {
+                        done_ahead.insert(position);
+                    }
                     continue;
                 };
                 let app = app.clone();
-                tasks.spawn(async move {
+                in_flight.spawn(async move {
                     let mut budget =
                         AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(120));
                     let result = app
                         .apply(std::slice::from_ref(&event), None, secrets, &mut budget)
                         .await
                         .into_result();
-                    (i, user_id, result)
+                    (position, user_id, result)
                 });
             }
-            if !to_queue.is_empty() {
-                send_to_queue(&app, directory.route(), &to_queue).await?;
-                checkpoint.counts.queued += to_queue.len() as u64;
-            }
-            let mut results = tasks.join_all().await;
-            results.sort_by_key(|(i, _, _)| *i);
-            for (_, user_id, result) in results {
+            let went_on = if !to_queue.is_empty() {
+                let events: Vec<UserEvent> = to_queue.iter().map(|(_, e)| e.clone()).collect();
+                send_to_queue(&app, directory.route(), &events).await?;
+                checkpoint.counts.queued += events.len() as u64;
+                done_ahead.extend(to_queue.drain(..).map(|(position, _)| position));
+                true
+            } else if let Some(finished) = in_flight.join_next().await {
+                let (position, user_id, result) = finished.map_err(BackfillError::Task)?;
                 match result.as_deref() {
                     Ok([SyncOutcome::Ignored { .. }] | [SyncOutcome::Outdated { .. }]) => {
                         checkpoint.counts.unchanged += 1
@@ -417,17 +433,29 @@ pub async fn run<D: Directory>(
                         });
                     }
                 }
+                done_ahead.insert(position);
+                true
+            } else {
+                false
+            };
+            // Applied so far: the unbroken run from the page's start, and those after it.
+            while done_ahead.remove(&checkpoint.position) {
+                checkpoint.position += 1;
             }
-            checkpoint.position += group.len();
+            checkpoint.done_ahead = done_ahead.iter().copied().collect();
             if saves {
                 checkpoint.save(checkpoint_path)?;
             }
             on_progress(&checkpoint);
+            if !went_on {
+                break;
+            }
         }
         match page.next {
             Some(next) => {
                 checkpoint.page = next;
                 checkpoint.position = 0;
+                checkpoint.done_ahead.clear();
                 if saves {
                     checkpoint.save(checkpoint_path)?;
                 }
@@ -470,4 +498,7 @@ pub enum BackfillError {
     /// The queue did not take a group of events (`--enqueue`).
     #[error(transparent)]
     Queue(#[from] crate::queue::QueueError),
+    /// A user's write task ended without an answer (it panicked).
+    #[error("a user's write did not finish: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }

@@ -41,7 +41,7 @@ async fn backfill(
     from: Checkpoint,
     mode: Mode,
 ) -> Result<Run, backfill::BackfillError> {
-    let app = Arc::new(app_for(&t.secret_id, &t.attio.url(), &[]).await);
+    let app = Arc::new(unpaced_app_for(&t.secret_id, &t.attio.url()).await);
     let mut skipped = Vec::new();
     let path = scratch_checkpoint();
     let options = Options {
@@ -472,7 +472,8 @@ async fn every_okta_user_arrives_once_following_the_link_headers_through_a_rate_
 async fn the_binary_reads_okta_200_users_a_page_as_the_readme_says() {
     use crate::support::okta_api::{OKTA_API_TOKEN, OktaApi, okta_listed_user};
     let t = TestApp::spawn().await;
-    let listed = (0..250)
+    // One user past a full page: two pages, the second of one.
+    let listed = (0..201)
         .map(|n| okta_listed_user(n, Some(&format!("okta.page.{n}@example.com"))))
         .collect();
     let api = OktaApi::start(listed).await;
@@ -493,7 +494,7 @@ async fn the_binary_reads_okta_200_users_a_page_as_the_readme_says() {
 
     let out = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{out}");
-    assert!(out.contains("okta: read 250, synced 250"), "{out}");
+    assert!(out.contains("okta: read 201, synced 201"), "{out}");
     assert_eq!(
         api.requests(),
         ["limit=200", "after=00uBACKFILL00199&limit=200"],

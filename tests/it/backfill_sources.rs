@@ -66,7 +66,7 @@ fn scratch(extension: &str) -> std::path::PathBuf {
 }
 
 async fn app(t: &TestApp) -> Arc<attio_user_sync::App> {
-    Arc::new(app_for(&t.secret_id, &t.attio.url(), &[]).await)
+    Arc::new(unpaced_app_for(&t.secret_id, &t.attio.url()).await)
 }
 
 /// How many times Attio was asked to assert each user (by `user_id`).
@@ -274,9 +274,9 @@ async fn keeps_every_promise<D: Directory>(source: Source<D>) {
     let saved = Checkpoint::load(&path, route)
         .unwrap()
         .unwrap_or_else(|| panic!("{route}: a checkpoint was saved"));
-    assert_eq!(
-        saved.position, CONCURRENCY,
-        "{route}: the checkpoint is within the second page, after its first group"
+    assert!(
+        saved.page != PageCursor::Start && saved.position < source.page_size,
+        "{route}: the checkpoint is within the second page: {saved:?}"
     );
     let before = user_asserts(&stopped.attio);
     let (done, _) = run(
@@ -298,14 +298,18 @@ async fn keeps_every_promise<D: Directory>(source: Source<D>) {
         "{route}: counts carried over"
     );
     let after = user_asserts(&stopped.attio);
-    for (id, n) in &before {
-        assert_eq!(
-            after.get(id),
-            Some(n),
-            "{route}: {id}, applied before the Ctrl-C, was not written again"
-        );
-    }
-    // Only the group in flight at the Ctrl-C may be written twice (asserts make it harmless).
+    // Users start as others finish, so some are always in flight: those the checkpoint did not
+    // record yet may be written again (asserts make it harmless); none it recorded is.
+    let again: Vec<&String> = before
+        .iter()
+        .filter(|(id, n)| after.get(*id) != Some(n))
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        again.len() < CONCURRENCY,
+        "{route}: written again although applied before the Ctrl-C: {again:?}"
+    );
+    // Only the users in flight at the Ctrl-C may be written twice.
     let twice = after.values().filter(|n| **n > 1).count();
     assert!(twice <= CONCURRENCY, "{route}: {after:?}");
 }

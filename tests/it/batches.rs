@@ -83,16 +83,22 @@ fn written_key(body: &Value) -> String {
 }
 
 /// An attempt that Attio's write limit cut short: a retryable answer saying how far it got.
-/// When the time runs out waiting on a `429` the answer is `503 attio_rate_limited`; when it
-/// runs out between two calls, `502 attio_unreachable` ("no time left before the deadline").
+/// When the time runs out waiting on a `429` the answer is `503 attio_rate_limited`; when the
+/// writes paced to Attio's limit run out of time, `503 time_budget_exhausted`, never that
+/// Attio could not be reached (it could).
 fn assert_cut_short(answer: &Answer, users: u64) {
     assert!(
         matches!(
             (answer.status, answer.code()),
-            (503, "attio_rate_limited") | (502, "attio_unreachable")
+            (503, "attio_rate_limited") | (503, "time_budget_exhausted")
         ),
         "{}",
         answer.body
+    );
+    assert!(
+        answer.headers.contains_key("retry-after"),
+        "a retryable answer says when: {:?}",
+        answer.headers
     );
     let applied = answer.body["error"]["applied"].as_u64().expect("applied");
     assert!(applied < users, "{}", answer.body);

@@ -235,6 +235,9 @@ struct Inner {
     not_unique: HashSet<(String, String)>,
     /// An outage: every request is answered 503 until it ends.
     down: bool,
+    /// The network between the function and Attio: every answer comes this long after its
+    /// request was sent, half on the way there, half on the way back.
+    latency: Duration,
 }
 
 /// A running stand-in. Dropping it stops the server.
@@ -325,6 +328,13 @@ impl AttioStandIn {
             .iter()
             .map(|r| r.handled_in)
             .sum()
+    }
+
+    /// Every answer from now on arrives `round_trip` after its request was sent (half before
+    /// the stand-in sees the request, half after it answers), as over the internet from a
+    /// Lambda region to a SaaS API (150 ms is realistic); zero on loopback.
+    pub fn set_latency(&self, round_trip: Duration) {
+        lock(&self.state).latency = round_trip;
     }
 
     /// The records of one object.
@@ -556,10 +566,29 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let half_trip = lock(&state).latency / 2;
+    if !half_trip.is_zero() {
+        tokio::time::sleep(half_trip).await;
+    }
+    let response = answer_request(&state, op, object, headers, body).await;
+    if !half_trip.is_zero() {
+        tokio::time::sleep(half_trip).await;
+    }
+    response
+}
+
+/// [`handle`] once the request has crossed the network.
+async fn answer_request(
+    state: &Arc<Mutex<Inner>>,
+    op: Op,
+    object: String,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let arrived = std::time::Instant::now();
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let fault = {
-        let mut s = lock(&state);
+        let mut s = lock(state);
         if s.down {
             return fault_response(503, "service_unavailable", None);
         }
@@ -581,9 +610,9 @@ async fn handle(
         Some(Fault::Slow(delay)) => {
             // The caller may give up meanwhile; then this answer goes nowhere, as with Attio.
             tokio::time::sleep(delay).await;
-            answer(&mut lock(&state), &op, &object, &headers, &parsed)
+            answer(&mut lock(state), &op, &object, &headers, &parsed)
         }
-        None => answer(&mut lock(&state), &op, &object, &headers, &parsed),
+        None => answer(&mut lock(state), &op, &object, &headers, &parsed),
     };
     let (matching_attribute, record_id) = match &op {
         Op::Assert(m) => (m.clone(), None),
@@ -592,7 +621,7 @@ async fn handle(
             (None, Some(id.clone()))
         }
     };
-    lock(&state).requests.push(ReceivedRequest {
+    lock(state).requests.push(ReceivedRequest {
         method: op.method().into(),
         object,
         matching_attribute,

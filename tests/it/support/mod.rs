@@ -265,11 +265,33 @@ pub async fn app_with_secrets_endpoint(secret_id: &str, attio_url: &str, endpoin
     app_with(Some(endpoint), secret_id, attio_url, &[])
 }
 
+/// [`app_for`] with its Attio writes not paced: for the backfill's paging tests, which read
+/// thousands of users from stand-ins that do not limit Attio's rate (the backfill binary paces
+/// its own writes, and `benches/backfill.rs` measures that pace).
+pub async fn unpaced_app_for(secret_id: &str, attio_url: &str) -> App {
+    moto_endpoint();
+    app_built(None, secret_id, attio_url, &[], |attio| {
+        attio.with_limiter(std::sync::Arc::new(
+            attio_user_sync::pace::WriteLimiter::bursting(1_000_000.0),
+        ))
+    })
+}
+
 fn app_with(
     secrets_endpoint: Option<&str>,
     secret_id: &str,
     attio_url: &str,
     env: &[(&str, &str)],
+) -> App {
+    app_built(secrets_endpoint, secret_id, attio_url, env, |attio| attio)
+}
+
+fn app_built(
+    secrets_endpoint: Option<&str>,
+    secret_id: &str,
+    attio_url: &str,
+    env: &[(&str, &str)],
+    client: impl FnOnce(AttioClient) -> AttioClient,
 ) -> App {
     let mut vars: HashMap<String, String> = HashMap::from([
         ("ATTIO_SYNC_SECRET_ID".into(), secret_id.to_owned()),
@@ -278,8 +300,9 @@ fn app_with(
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration");
     let tls = attio_user_sync::tls::client_config(config.ca_bundle.as_deref()).expect("TLS");
-    let attio =
-        AttioClient::new(&config.attio_api_url, RetryPolicy::default(), tls).expect("client");
+    let attio = client(
+        AttioClient::new(&config.attio_api_url, RetryPolicy::default(), tls).expect("client"),
+    );
     // Secrets Manager reached as the function reaches it: through its HTTP client, configured
     // from the environment (moto's endpoint, set by scripts/test.sh), or at `secrets_endpoint`.
     let secrets = client_from_lookup(attio.http_client(), |name| match secrets_endpoint {
