@@ -1,6 +1,7 @@
 //! The backfill's Attio write rate (issue 12): `BENCH_BACKFILL_USERS` Clerk users (default 600)
 //! read from the Clerk list stand-in and written through the backfill, with its default limiter
-//! (24.5 writes/s) and concurrency (8), against the Attio stand-in enforcing Attio's 25 writes/s.
+//! (24.5 writes/s) and concurrency (`BENCH_BACKFILL_CONCURRENCY` to try another), against the
+//! Attio stand-in enforcing Attio's 25 writes/s and answering after `BENCH_LATENCY_MS` (0).
 //! Prints the writes a second achieved, as a share of 25, the 429s met, and the projected time
 //! for 10,000 and 1,000,000 users. Run by `./scripts/bench.sh`, or alone:
 //! `cargo bench --bench backfill` with moto's Secrets Manager endpoint exported.
@@ -32,8 +33,17 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(600);
+    let latency_ms: u64 = std::env::var("BENCH_LATENCY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let concurrency: usize = std::env::var("BENCH_BACKFILL_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(attio_user_sync::backfill::DEFAULT_CONCURRENCY);
     let attio = AttioStandIn::start(TOKEN).await;
     attio.limit_rates(25, 100);
+    attio.set_latency(std::time::Duration::from_millis(latency_ms));
     let listed = (0..users)
         .map(|n| clerk_listed_user(n, Some(&format!("bench.backfill.{n}@example.com"))))
         .collect();
@@ -64,7 +74,7 @@ async fn main() {
     let path = std::env::temp_dir().join(format!("bench-backfill-{}.json", std::process::id()));
     let options = Options {
         mode: Mode::Write,
-        concurrency: 8,
+        concurrency,
     };
 
     let started = Instant::now();
@@ -85,13 +95,13 @@ async fn main() {
     let requests = attio.requests();
     let writes = requests
         .iter()
-        .filter(|r| r.method != "GET" && r.status == 200)
+        .filter(|r| r.method != "GET" && r.method != "POST" && r.status == 200)
         .count();
     let refused = requests.iter().filter(|r| r.status == 429).count();
     let rate = writes as f64 / elapsed;
     let per_user = elapsed / done.counts.synced.max(1) as f64;
     println!(
-        "## Backfill write rate ({users} Clerk users, limiter 24.5/s, concurrency 8, stand-in enforcing 25 writes/s)"
+        "## Backfill write rate ({users} Clerk users, limiter 24.5/s, concurrency {concurrency}, stand-in answering after {latency_ms} ms and enforcing 25 writes/s)"
     );
     println!("| figure | value |");
     println!("| --- | --- |");

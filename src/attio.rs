@@ -241,11 +241,11 @@ pub enum AttioError {
         /// Attempts made.
         attempts: u32,
     },
-    /// The time this invocation may spend on Attio ran out before the call could be made (or
-    /// made again): the sender's wait, the Lambda deadline or `ATTIO_MAX_ELAPSED_MS`. Nothing
-    /// is wrong with Attio; the call was not sent.
+    /// The time this invocation may spend on Attio ran out before the call could be made, or
+    /// before its answer came: the sender's wait, the Lambda deadline or `ATTIO_MAX_ELAPSED_MS`.
+    /// Attio itself did not fail.
     #[error(
-        "the time budget for Attio ran out before this write could be sent (after {attempts} attempts); Attio itself did not fail"
+        "the time budget for Attio ran out before this call was answered (after {attempts} attempts); Attio itself did not fail"
     )]
     OutOfTime {
         /// Attempts made before the time ran out.
@@ -570,6 +570,11 @@ impl AttioClient {
                         });
                     }
                     classify(object, record_scoped, response, attempt).await
+                }
+                // A call whose timeout the budget shortened ran out of this invocation's time,
+                // not of Attio's patience: say so, so the sender hears the time budget.
+                Err(e) if e.is_timeout() && remaining < REQUEST_TIMEOUT => {
+                    AttioError::OutOfTime { attempts: attempt }
                 }
                 Err(e) => AttioError::Unreachable {
                     reason: describe_transport_error(&e),

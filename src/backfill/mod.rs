@@ -311,6 +311,11 @@ pub enum Mode {
     Enqueue,
 }
 
+/// Users in flight at once unless asked otherwise: with Attio ~150 ms away, a new user (a read
+/// and two writes) takes ~0.5 s, so 25 writes/s needs about 7 in flight; 16 leaves room for
+/// slower answers and the limiter's queue (measured in BENCHMARKS.md).
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
 /// What a run is asked to do.
 #[derive(Debug, Clone)]
 pub struct Options {

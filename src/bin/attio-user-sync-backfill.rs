@@ -46,8 +46,9 @@ struct Args {
     /// network jitter).
     #[arg(long, default_value_t = 24.5, value_parser = writes_per_second)]
     writes_per_second: f64,
-    /// Users applied at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=64))]
+    /// Users in flight at once (a new one starts as soon as one finishes; the writes are paced
+    /// by --writes-per-second): 16 fills Attio's limit with its ~150 ms round trip.
+    #[arg(long, default_value_t = attio_user_sync::backfill::DEFAULT_CONCURRENCY as u64, value_parser = clap::value_parser!(u64).range(1..=64))]
     concurrency: u64,
     /// Users read per page from the provider, capped at its maximum [default: 200 for Okta and
     /// 500 for Kinde (their maximums), 60 for Cognito (its maximum), 100 for the others].

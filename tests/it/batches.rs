@@ -200,3 +200,44 @@ async fn an_okta_batch_of_60_users_completes_within_oktas_one_retry() {
     assert_each_record_written_once(&writes, 60);
     assert_eq!(t.attio.records("users").len(), 60);
 }
+
+#[tokio::test]
+async fn an_okta_batch_over_a_real_network_is_cut_short_by_time_not_by_attio() {
+    let t = TestApp::spawn().await;
+    t.attio.limit_rates(WRITES_PER_SECOND, READS_PER_SECOND);
+    // A Lambda region to a SaaS API: every answer 150 ms after its request.
+    t.attio.set_latency(std::time::Duration::from_millis(150));
+    let delivery = okta_creations(60);
+
+    // Okta waits 3 s and retries once.
+    let (answers, writes) = deliver_until_accepted(&t, &delivery, 2).await;
+
+    for answer in answers.iter().filter(|a| a.status != 200) {
+        assert_cut_short(answer, 60);
+        assert!(
+            answer.body["error"]["applied"].as_u64() > Some(0),
+            "{}",
+            answer.body
+        );
+    }
+    assert!(
+        t.attio.most_at_once() > 1,
+        "different users are written at the same time"
+    );
+    assert_each_record_written_once_or_left(&writes);
+}
+
+/// No record written twice across attempts but those of the users in flight when the time ran
+/// out (the function stops waiting for their answers, which may still land): two writes each.
+fn assert_each_record_written_once_or_left(writes: &[Vec<(String, String)>]) {
+    let in_flight = attio_user_sync::handler::USERS_AT_ONCE;
+    let mut written: HashSet<&(String, String)> = HashSet::new();
+    for this in writes {
+        let again = this.iter().filter(|w| written.contains(w)).count();
+        assert!(
+            again <= 2 * in_flight,
+            "an attempt wrote again what another wrote: {again}"
+        );
+        written.extend(this);
+    }
+}

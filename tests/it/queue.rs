@@ -726,3 +726,72 @@ async fn a_queued_change_to_an_address_another_user_holds_is_dead_lettered_witho
     );
     assert_eq!(p.queues.depth().await, 0);
 }
+
+#[tokio::test]
+async fn a_worker_applies_different_users_at_once_and_each_user_in_order() {
+    let p = Pipeline::start(&[("DELIVERY_MODE", "queued")]).await;
+    p.t.attio.set_latency(Duration::from_millis(100));
+    for (event_type, last) in [("user.created", "One"), ("user.updated", "Two")] {
+        assert_eq!(
+            p.t.send(&clerk(event_type, "user_9", last)).await.status,
+            202
+        );
+    }
+    for n in 0..7 {
+        let user = format!("user_at_once_{n}");
+        assert_eq!(
+            p.t.send(&clerk("user.created", &user, "Other"))
+                .await
+                .status,
+            202
+        );
+    }
+    assert_eq!(
+        p.t.send(&clerk("user.updated", "user_9", "Three"))
+            .await
+            .status,
+        202
+    );
+
+    let (handed, failed) = p.queues.poll_once(&p.worker, 10).await;
+
+    assert_eq!((handed, failed), (10, 0));
+    assert_eq!(user_writes(&p.t.attio, "user_9"), ["One", "Two", "Three"]);
+    assert_eq!(p.t.attio.records("users").len(), 8);
+    assert!(
+        p.t.attio.most_at_once() > 1,
+        "Attio saw several users' calls at once"
+    );
+}
+
+#[tokio::test]
+async fn an_okta_batch_past_its_time_budget_queues_the_rest_and_every_user_lands() {
+    let p = Pipeline::start_with(Duration::from_secs(1), 10, &[]).await;
+    p.t.attio.limit_rates(25, 100);
+    p.t.attio.set_latency(Duration::from_millis(150));
+    let events: Vec<Value> = (0..60)
+        .map(|i| {
+            json!({"uuid": format!("5d2a9f1e-ac17-11ee-b5b7-{i:012}"), "published": "2026-11-27T09:00:00.000Z",
+                   "eventType": "user.lifecycle.create",
+                   "target": [{"id": format!("00uQueued{i:04}"), "type": "User",
+                               "alternateId": format!("queued{i:04}@example.com"), "displayName": "Okta User"}]})
+        })
+        .collect();
+    let body = json!({"eventType": "com.okta.event_hook", "eventId": "c5a188b9-5ece-4636-b041-482ffda96399",
+                      "data": {"events": events}});
+    let mut delivery = event_file("okta-users-created.json");
+    delivery["body"] = json!(body.to_string());
+
+    let answer = p.t.send(&resign(delivery, OKTA_SECRET)).await;
+
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let applied = answer.body["applied"]
+        .as_u64()
+        .expect("some applied at once");
+    let queued = answer.body["queued"].as_u64().unwrap();
+    assert!(applied > 0, "{}", answer.body);
+    assert_eq!(applied + queued, 60, "{}", answer.body);
+    p.drain().await;
+    assert_eq!(p.t.attio.records("users").len(), 60);
+    assert!(p.queues.dead_letters().await.is_empty());
+}

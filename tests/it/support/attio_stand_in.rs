@@ -238,6 +238,8 @@ struct Inner {
     /// The network between the function and Attio: every answer comes this long after its
     /// request was sent, half on the way there, half on the way back.
     latency: Duration,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: (usize, usize),
 }
 
 /// A running stand-in. Dropping it stops the server.
@@ -335,6 +337,11 @@ impl AttioStandIn {
     /// Lambda region to a SaaS API (150 ms is realistic); zero on loopback.
     pub fn set_latency(&self, round_trip: Duration) {
         lock(&self.state).latency = round_trip;
+    }
+
+    /// The most requests the stand-in was answering at the same time.
+    pub fn most_at_once(&self) -> usize {
+        lock(&self.state).in_flight.1
     }
 
     /// The records of one object.
@@ -566,7 +573,12 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let half_trip = lock(&state).latency / 2;
+    let half_trip = {
+        let mut s = lock(&state);
+        s.in_flight.0 += 1;
+        s.in_flight.1 = s.in_flight.1.max(s.in_flight.0);
+        s.latency / 2
+    };
     if !half_trip.is_zero() {
         tokio::time::sleep(half_trip).await;
     }
@@ -574,6 +586,7 @@ async fn handle(
     if !half_trip.is_zero() {
         tokio::time::sleep(half_trip).await;
     }
+    lock(&state).in_flight.0 -= 1;
     response
 }
 
