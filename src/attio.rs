@@ -303,6 +303,10 @@ pub struct AttioClient {
     retry: RetryPolicy,
     /// Paces writes, when set ([`crate::pace`]); shared by clones of the client.
     limiter: Option<std::sync::Arc<crate::pace::WriteLimiter>>,
+    /// Attio's recent round trip in milliseconds (a moving average, at most 1 s): a call is not
+    /// started with less time left than that, since its answer could not come in time and a
+    /// write Attio applied unseen would be written again by the sender's retry.
+    round_trip_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl AttioClient {
@@ -325,6 +329,7 @@ impl AttioClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
             retry,
             limiter: None,
+            round_trip_ms: Default::default(),
         })
     }
 
@@ -526,13 +531,17 @@ impl AttioClient {
             let out_of_time = AttioError::OutOfTime {
                 attempts: attempt - 1,
             };
+            let needed = MIN_ATTEMPT_TIME.max(Duration::from_millis(
+                self.round_trip_ms
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ));
             if write
                 && let Some(limiter) = &self.limiter
                 && !limiter
                     .acquire_before(
                         budget
                             .deadline
-                            .checked_sub(MIN_ATTEMPT_TIME)
+                            .checked_sub(needed)
                             .unwrap_or(budget.deadline),
                     )
                     .await
@@ -540,7 +549,7 @@ impl AttioClient {
                 return Err(out_of_time);
             }
             let remaining = budget.remaining();
-            if remaining < MIN_ATTEMPT_TIME {
+            if remaining < needed {
                 return Err(out_of_time);
             }
             budget.calls += 1;
@@ -564,6 +573,14 @@ impl AttioClient {
                     if response.status() == StatusCode::TOO_MANY_REQUESTS {
                         budget.rate_limited += 1;
                     }
+                    let took = sent.elapsed().min(Duration::from_secs(1)).as_millis() as u64;
+                    let before = self
+                        .round_trip_ms
+                        .load(std::sync::atomic::Ordering::Relaxed);
+                    self.round_trip_ms.store(
+                        (before * 3 + took) / 4,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                     if response.status().is_success() {
                         return response.bytes().await.map_err(|e| {
                             AttioError::UnexpectedResponse(format!("body could not be read: {e}"))

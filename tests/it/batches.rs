@@ -27,7 +27,7 @@ fn auth0_signups(n: usize) -> Value {
 }
 
 /// An Okta event hook delivery of `n` user creations.
-fn okta_creations(n: usize) -> Value {
+pub(crate) fn okta_creations(n: usize) -> Value {
     let events: Vec<Value> = (0..n)
         .map(|i| {
             json!({"uuid": format!("7c2a9f1e-ac17-11ee-b5b7-{i:012}"), "published": "2026-11-27T09:00:00.000Z",

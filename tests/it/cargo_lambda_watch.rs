@@ -512,3 +512,39 @@ async fn the_log_line_says_what_the_answer_says_outdated_and_queued() {
     assert_eq!(handled["fields"]["outcome"], "queued", "{logs}");
     assert_eq!(queues.depth().await, 1);
 }
+
+#[tokio::test]
+async fn an_okta_batch_of_60_lands_within_oktas_two_attempts_with_attio_150_ms_away() {
+    let attio = AttioStandIn::start(TOKEN).await;
+    attio.limit_rates(25, 100);
+    attio.set_latency(std::time::Duration::from_millis(150));
+    let function = Emulated::webhooks(&attio).await;
+    let delivery = crate::batches::okta_creations(60);
+
+    // Okta waits 3 s for an answer and retries a failed delivery once.
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let attempt = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            function.invoke_event(&delivery),
+        )
+        .await;
+        let Ok(answer) = attempt else {
+            answers.push(Value::Null);
+            continue;
+        };
+        let done = answer["statusCode"] == 200;
+        answers.push(answer);
+        if done {
+            break;
+        }
+    }
+
+    let users = attio.records("users").len();
+    assert_eq!(users, 60, "every user lands: {answers:?}");
+    for answer in &answers[..answers.len() - 1] {
+        assert_eq!(answer["statusCode"], 503, "{answer}");
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["error"]["code"], "time_budget_exhausted", "{body}");
+    }
+}
