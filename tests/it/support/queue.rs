@@ -304,6 +304,9 @@ impl Queues {
             .iter()
             .map(|f| f.item_identifier.as_str())
             .collect();
+        // What the worker did not list is deleted in one DeleteMessageBatch, as the event
+        // source does.
+        let mut applied = Vec::new();
         for m in &received {
             let receipt = m.receipt_handle().unwrap_or_default();
             if failed.contains(&m.message_id().unwrap_or_default()) {
@@ -313,8 +316,23 @@ impl Queues {
                     receipt.to_owned(),
                 ));
             } else {
-                self.delete(&self.url, receipt).await;
+                applied.push(
+                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                        .id(applied.len().to_string())
+                        .receipt_handle(receipt)
+                        .build()
+                        .expect("a delete entry"),
+                );
             }
+        }
+        if !applied.is_empty() {
+            self.client
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(applied))
+                .send()
+                .await
+                .expect("delete from moto");
         }
         (received.len(), failed.len())
     }
