@@ -62,3 +62,7 @@ cargo bench --locked --bench handler
 
 say "the backfill's Attio write rate against the stand-in's 25 writes/s"
 cargo bench --locked --bench backfill
+
+say "over a network: the backfill, the queue's workers and an Okta batch with Attio 150 ms away"
+BENCH_LATENCY_MS=150 cargo bench --locked --bench backfill
+cargo bench --locked --bench latency | grep -v '^{'
