@@ -487,19 +487,12 @@ impl App {
         first: usize,
         events: &[UserEvent],
     ) -> Result<usize, QueueError> {
-        let Some(queue) = &self.queue else {
-            return Err(QueueError::Unavailable("no SYNC_QUEUE_URL".into()));
-        };
-        let outgoing = Outgoing::new(
-            route,
-            event_type,
-            identity,
-            first,
-            events,
-            &self.config.attribute_map,
-        );
-        queue.send(&outgoing).await?;
-        Ok(outgoing.len())
+        let at: Vec<(usize, &UserEvent)> = events
+            .iter()
+            .enumerate()
+            .map(|(i, event)| (first + i, event))
+            .collect();
+        self.enqueue_at(route, event_type, identity, &at).await
     }
 
     /// Applies events in order, stopping at the first that Attio does not confirm. An Attio

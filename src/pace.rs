@@ -37,6 +37,15 @@ struct State {
     held_until: Option<Instant>,
 }
 
+/// `per_second` if it is a number of at least 1, else 1.
+fn at_least_one(per_second: f64) -> f64 {
+    if per_second.is_finite() {
+        per_second.max(1.0)
+    } else {
+        1.0
+    }
+}
+
 impl WriteLimiter {
     /// A limiter for `per_second` writes a second (at least 1): one write every
     /// `1 / per_second` s, and never more than `per_second` rounded up in any one second. A
@@ -44,11 +53,7 @@ impl WriteLimiter {
     /// between a write's start and its arrival: with writes 40.8 ms apart, no span of 1.02 s
     /// holds more than 25 of them.
     pub fn new(per_second: f64) -> Self {
-        let per_second = if per_second.is_finite() {
-            per_second.max(1.0)
-        } else {
-            1.0
-        };
+        let per_second = at_least_one(per_second);
         Self {
             cap: per_second.ceil() as usize,
             interval: WINDOW.div_f64(per_second),
@@ -59,11 +64,7 @@ impl WriteLimiter {
     /// A limiter that starts up to `per_second` (rounded down, at least 1) writes in any one
     /// second, as soon as they come: no write waits while the last second had room.
     pub fn bursting(per_second: f64) -> Self {
-        let per_second = if per_second.is_finite() {
-            per_second.max(1.0)
-        } else {
-            1.0
-        };
+        let per_second = at_least_one(per_second);
         Self {
             cap: per_second.floor() as usize,
             interval: Duration::ZERO,
