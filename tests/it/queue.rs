@@ -769,20 +769,9 @@ async fn an_okta_batch_past_its_time_budget_queues_the_rest_and_every_user_lands
     let p = Pipeline::start_with(Duration::from_secs(1), 10, &[]).await;
     p.t.attio.limit_rates(25, 100);
     p.t.attio.set_latency(Duration::from_millis(150));
-    let events: Vec<Value> = (0..60)
-        .map(|i| {
-            json!({"uuid": format!("5d2a9f1e-ac17-11ee-b5b7-{i:012}"), "published": "2026-11-27T09:00:00.000Z",
-                   "eventType": "user.lifecycle.create",
-                   "target": [{"id": format!("00uQueued{i:04}"), "type": "User",
-                               "alternateId": format!("queued{i:04}@example.com"), "displayName": "Okta User"}]})
-        })
-        .collect();
-    let body = json!({"eventType": "com.okta.event_hook", "eventId": "c5a188b9-5ece-4636-b041-482ffda96399",
-                      "data": {"events": events}});
-    let mut delivery = event_file("okta-users-created.json");
-    delivery["body"] = json!(body.to_string());
+    let delivery = crate::batches::okta_creations(60);
 
-    let answer = p.t.send(&resign(delivery, OKTA_SECRET)).await;
+    let answer = p.t.send(&delivery).await;
 
     assert_eq!(answer.status, 202, "{}", answer.body);
     let applied = answer.body["applied"]
