@@ -60,6 +60,10 @@ pub struct Checkpoint {
     /// a time and finish out of order): a resume does not write them again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub done_ahead: Vec<usize>,
+    /// Users of the page after it already applied (the next page is read and started while
+    /// this one's last users are still in flight): a resume does not write them again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub next_done: Vec<usize>,
     /// The run's counts so far.
     pub counts: Counts,
 }
@@ -108,6 +112,7 @@ impl Checkpoint {
             page: PageCursor::Start,
             position: 0,
             done_ahead: Vec::new(),
+            next_done: Vec::new(),
             counts: Counts::default(),
         }
     }

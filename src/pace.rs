@@ -19,6 +19,9 @@ use tokio::time::Instant;
 
 const WINDOW: Duration = Duration::from_secs(1);
 
+/// How late a timer may wake an evenly spaced write and still have it counted at its slot.
+const TIMER_SLACK: Duration = Duration::from_millis(5);
+
 /// Starts writes at most `per_second` a second, evenly spaced or in bursts.
 #[derive(Debug)]
 pub struct WriteLimiter {
@@ -95,20 +98,27 @@ impl WriteLimiter {
                 {
                     state.started.pop_front();
                 }
-                let mut ready = now;
-                if let Some(until) = state.held_until {
-                    ready = ready.max(until);
-                }
+                // The earliest this write may start: its slot.
+                let mut ready = state.held_until;
                 if let Some(last) = state.started.back() {
-                    ready = ready.max(*last + self.interval);
+                    ready = ready.max(Some(*last + self.interval));
                 }
                 if state.started.len() >= self.cap
                     && let Some(oldest) = state.started.front()
                 {
-                    ready = ready.max(*oldest + WINDOW);
+                    ready = ready.max(Some(*oldest + WINDOW));
                 }
+                let ready = ready.unwrap_or(now);
                 if ready <= now {
-                    state.started.push_back(now);
+                    // Evenly spaced writes are counted at their slot when the timer woke a
+                    // little late, so its lateness (about a millisecond a wake) does not add
+                    // up write after write; never earlier than TIMER_SLACK ago, so an idle
+                    // limiter does not let a burst through to catch up.
+                    let at = match now.checked_sub(TIMER_SLACK) {
+                        Some(earliest) if !self.interval.is_zero() => ready.max(earliest),
+                        _ => now,
+                    };
+                    state.started.push_back(at);
                     return true;
                 }
                 if deadline.is_some_and(|d| ready > d) {

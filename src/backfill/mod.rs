@@ -336,10 +336,44 @@ pub struct Skipped {
     pub failed: bool,
 }
 
+/// A page being worked through: its users, which of them are done (applied, skipped or
+/// queued) and how far users have been started.
+struct PageInWork {
+    cursor: PageCursor,
+    users: Vec<Value>,
+    next: Option<PageCursor>,
+    done: std::collections::BTreeSet<usize>,
+    started: usize,
+}
+
+impl PageInWork {
+    fn new(cursor: PageCursor, page: Page, done: impl IntoIterator<Item = usize>) -> Self {
+        Self {
+            cursor,
+            users: page.users,
+            next: page.next,
+            done: done.into_iter().collect(),
+            started: 0,
+        }
+    }
+
+    fn finished(&self) -> bool {
+        (0..self.users.len()).all(|position| self.done.contains(&position))
+    }
+
+    /// The first user not done yet.
+    fn position(&self) -> usize {
+        (0..self.users.len())
+            .find(|position| !self.done.contains(position))
+            .unwrap_or(self.users.len())
+    }
+}
+
 /// Runs the backfill from `checkpoint`, saving it at `checkpoint_path` each time a user is
 /// applied (or a group of `concurrency` users queued); `on_progress` hears the counts then,
 /// `on_skip` each user not written. Up to `concurrency` users are in flight at once, a new one
-/// starting as soon as one finishes.
+/// starting as soon as one finishes; the next page is read while the last users of the one
+/// before are still in flight, so users flow through the limiter with no wait at a page's end.
 pub async fn run<D: Directory>(
     app: Arc<App>,
     directory: &D,
@@ -360,112 +394,137 @@ pub async fn run<D: Directory>(
     }
     let saves = options.mode != Mode::DryRun;
     let concurrency = options.concurrency.max(1);
+    // At most two pages at once: the oldest not finished (the checkpoint's) and the one after.
+    // Users are tagged with their page's number in the run (`first` is the front page's).
+    let mut pages = std::collections::VecDeque::new();
+    let page = directory.page(&checkpoint.page).await?;
+    let already = (0..checkpoint.position).chain(checkpoint.done_ahead.drain(..));
+    pages.push_back(PageInWork::new(checkpoint.page.clone(), page, already));
+    let mut next_done = std::mem::take(&mut checkpoint.next_done);
+    let mut first: u64 = 0;
+    let mut in_flight = JoinSet::new();
+    let mut to_queue: Vec<(u64, usize, UserEvent)> = Vec::new();
     loop {
-        let page = directory.page(&checkpoint.page).await?;
-        let mut done_ahead: std::collections::BTreeSet<usize> =
-            checkpoint.done_ahead.drain(..).collect();
-        // Users start as others finish (no wait for the slowest of a group): up to
-        // `concurrency` in flight, their writes paced by the app's limiter.
-        let mut in_flight = JoinSet::new();
-        let mut next = checkpoint.position;
-        let mut to_queue = Vec::new();
-        loop {
-            while in_flight.len() + to_queue.len() < concurrency && next < page.users.len() {
-                let position = next;
-                next += 1;
-                if done_ahead.contains(&position) {
-                    continue;
-                }
-                let user = &page.users[position];
-                let user_id = directory.user_id(user);
-                checkpoint.counts.read += 1;
-                let event = match directory.event(user.clone()) {
-                    Ok(event) => event,
-                    Err(e) => {
-                        checkpoint.counts.skipped += 1;
-                        on_skip(&Skipped {
-                            user_id,
-                            reason: crate::domain::redact_emails(&e),
-                            failed: false,
-                        });
-                        done_ahead.insert(position);
+        // Start users until `concurrency` are in flight (or waiting to be queued).
+        while in_flight.len() + to_queue.len() < concurrency {
+            while pages.len() > 1 && pages[0].finished() {
+                pages.pop_front();
+                first += 1;
+            }
+            let number = first + pages.len() as u64 - 1;
+            let Some(back) = pages.back_mut() else { break };
+            while back.started < back.users.len() && back.done.contains(&back.started) {
+                back.started += 1;
+            }
+            if back.started == back.users.len() {
+                // Every user of the newest page has started: read the next one now.
+                match back.next.clone() {
+                    Some(cursor) if pages.len() < 2 => {
+                        let page = directory.page(&cursor).await?;
+                        let done = std::mem::take(&mut next_done);
+                        pages.push_back(PageInWork::new(cursor, page, done));
                         continue;
                     }
-                };
-                let Some(secrets) = secrets.clone() else {
-                    // Enqueued in groups of `concurrency`; a dry run stops here, nothing written.
-                    if options.mode == Mode::Enqueue {
-                        to_queue.push((position, event));
-                    } else {
-                        done_ahead.insert(position);
-                    }
+                    _ => break,
+                }
+            }
+            let position = back.started;
+            back.started += 1;
+            let user = &back.users[position];
+            let user_id = directory.user_id(user);
+            let event = match directory.event(user.clone()) {
+                Ok(event) => event,
+                Err(e) => {
+                    checkpoint.counts.skipped += 1;
+                    on_skip(&Skipped {
+                        user_id,
+                        reason: crate::domain::redact_emails(&e),
+                        failed: false,
+                    });
+                    back.done.insert(position);
+                    checkpoint.counts.read += 1;
                     continue;
-                };
-                let app = app.clone();
-                in_flight.spawn(async move {
-                    let mut budget =
-                        AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(120));
-                    let result = app
-                        .apply(std::slice::from_ref(&event), None, secrets, &mut budget)
-                        .await
-                        .into_result();
-                    (position, user_id, result)
-                });
-            }
-            let went_on = if !to_queue.is_empty() {
-                let events: Vec<UserEvent> = to_queue.iter().map(|(_, e)| e.clone()).collect();
-                send_to_queue(&app, directory.route(), &events).await?;
-                checkpoint.counts.queued += events.len() as u64;
-                done_ahead.extend(to_queue.drain(..).map(|(position, _)| position));
-                true
-            } else if let Some(finished) = in_flight.join_next().await {
-                let (position, user_id, result) = finished.map_err(BackfillError::Task)?;
-                match result.as_deref() {
-                    Ok([SyncOutcome::Ignored { .. }] | [SyncOutcome::Outdated { .. }]) => {
-                        checkpoint.counts.unchanged += 1
-                    }
-                    Ok(_) => checkpoint.counts.synced += 1,
-                    Err(e) => {
-                        checkpoint.counts.failed += 1;
-                        on_skip(&Skipped {
-                            user_id,
-                            reason: format!(
-                                "{}: {}",
-                                e.code(),
-                                crate::domain::redact_emails(&e.to_string())
-                            ),
-                            failed: true,
-                        });
-                    }
                 }
-                done_ahead.insert(position);
-                true
-            } else {
-                false
             };
-            // Applied so far: the unbroken run from the page's start, and those after it.
-            while done_ahead.remove(&checkpoint.position) {
-                checkpoint.position += 1;
-            }
-            checkpoint.done_ahead = done_ahead.iter().copied().collect();
-            if saves {
-                checkpoint.save(checkpoint_path)?;
-            }
-            on_progress(&checkpoint);
-            if !went_on {
-                break;
-            }
+            let Some(secrets) = secrets.clone() else {
+                // Enqueued in groups of `concurrency`; a dry run stops here, nothing written.
+                if options.mode == Mode::Enqueue {
+                    to_queue.push((number, position, event));
+                } else {
+                    back.done.insert(position);
+                    checkpoint.counts.read += 1;
+                }
+                continue;
+            };
+            let app = app.clone();
+            in_flight.spawn(async move {
+                let mut budget =
+                    AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(120));
+                let result = app
+                    .apply(std::slice::from_ref(&event), None, secrets, &mut budget)
+                    .await
+                    .into_result();
+                (number, position, user_id, result)
+            });
         }
-        match page.next {
-            Some(next) => {
-                checkpoint.page = next;
-                checkpoint.position = 0;
-                checkpoint.done_ahead.clear();
-                if saves {
-                    checkpoint.save(checkpoint_path)?;
+        let mut done = Vec::new();
+        if !to_queue.is_empty() {
+            let events: Vec<UserEvent> = to_queue.iter().map(|(_, _, e)| e.clone()).collect();
+            send_to_queue(&app, directory.route(), &events).await?;
+            checkpoint.counts.queued += events.len() as u64;
+            done.extend(
+                to_queue
+                    .drain(..)
+                    .map(|(number, position, _)| (number, position)),
+            );
+        } else if let Some(finished) = in_flight.join_next().await {
+            let (number, position, user_id, result) = finished.map_err(BackfillError::Task)?;
+            match result.as_deref() {
+                Ok([SyncOutcome::Ignored { .. }] | [SyncOutcome::Outdated { .. }]) => {
+                    checkpoint.counts.unchanged += 1
+                }
+                Ok(_) => checkpoint.counts.synced += 1,
+                Err(e) => {
+                    checkpoint.counts.failed += 1;
+                    on_skip(&Skipped {
+                        user_id,
+                        reason: format!(
+                            "{}: {}",
+                            e.code(),
+                            crate::domain::redact_emails(&e.to_string())
+                        ),
+                        failed: true,
+                    });
                 }
             }
-            None => return Ok(checkpoint),
+            done.push((number, position));
+        }
+        let went_on = !done.is_empty();
+        for (number, position) in done {
+            // Counted as read once done, so a resume counts the users in flight at a stop once.
+            checkpoint.counts.read += 1;
+            pages[(number - first) as usize].done.insert(position);
+        }
+        // A finished front page gives the checkpoint to the one after it, once that is read.
+        while pages.len() > 1 && pages[0].finished() {
+            pages.pop_front();
+            first += 1;
+        }
+        let front = &pages[0];
+        checkpoint.page = front.cursor.clone();
+        checkpoint.position = front.position();
+        checkpoint.done_ahead = front.done.range(checkpoint.position..).copied().collect();
+        checkpoint.next_done = pages
+            .get(1)
+            .map(|page| page.done.iter().copied().collect())
+            .unwrap_or_default();
+        if saves {
+            checkpoint.save(checkpoint_path)?;
+        }
+        on_progress(&checkpoint);
+        if !went_on {
+            // Nothing in flight and nothing left to start: every page has been read and done.
+            return Ok(checkpoint);
         }
     }
 }

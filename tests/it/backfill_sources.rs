@@ -613,3 +613,89 @@ async fn stytch_b2b_members_keep_every_promise_and_arrive_in_their_named_organis
     names.sort();
     assert_eq!(names, ["Org 0", "Org 2"]);
 }
+
+/// The next page is read and started while the last users of the one before are still in
+/// flight (no wait at a page's end for its slowest user); a stop then records the next page's
+/// users already applied, and a resume writes none of them again.
+#[tokio::test]
+async fn a_stop_while_two_pages_are_in_flight_resumes_exactly() {
+    use crate::support::clerk_api::{CLERK_SECRET_KEY, ClerkApi, clerk_listed_user};
+    use attio_user_sync::providers::clerk::directory::ClerkDirectory;
+    let (users, (with_email, _)) = listed(25, clerk_listed_user, field("id"));
+    let api = ClerkApi::start(users).await;
+    let directory = || {
+        ClerkDirectory::new(
+            reqwest::Client::new(),
+            &api.url(),
+            CLERK_SECRET_KEY.into(),
+            8,
+        )
+    };
+    let t = TestApp::spawn().await;
+    // One user of the first page answered slowly: the others, and the next page, go on.
+    t.attio
+        .inject(Fault::Slow(std::time::Duration::from_secs(2)));
+    let app = app(&t).await;
+    let path = scratch("json");
+    let options = Options {
+        mode: Mode::Write,
+        concurrency: CONCURRENCY,
+    };
+    let first_run = directory();
+    let reached = Arc::new(Notify::new());
+    let seen = reached.clone();
+    tokio::select! {
+        biased;
+        _ = reached.notified() => {}
+        done = backfill::run(app.clone(), &first_run, Checkpoint::start("clerk"), &path, &options,
+            move |c| if c.next_done.len() >= 3 { seen.notify_one() }, |_| {}) => {
+            panic!("the second page never ran beside the first's slow user: {:?}", done.map(|c| c.counts));
+        }
+    }
+    let saved = Checkpoint::load(&path, "clerk").unwrap().unwrap();
+    assert_eq!(
+        saved.page,
+        PageCursor::Start,
+        "the first page is not finished: {saved:?}"
+    );
+    assert!(saved.next_done.len() >= 3, "{saved:?}");
+    // The users the checkpoint records as applied, by id.
+    let lister = directory();
+    let first = lister.page(&PageCursor::Start).await.unwrap();
+    let second = lister.page(first.next.as_ref().unwrap()).await.unwrap();
+    let id = |user: &Value| lister.user_id(user);
+    let recorded: Vec<String> = (0..saved.position)
+        .chain(saved.done_ahead.iter().copied())
+        .map(|p| id(&first.users[p]))
+        .chain(saved.next_done.iter().map(|p| id(&second.users[*p])))
+        .collect();
+    let before = user_asserts(&t.attio);
+    let resumed = directory();
+    let done = backfill::run(
+        app,
+        &resumed,
+        saved.clone(),
+        &path,
+        &options,
+        |_| {},
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let mut expected = with_email;
+    expected.sort();
+    assert_eq!(user_ids(&t.attio), expected, "resumed to the end");
+    assert_eq!(done.counts.read, 25, "each user counted once");
+    let after = user_asserts(&t.attio);
+    let again: Vec<&String> = before
+        .iter()
+        .filter(|(id, n)| after.get(*id) != Some(n))
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        again.iter().all(|id| !recorded.contains(id)),
+        "written again although the checkpoint recorded them: {again:?} of {recorded:?}"
+    );
+    // Only the users in flight at the stop may be written again.
+    assert!(again.len() <= CONCURRENCY, "{again:?}");
+}
