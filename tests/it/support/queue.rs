@@ -261,7 +261,14 @@ impl Queues {
     /// an `SqsEvent`; what it does not report as failed is deleted. Returns (messages handed
     /// over, failures reported); (0, 0) when nothing was visible.
     pub async fn poll_once(&self, worker: &Worker, batch_size: i32) -> (usize, usize) {
-        let received = {
+        let received = self.take_batch(batch_size).await;
+        self.hand_over(worker, received).await
+    }
+
+    /// The receive half of [`poll_once`](Self::poll_once): up to `batch_size` visible
+    /// messages, their groups held as in flight until [`hand_over`](Self::hand_over).
+    pub async fn take_batch(&self, batch_size: i32) -> Vec<aws_sdk_sqs::types::Message> {
+        {
             let _one_at_a_time = self.receiving.lock().await;
             self.release_due().await;
             let received = self.receive(&self.url, batch_size).await;
@@ -280,7 +287,17 @@ impl Queues {
                 in_flight.insert(group);
             }
             received
-        };
+        }
+    }
+
+    /// The invoke half of [`poll_once`](Self::poll_once): `received` handed to `worker` as an
+    /// `SqsEvent`, what it does not report as failed deleted. Returns (messages handed over,
+    /// failures reported).
+    pub async fn hand_over(
+        &self,
+        worker: &Worker,
+        received: Vec<aws_sdk_sqs::types::Message>,
+    ) -> (usize, usize) {
         if received.is_empty() {
             return (0, 0);
         }
