@@ -5,8 +5,9 @@
 //! - applied (or answered `outdated`/`ignored`): deleted from the queue by Lambda;
 //! - failed in a way time can mend (Attio down, slow, rate-limiting): listed in
 //!   `batchItemFailures`, so SQS delivers it again (at Attio's `Retry-After`, or 30 s after a
-//!   `5xx`), and, after the queue's `maxReceiveCount`, moves it to the dead-letter queue through
-//!   its redrive policy;
+//!   `5xx`; from its second receive no sooner than 30 s doubled at each receive, up to 15 min),
+//!   and, after the queue's `maxReceiveCount` (10 receives: 76 min), moves it to the dead-letter
+//!   queue through its redrive policy;
 //! - a membership whose user is not in Attio yet: it steps aside for the user's own later events
 //!   in the batch (their creation is what it waits for) and is tried again after each of them;
 //!   still waiting, it comes back in 10 s (60 s after two minutes), and from its second receive
@@ -52,6 +53,12 @@ const WAITING_SLOWER_AFTER: Duration = Duration::from_secs(120);
 /// A waiting membership received this many times is parked: sent again at its group's tail as
 /// a new message, so the receive count the queue's redrive policy counts starts over.
 const PARK_AT_RECEIVE: u32 = 2;
+/// From its second receive, a message left for later because Attio as a whole failed comes
+/// back no sooner than this, doubled at each further receive up to [`BACKOFF_CAP`], so that
+/// the redrive policy's 10 receives span more than an hour of outage (30 s, 30 s, 1, 2, 4, 8,
+/// 15, 15, 15, 15 min: 76 min) rather than ten times Attio's `Retry-After`.
+const BACKOFF_BASE: Duration = Duration::from_secs(30);
+const BACKOFF_CAP: Duration = Duration::from_secs(900);
 /// A membership whose user has not reached Attio this long after it first waited is moved to
 /// the dead-letter queue (`user_never_synced`).
 pub const WAITING_BOUND: Duration = Duration::from_secs(3600);
@@ -318,7 +325,9 @@ impl Worker {
                 Fate::DeadLettered(_) => tally.dead_lettered += 1,
             });
             come_backs.push(match fate {
-                Fate::Retry(_) => fates.come_back[i].or(batch_come_back),
+                Fate::Retry(_) => fates.come_back[i].or_else(|| {
+                    batch_come_back.map(|w| w.max(backoff(receive_count(&records[i]))))
+                }),
                 _ => None,
             });
             decided.push(fate);
@@ -507,12 +516,7 @@ impl Worker {
                 )
                 .await;
         }
-        let received = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|n| n.parse::<u32>().ok())
-            .unwrap_or(1);
-        if received >= PARK_AT_RECEIVE
+        if receive_count(record) >= PARK_AT_RECEIVE
             && let Some(source) = &self.source
         {
             let parked = message_attribute(record, PARKED)
@@ -688,6 +692,27 @@ fn come_back_after(error: &AppError) -> Option<Duration> {
         AppError::Attio(A::OutOfTime { .. }) => Some(Duration::from_secs(1)),
         _ => None,
     }
+}
+
+/// The least wait before a message received `received` times, left for later because Attio as
+/// a whole failed, comes back: nothing at its first receive (Attio's `Retry-After` decides),
+/// then [`BACKOFF_BASE`] doubled at each receive, at most [`BACKOFF_CAP`].
+fn backoff(received: u32) -> Duration {
+    match received {
+        0 | 1 => Duration::ZERO,
+        n => BACKOFF_BASE
+            .saturating_mul(1 << (n - 2).min(16))
+            .min(BACKOFF_CAP),
+    }
+}
+
+/// How many times SQS has handed this message over (1 at the first receive).
+fn receive_count(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(1)
 }
 
 fn bounded(text: &str, max: usize) -> String {

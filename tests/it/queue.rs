@@ -461,6 +461,51 @@ async fn a_rate_limited_message_comes_back_after_retry_after_not_the_whole_visib
     assert_eq!(back.len(), 1, "back after Attio's Retry-After");
 }
 
+#[tokio::test]
+async fn a_message_failing_again_backs_off_beyond_retry_after() {
+    // Ten receives at Attio's one-second Retry-After would dead-letter a user within a
+    // minute of rate limiting; from its second receive a message waits at least 30 s.
+    let p = Pipeline::start(&[("DELIVERY_MODE", "queued")]).await;
+    assert_eq!(
+        p.t.send(&clerk("user.created", "user_b", "B")).await.status,
+        202
+    );
+    let deadline = Some(std::time::SystemTime::now() + Duration::from_secs(60));
+    let mut receives = Vec::new();
+    for _ in 0..2 {
+        fail_every_attempt(
+            &p.t.attio,
+            None,
+            Fault::Status {
+                status: 429,
+                code: "rate_limit_exceeded",
+                retry_after: Some("1".into()),
+            },
+        );
+        let received = p.queues.receive(&p.queues.url, 10).await;
+        assert_eq!(received.len(), 1, "back after Attio's Retry-After");
+        receives.push(
+            received[0]
+                .attributes()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+                })
+                .cloned(),
+        );
+        let records: Vec<Value> = received.iter().map(|m| p.queues.record(m)).collect();
+        let event = serde_json::from_value(json!({ "Records": records })).unwrap();
+        let answer = p.worker.handle(event, deadline).await;
+        assert_eq!(answer.batch_item_failures.len(), 1);
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+    }
+
+    assert_eq!(receives, [Some("1".to_owned()), Some("2".to_owned())]);
+    assert!(
+        p.queues.receive(&p.queues.url, 10).await.is_empty(),
+        "at its second failure the message waits longer than Attio's Retry-After"
+    );
+}
+
 /// The `workspace_id`s of the workspaces Attio links to the user `user_id`.
 fn linked_workspaces(attio: &AttioStandIn, user_id: &str) -> Vec<String> {
     let workspaces = attio.records("workspaces");
