@@ -12,20 +12,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::directory::PageCursor;
+
 /// The checkpoint format this build writes and reads.
 pub const CHECKPOINT_VERSION: u32 = 1;
-
-/// Where a provider's list API is read from next.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
-pub enum PageCursor {
-    /// The first page.
-    Start,
-    /// An offset (Clerk's `offset`, Supabase's `page`).
-    Offset(u64),
-    /// An opaque cursor the provider gave (WorkOS `after`, Okta's `Link`, Kinde's `next_token`…).
-    Token(String),
-}
 
 /// What a run has done so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

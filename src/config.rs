@@ -255,7 +255,7 @@ impl Config {
             attribute_map: match get("ATTIO_ATTRIBUTE_MAP") {
                 None => AttributeMap::default(),
                 Some(json) => {
-                    AttributeMap::parse(&json, &mappable_routes()).map_err(|problem| {
+                    AttributeMap::parse(&json, crate::routes::ALL).map_err(|problem| {
                         ConfigError {
                             variable: "ATTIO_ATTRIBUTE_MAP",
                             problem,
@@ -267,7 +267,6 @@ impl Config {
     }
 }
 
-/// The routes a per-route mapping may name: every provider's, and the Cognito trigger's.
 /// The configuration of a binary a person runs, which may be given the Attio token itself:
 /// `ATTIO_ACCESS_TOKEN` is used when `ATTIO_SYNC_SECRET_ID` is not set (and returned).
 pub fn from_lookup_or_token(
@@ -280,15 +279,6 @@ pub fn from_lookup_or_token(
         _ => lookup(name),
     })?;
     Ok((config, token))
-}
-
-pub fn mappable_routes() -> Vec<&'static str> {
-    let mut routes: Vec<&'static str> = crate::providers::PROVIDERS
-        .iter()
-        .map(|p| p.route())
-        .collect();
-    routes.push(crate::cognito::ROUTE);
-    routes
 }
 
 /// An optional SQS FIFO queue URL: `https://sqs.<region>.amazonaws.com/<account>/<name>.fifo`

@@ -143,10 +143,7 @@ pub(crate) fn route_name<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<&'static str, D::Error> {
     let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-    crate::config::mappable_routes()
-        .into_iter()
-        .find(|route| *route == name)
-        .ok_or_else(|| serde::de::Error::custom(OWN_DESERIALIZE_ERRORS[1]))
+    crate::routes::named(&name).ok_or_else(|| serde::de::Error::custom(OWN_DESERIALIZE_ERRORS[1]))
 }
 
 impl UserDetails {

@@ -9,8 +9,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Directory, DirectoryError, Page};
-use crate::checkpoint::PageCursor;
+use crate::directory::{Directory, DirectoryError, Page, PageCursor};
 use crate::domain::{
     EmailAddress, RouteName, UserChange, UserDetails, UserEvent, UserProfile, name_part,
 };

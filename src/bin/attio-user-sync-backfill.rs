@@ -12,12 +12,13 @@ use std::time::Instant;
 
 use attio_user_sync::App;
 use attio_user_sync::backfill::file::FileDirectory;
-use attio_user_sync::backfill::{self, Directory, Mode, Options};
+use attio_user_sync::backfill::{self, Mode, Options};
 use attio_user_sync::checkpoint::Checkpoint;
-use attio_user_sync::cognito::directory::CognitoDirectory;
+use attio_user_sync::directory::Directory;
 use attio_user_sync::pace::WriteLimiter;
 use attio_user_sync::providers::auth0::directory::{Auth0Directory, Auth0Token};
 use attio_user_sync::providers::clerk::directory::ClerkDirectory;
+use attio_user_sync::providers::cognito::directory::CognitoDirectory;
 use attio_user_sync::providers::kinde::directory::KindeDirectory;
 use attio_user_sync::providers::okta::directory::OktaDirectory;
 use attio_user_sync::providers::stytch::directory::StytchDirectory;
@@ -105,9 +106,7 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
         app = app.with_access_token(Secret::new(token));
     }
     let app = Arc::new(app);
-    let route = attio_user_sync::config::mappable_routes()
-        .into_iter()
-        .find(|r| *r == args.route)
+    let route = attio_user_sync::routes::named(&args.route)
         .ok_or_else(|| format!("{:?} is not a route", args.route))?;
     if let Some(file) = &args.from_file {
         let directory = FileDirectory::open(file, route)?;

@@ -1,6 +1,6 @@
 //! Amazon Cognito Post Confirmation trigger: the same sync, invoked directly by Cognito.
 
-use attio_user_sync::{App, Config, cognito};
+use attio_user_sync::{App, Config, cognito_trigger};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     app.prefetch_secret().await;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        cognito::post_confirmation(app, event.payload).await
+        cognito_trigger::post_confirmation(app, event.payload).await
     }))
     .await
 }

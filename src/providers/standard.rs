@@ -8,11 +8,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::supabase::SupabaseUser;
-use super::{
-    Delivery, PayloadError, Provider, SecretForm, WEBHOOK_HEADERS, WebhookRequest, read_part,
-};
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
+};
+use crate::providers::provider::{
+    Delivery, PayloadError, Provider, SecretForm, WEBHOOK_HEADERS, WebhookRequest, read_part,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -57,7 +57,7 @@ struct NeutralUser {
 
 impl Provider for StandardWebhooks {
     fn route(&self) -> &'static str {
-        "standard"
+        crate::routes::STANDARD
     }
 
     fn secret_form(&self) -> SecretForm {
@@ -104,7 +104,7 @@ impl Provider for StandardWebhooks {
                     first_name: name_part(user.first_name.as_deref()),
                     last_name: name_part(user.last_name.as_deref()),
                     created_at: user.created_at.as_deref().and_then(Timestamp::parse),
-                    details: UserDetails::raw("standard", data),
+                    details: UserDetails::raw(crate::routes::STANDARD, data),
                 };
                 Ok(single(event_type, change, profile, timestamp.as_deref()))
             }
@@ -113,7 +113,7 @@ impl Provider for StandardWebhooks {
                     return Ok(Delivery::ignored(metadata.name));
                 }
                 let parsed: SupabaseUser = read_part(NAME, "user", &user)?;
-                let profile = parsed.profile("standard", user)?;
+                let profile = parsed.profile(crate::routes::STANDARD, user)?;
                 Ok(single(
                     metadata.name,
                     UserChange::Created,
@@ -140,7 +140,7 @@ fn single(event_type: String, change: UserChange, user: UserProfile, at: Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::single_upsert;
+    use crate::providers::provider::single_upsert;
 
     /// Shaped like Supabase's documented before-user-created hook payload.
     const SUPABASE_HOOK: &str = r#"{

@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
-use attio_user_sync::backfill::{self, Directory, Mode, Options, Skipped};
+use attio_user_sync::backfill::{self, Mode, Options, Skipped};
 use attio_user_sync::checkpoint::Checkpoint;
+use attio_user_sync::directory::Directory;
 use attio_user_sync::providers::clerk::directory::ClerkDirectory;
 use serde_json::Value;
 
@@ -504,7 +505,7 @@ async fn the_binary_reads_okta_200_users_a_page_as_the_readme_says() {
 
 #[tokio::test]
 async fn every_confirmed_cognito_user_arrives_once_through_moto_s_list_users() {
-    use attio_user_sync::cognito::directory::CognitoDirectory;
+    use attio_user_sync::providers::cognito::directory::CognitoDirectory;
     let t = TestApp::spawn().await;
     // 70 users (two pages of 60): one unconfirmed, one without an email.
     let (pool_id, _) = cognito_pool(70, |n| n == 50, |n| n == 10).await;

@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use attio_user_sync::backfill::{self, Directory, DirectoryError, Mode, Options, Page, Skipped};
-use attio_user_sync::checkpoint::{Checkpoint, PageCursor};
+use attio_user_sync::backfill::{self, Mode, Options, Skipped};
+use attio_user_sync::checkpoint::Checkpoint;
+use attio_user_sync::directory::{Directory, DirectoryError, Page, PageCursor};
 use attio_user_sync::domain::UserEvent;
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -528,7 +529,7 @@ async fn a_file_of_clerk_objects_keeps_every_promise() {
 #[tokio::test]
 async fn cognito_keeps_every_promise() {
     use crate::support::aws_throttle::ThrottlingFront;
-    use attio_user_sync::cognito::directory::CognitoDirectory;
+    use attio_user_sync::providers::cognito::directory::CognitoDirectory;
     let moto = std::env::var("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER").expect(
         "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER is not set: run the tests with ./scripts/test.sh",
     );

@@ -1,7 +1,7 @@
 //! The Cognito Post Confirmation trigger: the event comes back unchanged, the user lands in
 //! Attio, and an Attio outage does not block the sign-up unless configured to.
 
-use attio_user_sync::cognito;
+use attio_user_sync::cognito_trigger as cognito;
 use serde_json::Value;
 
 use crate::support::*;

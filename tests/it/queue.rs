@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use attio_user_sync::cognito;
+use attio_user_sync::cognito_trigger as cognito;
 use serde_json::{Value, json};
 
 use crate::support::queue::Queues;

@@ -8,15 +8,15 @@
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::OnceCell;
 
-use crate::backfill::{Directory, DirectoryError, Page};
-use crate::checkpoint::PageCursor;
+use crate::directory::PageCursor;
+use crate::directory::fetch::ClientToken;
+use crate::directory::{Directory, DirectoryError, Page};
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
     split_full_name,
 };
-use crate::providers::{PayloadError, read_part};
+use crate::providers::provider::{PayloadError, read_part};
 
 const PROVIDER: &str = "Auth0";
 /// Users a page, Auth0's most.
@@ -40,7 +40,7 @@ pub struct Auth0Directory {
     /// The token's audience: `https://<AUTH0_DOMAIN>/api/v2/`.
     audience: String,
     credentials: Auth0Token,
-    token: OnceCell<String>,
+    token: ClientToken,
     per_page: u64,
 }
 
@@ -77,39 +77,36 @@ impl Auth0Directory {
                 .map(|u| u.trim_end_matches('/').to_owned())
                 .unwrap_or_else(|| format!("https://{domain}")),
             audience: format!("https://{domain}/api/v2/"),
+            token: match &credentials {
+                Auth0Token::Given(token) => ClientToken::given(token.clone()),
+                Auth0Token::Client { .. } => ClientToken::new(),
+            },
             credentials,
-            token: OnceCell::new(),
             per_page: per_page.clamp(1, MAX_PER_PAGE),
         }
     }
 
     async fn token(&self) -> Result<&str, DirectoryError> {
+        let grant = || {
+            // A given token is held from the start: only a client's grant is ever sent.
+            let (id, secret) = match &self.credentials {
+                Auth0Token::Client { id, secret } => (id.as_str(), secret.as_str()),
+                Auth0Token::Given(_) => ("", ""),
+            };
+            self.http
+                .post(format!("{}/oauth/token", self.base))
+                .json(&json!({"grant_type": "client_credentials", "client_id": id,
+                        "client_secret": secret, "audience": self.audience}))
+        };
         self.token
-            .get_or_try_init(|| async {
-                let (id, secret) = match &self.credentials {
-                    Auth0Token::Given(token) => return Ok(token.clone()),
-                    Auth0Token::Client { id, secret } => (id, secret),
-                };
-                let request = self
-                    .http
-                    .post(format!("{}/oauth/token", self.base))
-                    .json(&json!({"grant_type": "client_credentials", "client_id": id,
-                            "client_secret": secret, "audience": self.audience}));
-                crate::backfill::access_token(
-                    request,
-                    PROVIDER,
-                    "AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET",
-                )
-                .await
-            })
+            .get(grant, PROVIDER, "AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET")
             .await
-            .map(String::as_str)
     }
 }
 
 impl Directory for Auth0Directory {
     fn route(&self) -> &'static str {
-        "auth0"
+        crate::routes::AUTH0
     }
 
     async fn total(&self) -> Option<u64> {
@@ -123,7 +120,7 @@ impl Directory for Auth0Directory {
             self.base, self.per_page
         );
         let token = self.token().await?;
-        let mut answer = crate::backfill::get_json(
+        let mut answer = crate::directory::fetch::get_json(
             &self.http,
             &url,
             token,
@@ -140,7 +137,7 @@ impl Directory for Auth0Directory {
                 ),
             });
         }
-        let users = crate::backfill::list_in(&mut answer, "users", PROVIDER)?;
+        let users = crate::directory::fetch::list_in(&mut answer, "users", PROVIDER)?;
         let start = answer["start"].as_u64().unwrap_or(page * self.per_page);
         let seen = start + users.len() as u64;
         let next = (!users.is_empty() && seen < total).then_some(PageCursor::Offset(seen));
@@ -182,7 +179,7 @@ pub fn listed_user(raw: Value) -> Result<UserEvent, PayloadError> {
                 image_url: name_part(user.picture.as_deref()),
                 updated_at,
                 last_sign_in_at: user.last_login.as_deref().and_then(Timestamp::parse),
-                provider: "auth0",
+                provider: crate::routes::AUTH0,
                 // Pointers of a mapping read the log stream's user, which this is not.
                 raw: None,
             },

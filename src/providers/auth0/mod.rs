@@ -8,12 +8,12 @@ pub mod directory;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{
-    Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_part,
-    verify_authorization_header,
-};
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
+};
+use crate::providers::provider::{
+    Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_part,
+    verify_authorization_header,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -71,7 +71,7 @@ struct Auth0User {
 
 impl Provider for Auth0 {
     fn route(&self) -> &'static str {
-        "auth0"
+        crate::routes::AUTH0
     }
 
     fn secret_form(&self) -> SecretForm {
@@ -170,7 +170,7 @@ fn read_item(item: Value) -> Result<Option<UserEvent>, PayloadError> {
                 image_url: name_part(user.picture.as_deref()),
                 updated_at: user.updated_at.as_deref().and_then(Timestamp::parse),
                 last_sign_in_at: user.last_login.as_deref().and_then(Timestamp::parse),
-                ..UserDetails::raw("auth0", raw)
+                ..UserDetails::raw(crate::routes::AUTH0, raw)
             },
         };
         let changed_at = user.updated_at.or(event.time);
@@ -205,7 +205,7 @@ fn read_item(item: Value) -> Result<Option<UserEvent>, PayloadError> {
                 created_at: date,
                 details: UserDetails {
                     username: name("username"),
-                    ..UserDetails::raw("auth0", body.cloned().unwrap_or_default())
+                    ..UserDetails::raw(crate::routes::AUTH0, body.cloned().unwrap_or_default())
                 },
             };
             Ok(Some(
@@ -219,7 +219,7 @@ fn read_item(item: Value) -> Result<Option<UserEvent>, PayloadError> {
             .zip(data.date.as_deref().and_then(Timestamp::parse))
             .map(|(user_id, at)| UserEvent::SignedIn {
                 user_id,
-                provider: "auth0",
+                provider: crate::routes::AUTH0,
                 at,
             })),
         _ => Ok(None),

@@ -6,8 +6,8 @@
 
 use serde_json::Value;
 
-use crate::backfill::{Directory, DirectoryError, Page};
-use crate::checkpoint::PageCursor;
+use crate::directory::PageCursor;
+use crate::directory::{Directory, DirectoryError, Page};
 use crate::domain::UserEvent;
 
 /// Clerk's documented page size limit.
@@ -36,7 +36,7 @@ impl ClerkDirectory {
 
     async fn get(&self, path: &str) -> Result<Value, DirectoryError> {
         let url = format!("{}{path}", self.api_url);
-        crate::backfill::get_json(
+        crate::directory::fetch::get_json(
             &self.http,
             &url,
             &self.secret_key,
@@ -49,7 +49,7 @@ impl ClerkDirectory {
 
 impl Directory for ClerkDirectory {
     fn route(&self) -> &'static str {
-        "clerk"
+        crate::routes::CLERK
     }
 
     async fn total(&self) -> Option<u64> {

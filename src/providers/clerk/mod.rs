@@ -7,13 +7,13 @@ pub mod directory;
 use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 
-use super::{
-    Delivery, PayloadError, Provider, SVIX_HEADERS, SecretForm, WebhookRequest, read_body,
-    read_part,
-};
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, UserRef, Workspace,
     name_part,
+};
+use crate::providers::provider::{
+    Delivery, PayloadError, Provider, SVIX_HEADERS, SecretForm, WebhookRequest, read_body,
+    read_part,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -107,7 +107,7 @@ const NAME: &str = "Clerk";
 
 impl Provider for Clerk {
     fn route(&self) -> &'static str {
-        "clerk"
+        crate::routes::CLERK
     }
 
     fn secret_form(&self) -> SecretForm {
@@ -160,7 +160,7 @@ impl Provider for Clerk {
                         first_name: name_part(member.first_name.as_deref()),
                         last_name: name_part(member.last_name.as_deref()),
                         created_at: None,
-                        details: UserDetails::raw("clerk", envelope.data),
+                        details: UserDetails::raw(crate::routes::CLERK, envelope.data),
                     })),
                     Err(_) => UserRef::Id(member.user_id),
                 };
@@ -181,7 +181,7 @@ impl Provider for Clerk {
                 };
                 UserEvent::SignedIn {
                     user_id,
-                    provider: "clerk",
+                    provider: crate::routes::CLERK,
                     at,
                 }
             }
@@ -235,7 +235,7 @@ impl ClerkUser {
                 image_url: name_part(self.image_url.as_deref()),
                 updated_at: self.updated_at.and_then(Timestamp::from_unix_millis),
                 last_sign_in_at: self.last_sign_in_at.and_then(Timestamp::from_unix_millis),
-                ..UserDetails::raw("clerk", data)
+                ..UserDetails::raw(crate::routes::CLERK, data)
             },
         })
     }
@@ -244,7 +244,7 @@ impl ClerkUser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::single_upsert;
+    use crate::providers::provider::single_upsert;
 
     /// Shaped like Clerk's documented `user.created` example, trimmed of fields not read.
     const USER_CREATED: &str = r#"{

@@ -7,14 +7,14 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::OnceCell;
 
-use crate::backfill::{Directory, DirectoryError, Page};
-use crate::checkpoint::PageCursor;
+use crate::directory::PageCursor;
+use crate::directory::fetch::ClientToken;
+use crate::directory::{Directory, DirectoryError, Page};
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, Workspace, name_part,
 };
-use crate::providers::{PayloadError, read_part};
+use crate::providers::provider::{PayloadError, read_part};
 
 const PROVIDER: &str = "Kinde";
 
@@ -25,7 +25,7 @@ pub struct KindeDirectory {
     client_id: String,
     client_secret: String,
     page_size: u64,
-    token: OnceCell<String>,
+    token: ClientToken,
 }
 
 #[derive(Deserialize)]
@@ -59,40 +59,33 @@ impl KindeDirectory {
             client_id,
             client_secret,
             page_size: page_size.clamp(1, 500),
-            token: OnceCell::new(),
+            token: ClientToken::new(),
         }
     }
 
     /// The Management API token, fetched once (it lasts a day).
     async fn token(&self) -> Result<&str, DirectoryError> {
+        let grant = || {
+            let body = form_urlencoded::Serializer::new(String::new())
+                .append_pair("grant_type", "client_credentials")
+                .append_pair("client_id", &self.client_id)
+                .append_pair("client_secret", &self.client_secret)
+                .append_pair("audience", &format!("{}/api", self.issuer))
+                .finish();
+            self.http
+                .post(format!("{}/oauth2/token", self.issuer))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+        };
         self.token
-            .get_or_try_init(|| async {
-                let body = form_urlencoded::Serializer::new(String::new())
-                    .append_pair("grant_type", "client_credentials")
-                    .append_pair("client_id", &self.client_id)
-                    .append_pair("client_secret", &self.client_secret)
-                    .append_pair("audience", &format!("{}/api", self.issuer))
-                    .finish();
-                let request = self
-                    .http
-                    .post(format!("{}/oauth2/token", self.issuer))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(body);
-                crate::backfill::access_token(
-                    request,
-                    PROVIDER,
-                    "KINDE_CLIENT_ID and KINDE_CLIENT_SECRET",
-                )
-                .await
-            })
+            .get(grant, PROVIDER, "KINDE_CLIENT_ID and KINDE_CLIENT_SECRET")
             .await
-            .map(String::as_str)
     }
 }
 
 impl Directory for KindeDirectory {
     fn route(&self) -> &'static str {
-        "kinde"
+        crate::routes::KINDE
     }
 
     async fn total(&self) -> Option<u64> {
@@ -107,9 +100,14 @@ impl Directory for KindeDirectory {
             url.push_str(&encoded);
         }
         let token = self.token().await?;
-        let answer =
-            crate::backfill::get_json(&self.http, &url, token, PROVIDER, "KINDE_CLIENT_SECRET")
-                .await?;
+        let answer = crate::directory::fetch::get_json(
+            &self.http,
+            &url,
+            token,
+            PROVIDER,
+            "KINDE_CLIENT_SECRET",
+        )
+        .await?;
         let users = match answer.get("users") {
             Some(Value::Array(users)) => users.clone(),
             // Kinde leaves `users` out of a page with none.
@@ -157,7 +155,7 @@ fn listed_user(raw: Value) -> Result<UserEvent, PayloadError> {
                 phone: name_part(user.phone.as_deref()),
                 image_url: name_part(user.picture.as_deref()),
                 last_sign_in_at: user.last_signed_in.as_deref().and_then(Timestamp::parse),
-                provider: "kinde",
+                provider: crate::routes::KINDE,
                 // Pointers of a mapping read the webhook's `data.user`, which this is not.
                 raw: None,
                 ..UserDetails::default()

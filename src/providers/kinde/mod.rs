@@ -12,10 +12,12 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 
-use super::{Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_body, read_part};
 use crate::config::Config;
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, Workspace, name_part,
+};
+use crate::providers::provider::{
+    Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_body, read_part,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -79,7 +81,7 @@ fn token_error(e: &jsonwebtoken::errors::Error) -> &'static str {
 
 impl Provider for Kinde {
     fn route(&self) -> &'static str {
-        "kinde"
+        crate::routes::KINDE
     }
 
     fn secret_form(&self) -> SecretForm {
@@ -170,7 +172,7 @@ impl Provider for Kinde {
                 };
                 let event = UserEvent::SignedIn {
                     user_id: user.id,
-                    provider: "kinde",
+                    provider: crate::routes::KINDE,
                     at,
                 };
                 return Ok(Delivery::of(claims.event_type, vec![event]));
@@ -198,7 +200,7 @@ impl Provider for Kinde {
             details: UserDetails {
                 username: name_part(user.username.as_deref()),
                 phone: name_part(user.phone.as_deref()),
-                ..UserDetails::raw("kinde", raw)
+                ..UserDetails::raw(crate::routes::KINDE, raw)
             },
         };
         let event = UserEvent::Upserted {

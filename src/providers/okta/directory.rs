@@ -7,12 +7,13 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::backfill::{Credentials, Directory, DirectoryError, Page};
-use crate::checkpoint::PageCursor;
+use crate::directory::PageCursor;
+use crate::directory::fetch::Credentials;
+use crate::directory::{Directory, DirectoryError, Page};
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
 };
-use crate::providers::{PayloadError, read_part};
+use crate::providers::provider::{PayloadError, read_part};
 
 const PROVIDER: &str = "Okta";
 
@@ -75,7 +76,7 @@ fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
 
 impl Directory for OktaDirectory {
     fn route(&self) -> &'static str {
-        "okta"
+        crate::routes::OKTA
     }
 
     async fn total(&self) -> Option<u64> {
@@ -94,7 +95,7 @@ impl Directory for OktaDirectory {
                 });
             }
         };
-        let (headers, body) = crate::backfill::fetch(
+        let (headers, body) = crate::directory::fetch::fetch(
             &self.http,
             &url,
             Credentials::Scheme("SSWS", &self.token),
@@ -141,7 +142,7 @@ fn listed_user(user: Value) -> Result<UserEvent, PayloadError> {
                 phone: name_part(listed.profile.mobile_phone.as_deref()),
                 updated_at,
                 last_sign_in_at: listed.last_login.as_deref().and_then(Timestamp::parse),
-                provider: "okta",
+                provider: crate::routes::OKTA,
                 // Pointers of a mapping read the event hook's target, which this is not.
                 raw: None,
                 ..UserDetails::default()

@@ -11,12 +11,12 @@ use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{
-    Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_body, read_part,
-    verify_authorization_header,
-};
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, split_full_name,
+};
+use crate::providers::provider::{
+    Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_body, read_part,
+    verify_authorization_header,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -73,7 +73,7 @@ struct Target {
 
 impl Provider for Okta {
     fn route(&self) -> &'static str {
-        "okta"
+        crate::routes::OKTA
     }
 
     fn secret_form(&self) -> SecretForm {
@@ -132,7 +132,7 @@ impl Provider for Okta {
                     {
                         delivery.events.push(UserEvent::SignedIn {
                             user_id: actor.id,
-                            provider: "okta",
+                            provider: crate::routes::OKTA,
                             at,
                         });
                     }
@@ -170,7 +170,7 @@ impl Provider for Okta {
                         last_name,
                         // A creation event is published when the user is created.
                         created_at: published.filter(|_| change == UserChange::Created),
-                        details: UserDetails::raw("okta", raw),
+                        details: UserDetails::raw(crate::routes::OKTA, raw),
                     };
                     delivery
                         .events

@@ -15,8 +15,9 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::backfill::{Credentials, Directory, DirectoryError, Page};
-use crate::checkpoint::PageCursor;
+use crate::directory::PageCursor;
+use crate::directory::fetch::Credentials;
+use crate::directory::{Directory, DirectoryError, Page};
 use crate::domain::UserEvent;
 
 const PROVIDER: &str = "Stytch";
@@ -99,7 +100,7 @@ impl StytchDirectory {
         if let Some(cursor) = cursor {
             body["cursor"] = cursor.into();
         }
-        crate::backfill::search(
+        crate::directory::fetch::search(
             &self.http,
             &format!("{}{path}", self.api_url),
             &body,
@@ -127,7 +128,8 @@ impl StytchDirectory {
                 cursor,
             )
             .await?;
-        let organisations = crate::backfill::list_in(&mut answer, "organizations", PROVIDER)?;
+        let organisations =
+            crate::directory::fetch::list_in(&mut answer, "organizations", PROVIDER)?;
         let page = OrganisationsPage {
             ids: organisations
                 .iter()
@@ -159,7 +161,7 @@ impl StytchDirectory {
                 at.members.as_deref(),
             )
             .await?;
-        let members = crate::backfill::list_in(&mut answer, "members", PROVIDER)?;
+        let members = crate::directory::fetch::list_in(&mut answer, "members", PROVIDER)?;
         if let Some(Value::Object(named)) = answer.get("organizations") {
             let mut names = self.organisation_names.lock().expect("lock");
             for (id, organisation) in named {
@@ -202,7 +204,7 @@ fn next_cursor(answer: &Value) -> Option<String> {
 
 impl Directory for StytchDirectory {
     fn route(&self) -> &'static str {
-        "stytch"
+        crate::routes::STYTCH
     }
 
     async fn total(&self) -> Option<u64> {
@@ -226,7 +228,7 @@ impl Directory for StytchDirectory {
         let mut answer = self
             .search("/v1/users/search", json!({ "limit": self.limit }), cursor)
             .await?;
-        let users = crate::backfill::list_in(&mut answer, "results", PROVIDER)?;
+        let users = crate::directory::fetch::list_in(&mut answer, "results", PROVIDER)?;
         Ok(Page {
             users,
             next: next_cursor(&answer).map(PageCursor::Token),

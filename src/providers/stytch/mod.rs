@@ -8,13 +8,13 @@ use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{
-    Delivery, PayloadError, Provider, SVIX_HEADERS, SecretForm, WebhookRequest, read_body,
-    read_part,
-};
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, Workspace, name_part,
     split_full_name,
+};
+use crate::providers::provider::{
+    Delivery, PayloadError, Provider, SVIX_HEADERS, SecretForm, WebhookRequest, read_body,
+    read_part,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -82,7 +82,7 @@ struct StytchMember {
 
 impl Provider for Stytch {
     fn route(&self) -> &'static str {
-        "stytch"
+        crate::routes::STYTCH
     }
 
     fn secret_form(&self) -> SecretForm {
@@ -156,7 +156,7 @@ fn user_profile(raw: Value) -> Result<UserProfile, PayloadError> {
         details: UserDetails {
             email_verified: primary.verified,
             phone: user.phone_numbers.first().map(|p| p.phone_number.clone()),
-            ..UserDetails::raw("stytch", raw)
+            ..UserDetails::raw(crate::routes::STYTCH, raw)
         },
     })
 }
@@ -184,7 +184,7 @@ fn member_event(
         details: UserDetails {
             email_verified: member.email_address_verified,
             updated_at,
-            ..UserDetails::raw("stytch", raw)
+            ..UserDetails::raw(crate::routes::STYTCH, raw)
         },
     };
     // A B2B member belongs to exactly one organisation.
@@ -219,7 +219,7 @@ pub fn listed_user(raw: Value) -> Result<UserEvent, PayloadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::single_upsert;
+    use crate::providers::provider::single_upsert;
 
     /// Shaped like Stytch's documented webhook payload (project_id, event_id, action,
     /// object_type, source, id, timestamp, and the object under its type's name).

@@ -9,7 +9,7 @@ use super::supabase_names;
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
 };
-use crate::providers::{
+use crate::providers::provider::{
     Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_body, read_part,
     verify_authorization_header,
 };
@@ -47,7 +47,7 @@ struct AuthUser {
 
 impl Provider for SupabaseDatabase {
     fn route(&self) -> &'static str {
-        "supabase-db"
+        crate::routes::SUPABASE_DB
     }
 
     fn secret_form(&self) -> SecretForm {
@@ -107,7 +107,7 @@ impl Provider for SupabaseDatabase {
                 phone: name_part(user.phone.as_deref()),
                 updated_at: changed_at,
                 last_sign_in_at: user.last_sign_in_at.as_deref().and_then(Timestamp::parse),
-                ..UserDetails::raw("supabase-db", record)
+                ..UserDetails::raw(crate::routes::SUPABASE_DB, record)
             },
         };
         Ok(Delivery::of(
@@ -122,7 +122,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::providers::single_upsert;
+    use crate::providers::provider::single_upsert;
     use lambda_http::http::HeaderMap;
 
     /// Shaped like Supabase's documented database webhook payload for `auth.users`.

@@ -14,10 +14,11 @@
 use serde_json::Value;
 
 use super::SupabaseUser;
-use crate::backfill::{Credentials, Directory, DirectoryError, Page};
-use crate::checkpoint::PageCursor;
+use crate::directory::PageCursor;
+use crate::directory::fetch::Credentials;
+use crate::directory::{Directory, DirectoryError, Page};
 use crate::domain::{UserChange, UserEvent};
-use crate::providers::{PayloadError, read_part};
+use crate::providers::provider::{PayloadError, read_part};
 
 const PROVIDER: &str = "Supabase";
 const NAME: &str = "Supabase admin users";
@@ -56,7 +57,7 @@ impl SupabaseDirectory {
             "{}/auth/v1/admin/users?page={page}&per_page={per_page}&sort=created_at%20asc",
             self.url
         );
-        let (headers, body) = crate::backfill::fetch(
+        let (headers, body) = crate::directory::fetch::fetch(
             &self.http,
             &url,
             Credentials::ApiKeyAndBearer(&self.key),
@@ -84,7 +85,7 @@ impl Directory for SupabaseDirectory {
     async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
         let page = cursor.page_number(self.per_page, PROVIDER)?;
         let (total, mut answer) = self.get(page + 1, self.per_page).await?;
-        let users = crate::backfill::list_in(&mut answer, "users", PROVIDER)?;
+        let users = crate::directory::fetch::list_in(&mut answer, "users", PROVIDER)?;
         let read = page * self.per_page + users.len() as u64;
         let more = match total {
             Some(total) => read < total && !users.is_empty(),

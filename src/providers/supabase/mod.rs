@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::domain::{
     EmailAddress, Timestamp, UserDetails, UserProfile, name_part, split_full_name,
 };
-use crate::providers::PayloadError;
+use crate::providers::provider::PayloadError;
 
 /// A Supabase Auth user as the `before-user-created` hook sends it and `GET
 /// /auth/v1/admin/users` lists it (the Auth server's one `User` struct): `id`, one `email`,

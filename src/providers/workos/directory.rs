@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
-use crate::backfill::{Directory, DirectoryError, Page};
-use crate::checkpoint::PageCursor;
+use crate::directory::PageCursor;
+use crate::directory::{Directory, DirectoryError, Page};
 use crate::domain::UserEvent;
 
 /// WorkOS's documented page size limit.
@@ -36,7 +36,7 @@ impl WorkOsDirectory {
 
 impl Directory for WorkOsDirectory {
     fn route(&self) -> &'static str {
-        "workos"
+        crate::routes::WORKOS
     }
 
     async fn total(&self) -> Option<u64> {
@@ -62,10 +62,15 @@ impl Directory for WorkOsDirectory {
             url.push_str("&after=");
             url.push_str(after);
         }
-        let mut answer =
-            crate::backfill::get_json(&self.http, &url, &self.api_key, PROVIDER, "WORKOS_API_KEY")
-                .await?;
-        let users = crate::backfill::list_in(&mut answer, "data", PROVIDER)?;
+        let mut answer = crate::directory::fetch::get_json(
+            &self.http,
+            &url,
+            &self.api_key,
+            PROVIDER,
+            "WORKOS_API_KEY",
+        )
+        .await?;
+        let users = crate::directory::fetch::list_in(&mut answer, "data", PROVIDER)?;
         let next = answer
             .pointer("/list_metadata/after")
             .and_then(Value::as_str)

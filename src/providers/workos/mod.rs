@@ -8,10 +8,12 @@ pub mod directory;
 
 use serde::Deserialize;
 
-use super::{Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_body, read_part};
 use crate::domain::{
     EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, UserRef, Workspace,
     name_part,
+};
+use crate::providers::provider::{
+    Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_body, read_part,
 };
 use crate::secrets::Secret;
 use crate::signature::{SignatureError, decode_hex, hmac_sha256_matches};
@@ -83,7 +85,7 @@ struct DirectoryEmail {
 
 impl Provider for WorkOs {
     fn route(&self) -> &'static str {
-        "workos"
+        crate::routes::WORKOS
     }
 
     fn secret_form(&self) -> SecretForm {
@@ -189,7 +191,7 @@ impl Provider for WorkOs {
                 };
                 UserEvent::SignedIn {
                     user_id,
-                    provider: "workos",
+                    provider: crate::routes::WORKOS,
                     at,
                 }
             }
@@ -241,7 +243,7 @@ impl WorkOsUser {
                 image_url: name_part(self.profile_picture_url.as_deref()),
                 updated_at: self.updated_at.as_deref().and_then(Timestamp::parse),
                 last_sign_in_at: self.last_sign_in_at.as_deref().and_then(Timestamp::parse),
-                ..UserDetails::raw("workos", data)
+                ..UserDetails::raw(crate::routes::WORKOS, data)
             },
         })
     }
@@ -252,7 +254,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
-    use crate::providers::single_upsert;
+    use crate::providers::provider::single_upsert;
     use crate::signature::hmac_sha256_hex;
     use lambda_http::http::HeaderMap;
 

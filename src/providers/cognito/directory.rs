@@ -7,8 +7,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::backfill::{Directory, DirectoryError, Page};
-use crate::checkpoint::PageCursor;
+use crate::directory::PageCursor;
+use crate::directory::{Directory, DirectoryError, Page};
 use crate::domain::{UserChange, UserEvent};
 
 const PROVIDER: &str = "Cognito";

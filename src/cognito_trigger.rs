@@ -1,0 +1,105 @@
+//! Amazon Cognito's Post Confirmation trigger: invoked directly by Cognito (no HTTP, no
+//! signature). `PostConfirmation_ConfirmSignUp` syncs the new user; anything else passes
+//! through. The event is always returned unchanged, within Cognito's 5 s. Cognito never
+//! retries a trigger: with `SYNC_QUEUE_URL` set, a user Attio cannot take in time is queued for
+//! the worker instead. Otherwise (or if the queue refuses too) the failure is logged with the
+//! user's `sub` and the sign-up goes on; with `COGNITO_BLOCK_SIGNUP_ON_ERROR=true` it fails
+//! the sign-up instead.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::App;
+use crate::attio::AttioBudget;
+use crate::domain::{UserChange, UserEvent};
+use crate::error::AppError;
+use crate::providers::cognito::{CONFIRM_SIGN_UP, ROUTE, confirmed_user};
+use crate::queue::DeliveryIdentity;
+
+/// Cognito waits 5 s; keep time to return.
+const COGNITO_BUDGET: Duration = Duration::from_secs(4);
+
+/// Handles one Post Confirmation invocation: returns the event unchanged, or an error only
+/// when configured to block sign-ups on failure.
+pub async fn post_confirmation(app: &App, event: Value) -> Result<Value, AppError> {
+    let started = std::time::Instant::now();
+    let user_id = event
+        .pointer("/request/userAttributes/sub")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let mut budget = AttioBudget::until(tokio::time::Instant::now() + COGNITO_BUDGET);
+    let result = sync(app, &event, &mut budget).await;
+    let (outcome, detail) = match &result {
+        Ok(Some(outcome)) => (*outcome, String::new()),
+        Ok(None) => ("ignored", String::new()),
+        Err(e) => (e.code(), crate::domain::redact_emails(&e.to_string())),
+    };
+    tracing::info!(
+        provider = ROUTE,
+        user_sub = user_id.as_deref().unwrap_or(""),
+        outcome,
+        duration_ms = started.elapsed().as_millis() as u64,
+        detail,
+        "post confirmation handled"
+    );
+    let mut tally = crate::metrics::Tally::default();
+    tally.add_attio(&budget);
+    match &result {
+        Ok(Some("queued")) => tally.queued += 1,
+        Ok(Some("ignored")) | Ok(None) => tally.ignored += 1,
+        Ok(Some(_)) => tally.synced += 1,
+        Err(e) if e.status().is_client_error() => tally.rejected += 1,
+        Err(_) => tally.failed += 1,
+    }
+    tally.emit(ROUTE);
+    match result {
+        Err(e) if app.config().cognito_block_signup_on_error => Err(e),
+        _ => Ok(event),
+    }
+}
+
+/// Syncs the confirmed user: `synced`, `queued` (Attio could not take it in time and the queue
+/// did), or `None` for triggers other than sign-up.
+async fn sync(
+    app: &App,
+    event: &Value,
+    budget: &mut AttioBudget,
+) -> Result<Option<&'static str>, AppError> {
+    let Some(user) = confirmed_user(event)? else {
+        return Ok(None);
+    };
+    let secrets = app.secrets().await?;
+    // Cognito sends no delivery id, and confirms a user once: the event identifies it.
+    let body = event.to_string();
+    let events = [UserEvent::upserted(UserChange::Created, user)];
+    match app
+        .apply(&events, None, secrets, budget)
+        .await
+        .into_result()
+    {
+        Ok(outcomes) => Ok(outcomes.first().map(|o| o.status())),
+        Err(error) if error.is_transient() && app.queue().is_some() => {
+            match app
+                .enqueue_events(
+                    ROUTE,
+                    CONFIRM_SIGN_UP,
+                    DeliveryIdentity {
+                        id: None,
+                        body: body.as_bytes(),
+                    },
+                    0,
+                    &events,
+                )
+                .await
+            {
+                Ok(_) => Ok(Some("queued")),
+                Err(queue_error) => {
+                    tracing::warn!(error = %queue_error, "the queue did not take the user either");
+                    Err(error)
+                }
+            }
+        }
+        Err(error) => Err(error),
+    }
+}
