@@ -277,7 +277,86 @@ struct ValidationError {
     path: Vec<Value>,
 }
 
+/// The rules for Attio's failures, in one place: their codes, which a later attempt can mend,
+/// and when to make it. The HTTP answer, the worker's message fates and the queue's hand-over
+/// all read them from here.
 impl AttioError {
+    /// The stable snake_case code naming the failure (in answers, logs and dead letters).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized { .. } => "attio_unauthorized",
+            Self::Forbidden { .. } => "attio_forbidden",
+            Self::ObjectNotActivated { .. } => "attio_object_not_activated",
+            Self::UniquenessConflict { .. } => "attio_uniqueness_conflict",
+            Self::Invalid { .. } => "attio_rejected",
+            Self::RateLimited { .. } => "attio_rate_limited",
+            Self::OutOfTime { .. } => "time_budget_exhausted",
+            Self::ServerError { .. } => "attio_unavailable",
+            Self::Unreachable { .. } => "attio_unreachable",
+            Self::UnexpectedResponse(_) => "attio_bad_response",
+            Self::RecordNotFound => "attio_record_not_found",
+        }
+    }
+
+    /// Whether a later attempt can succeed with nothing changed but time: Attio unavailable,
+    /// slow or rate-limiting, the time budget spent, or a record vanishing between two calls.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited { .. }
+                | Self::OutOfTime { .. }
+                | Self::ServerError { .. }
+                | Self::Unreachable { .. }
+                | Self::UnexpectedResponse(_)
+                | Self::RecordNotFound
+        )
+    }
+
+    /// Whether no retry can mend it: a value Attio refuses, a uniqueness conflict, an object
+    /// not activated or a scope not granted (the worker dead-letters these at once).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Self::Invalid { .. }
+                | Self::UniquenessConflict { .. }
+                | Self::ObjectNotActivated { .. }
+                | Self::Forbidden { .. }
+        )
+    }
+
+    /// Whether it concerns one record's values (an invalid value, a conflict, a vanished
+    /// record) rather than Attio as a whole, so that other users of a batch go on.
+    pub fn concerns_one_record(&self) -> bool {
+        matches!(
+            self,
+            Self::Invalid { .. } | Self::UniquenessConflict { .. } | Self::RecordNotFound
+        )
+    }
+
+    /// `Retry-After` for a sender: Attio's own (at least 1 s) when it is rate-limiting; 1 s
+    /// when the time budget ran out (Attio is fine: the next attempt brings a new budget).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::OutOfTime { .. } => Some(Duration::from_secs(1)),
+            Self::RateLimited { retry_after } => Some(
+                retry_after
+                    .unwrap_or(Duration::from_secs(1))
+                    .max(Duration::from_secs(1)),
+            ),
+            _ => None,
+        }
+    }
+
+    /// When a queued event should come back after Attio as a whole failed: as
+    /// [`retry_after`](Self::retry_after), and 30 s after a `5xx` or no answer; `None` for the
+    /// rest (the queue's visibility timeout decides).
+    pub fn come_back_after(&self) -> Option<Duration> {
+        match self {
+            Self::ServerError { .. } | Self::Unreachable { .. } => Some(Duration::from_secs(30)),
+            other => other.retry_after(),
+        }
+    }
+
     /// Whether Attio refused a value of `attribute` in particular (its validation errors point
     /// at it, or its message names it in quotes, as Attio's messages do).
     pub fn names_attribute(&self, attribute: &str) -> bool {

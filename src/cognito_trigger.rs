@@ -9,20 +9,71 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use thiserror::Error;
 
 use crate::App;
 use crate::attio::AttioBudget;
 use crate::domain::{UserChange, UserEvent};
-use crate::error::AppError;
 use crate::providers::cognito::{CONFIRM_SIGN_UP, ROUTE, confirmed_user};
+use crate::providers::provider::PayloadError;
 use crate::queue::DeliveryIdentity;
+use crate::secrets::SecretsError;
+use crate::sync::SyncError;
 
 /// Cognito waits 5 s; keep time to return.
 const COGNITO_BUDGET: Duration = Duration::from_secs(4);
 
+/// Why a confirmed user was not synced.
+#[derive(Debug, Error)]
+pub enum TriggerError {
+    /// The event is not a Post Confirmation event, or its user cannot be a user record.
+    #[error("{0}")]
+    Payload(#[from] PayloadError),
+    /// The Secrets Manager secret could not be fetched or read.
+    #[error("configuration problem: {0}")]
+    Secrets(#[from] SecretsError),
+    /// Attio did not confirm the write (and no queue took the user).
+    #[error("{0}")]
+    Sync(#[from] SyncError),
+}
+
+impl TriggerError {
+    /// The stable snake_case code, as the webhook answers it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Payload(e) => e.code(),
+            Self::Secrets(e) => e.code(),
+            Self::Sync(e) => e.code(),
+        }
+    }
+
+    /// Whether the user itself cannot be synced (its data, or a value Attio refuses), rather
+    /// than the function or Attio failing.
+    fn rejected(&self) -> bool {
+        match self {
+            Self::Payload(_) => true,
+            Self::Sync(SyncError::Attio(e)) => {
+                e.concerns_one_record() && !matches!(e, crate::attio::AttioError::RecordNotFound)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// How a failure is reported to Lambda when the trigger blocks the sign-up: the code as the
+/// error type, the sentence as the message.
+impl From<TriggerError> for lambda_runtime::Diagnostic {
+    fn from(e: TriggerError) -> Self {
+        Self {
+            error_type: e.code().to_owned(),
+            error_message: crate::domain::redact_emails(&e.to_string()),
+        }
+    }
+}
+
 /// Handles one Post Confirmation invocation: returns the event unchanged, or an error only
 /// when configured to block sign-ups on failure.
-pub async fn post_confirmation(app: &App, event: Value) -> Result<Value, AppError> {
+pub async fn post_confirmation(app: &App, event: Value) -> Result<Value, TriggerError> {
     let started = std::time::Instant::now();
     let user_id = event
         .pointer("/request/userAttributes/sub")
@@ -49,7 +100,7 @@ pub async fn post_confirmation(app: &App, event: Value) -> Result<Value, AppErro
         Ok(Some("queued")) => tally.queued += 1,
         Ok(Some("ignored")) | Ok(None) => tally.ignored += 1,
         Ok(Some(_)) => tally.synced += 1,
-        Err(e) if e.status().is_client_error() => tally.rejected += 1,
+        Err(e) if e.rejected() => tally.rejected += 1,
         Err(_) => tally.failed += 1,
     }
     tally.emit(ROUTE);
@@ -65,7 +116,7 @@ async fn sync(
     app: &App,
     event: &Value,
     budget: &mut AttioBudget,
-) -> Result<Option<&'static str>, AppError> {
+) -> Result<Option<&'static str>, TriggerError> {
     let Some(user) = confirmed_user(event)? else {
         return Ok(None);
     };
@@ -96,10 +147,10 @@ async fn sync(
                 Ok(_) => Ok(Some("queued")),
                 Err(queue_error) => {
                     tracing::warn!(error = %queue_error, "the queue did not take the user either");
-                    Err(error)
+                    Err(error.into())
                 }
             }
         }
-        Err(error) => Err(error),
+        Err(error) => Err(error.into()),
     }
 }

@@ -14,6 +14,7 @@
 //! its position kept by [`checkpoint`]. [`lambda_entry`], [`cognito`], [`worker`], [`backfill`] and
 //! [`doctor`] are what the binaries (`src/main.rs`, `src/bin/`) run.
 
+pub mod app;
 pub mod attio;
 pub mod backfill;
 pub mod checkpoint;
@@ -24,10 +25,9 @@ pub mod directory;
 pub mod doctor;
 pub mod domain;
 pub mod email;
-pub mod error;
-pub mod handler;
+pub mod http;
 pub mod jwks;
-pub mod lambda_entry;
+pub mod logging;
 pub mod mapping;
 pub mod metrics;
 pub mod pace;
@@ -42,5 +42,5 @@ pub mod sync;
 pub mod tls;
 pub mod worker;
 
+pub use app::App;
 pub use config::Config;
-pub use handler::App;

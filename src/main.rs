@@ -1,6 +1,7 @@
 //! The Lambda entry point: configure, build clients once, serve.
 
-use attio_user_sync::lambda_entry::{init_logging, run_webhooks};
+use attio_user_sync::http::lambda::run_webhooks;
+use attio_user_sync::logging::init_logging;
 use attio_user_sync::{App, Config};
 
 // One invocation at a time: a single-threaded runtime spares cross-thread wake-ups.

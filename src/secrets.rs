@@ -120,6 +120,17 @@ pub enum SecretsError {
     MissingKey(&'static str),
 }
 
+impl SecretsError {
+    /// The stable snake_case code naming the failure: the secret could not be fetched, or it
+    /// does not hold what the function needs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Fetch(_) => "secret_unavailable",
+            _ => "secret_malformed",
+        }
+    }
+}
+
 struct Cached {
     secrets: Arc<SyncSecrets>,
     fetched_at: Instant,

@@ -162,6 +162,34 @@ pub enum SyncError {
     UserNotYetSynced(String),
 }
 
+impl SyncError {
+    /// The stable snake_case code naming the failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Attio(e) => e.code(),
+            Self::UserNotYetSynced(_) => "user_not_yet_synced",
+        }
+    }
+
+    /// Whether a later attempt can succeed with nothing changed but time: Attio's transient
+    /// failures, and a membership whose user is not in Attio yet.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Attio(e) => e.is_transient(),
+            Self::UserNotYetSynced(_) => true,
+        }
+    }
+
+    /// `Retry-After` for a sender: Attio's, or 60 s for a membership waiting for its user (long
+    /// enough for the user's own event to land first).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Attio(e) => e.retry_after(),
+            Self::UserNotYetSynced(_) => Some(Duration::from_secs(60)),
+        }
+    }
+}
+
 /// Turns user events into Attio calls.
 #[derive(Debug)]
 pub struct UserSync {
@@ -928,7 +956,7 @@ impl AttributeCatalog {
             ) => Ok(Err(format!(
                 "the attribute types of {} could not be read ({})",
                 object.slug(),
-                crate::error::AppError::from(e).code()
+                e.code()
             ))),
             Err(e) => Err(e),
         }

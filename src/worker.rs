@@ -33,12 +33,12 @@ use tokio::time::Instant;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
 use crate::App;
-use crate::attio::{AttioBudget, AttioError};
+use crate::attio::AttioBudget;
 use crate::domain::UserEvent;
-use crate::error::AppError;
 use crate::metrics::Tally;
 use crate::queue::{Entry, MessageError, QueueError, QueueMessage, SyncQueue};
 use crate::secrets::SyncSecrets;
+use crate::sync::SyncError;
 
 /// Time kept back from the invocation's deadline to send dead letters and answer.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
@@ -477,7 +477,7 @@ impl Worker {
         run.tally(message.route, |tally| tally.add_attio(&budget));
         match result {
             Ok(outcomes) => Attempt::Applied(outcomes.first().map_or("synced", |o| o.status())),
-            Err(error @ AppError::UserNotYetSynced(_)) => Attempt::Waiting(error.code()),
+            Err(error @ SyncError::UserNotYetSynced(_)) => Attempt::Waiting(error.code()),
             Err(error) if never_succeeds(&error) => Attempt::Failed(
                 self.dead_letter(record, error.code(), &error.to_string())
                     .await,
@@ -661,36 +661,15 @@ fn tally_for<'t>(
 }
 
 /// Failures no retry can mend: the message goes to the dead-letter queue at once.
-fn never_succeeds(error: &AppError) -> bool {
-    use AttioError as A;
-    matches!(
-        error,
-        AppError::Payload(_)
-            | AppError::Attio(
-                A::Invalid { .. }
-                    | A::UniquenessConflict { .. }
-                    | A::ObjectNotActivated { .. }
-                    | A::Forbidden { .. }
-            )
-    )
+fn never_succeeds(error: &SyncError) -> bool {
+    matches!(error, SyncError::Attio(e) if e.is_permanent())
 }
 
-/// When to try again after Attio as a whole failed: its `Retry-After` for a `429`, 30 s after a
-/// `5xx` or no answer; `None` leaves it to the queue's visibility timeout.
-fn come_back_after(error: &AppError) -> Option<Duration> {
-    use AttioError as A;
+/// When to try again after Attio as a whole failed (see [`AttioError::come_back_after`]).
+fn come_back_after(error: &SyncError) -> Option<Duration> {
     match error {
-        AppError::Attio(A::RateLimited { retry_after }) => Some(
-            retry_after
-                .unwrap_or(Duration::from_secs(1))
-                .max(Duration::from_secs(1)),
-        ),
-        AppError::Attio(A::ServerError { .. } | A::Unreachable { .. }) => {
-            Some(Duration::from_secs(30))
-        }
-        // The invocation's time ran out, not Attio: the next one can go on at once.
-        AppError::Attio(A::OutOfTime { .. }) => Some(Duration::from_secs(1)),
-        _ => None,
+        SyncError::Attio(e) => e.come_back_after(),
+        SyncError::UserNotYetSynced(_) => None,
     }
 }
 
@@ -719,7 +698,7 @@ fn bounded(text: &str, max: usize) -> String {
     text.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
-fn log_failure(record: &SqsMessage, error: &AppError) {
+fn log_failure(record: &SqsMessage, error: &SyncError) {
     tracing::debug!(
         message_id = record.message_id.as_deref().unwrap_or(""),
         error = %crate::domain::redact_emails(&error.to_string()),
@@ -751,7 +730,7 @@ fn log_message(
     });
     tracing::info!(
         provider = read.map_or("", |m| m.route),
-        event_type = read.map_or("", |m| crate::handler::loggable_token(&m.event_type)),
+        event_type = read.map_or("", |m| crate::logging::loggable_token(&m.event_type)),
         message_id = record.message_id.as_deref().unwrap_or(""),
         receive_count = record
             .attributes

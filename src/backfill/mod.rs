@@ -278,8 +278,8 @@ pub enum BackfillError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     /// The Attio token could not be read.
-    #[error(transparent)]
-    Secrets(#[from] crate::error::AppError),
+    #[error("configuration problem: {0}")]
+    Secrets(#[from] crate::secrets::SecretsError),
     /// The queue did not take a group of events (`--enqueue`).
     #[error(transparent)]
     Queue(#[from] crate::queue::QueueError),

@@ -9,7 +9,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 // One invocation at a time: a single-threaded runtime spares cross-thread wake-ups.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    attio_user_sync::lambda_entry::init_logging();
+    attio_user_sync::logging::init_logging();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let worker = Worker::from_app(App::from_config(config)?);

@@ -7,7 +7,7 @@ use serde_json::Value;
 // One invocation at a time: a single-threaded runtime spares cross-thread wake-ups.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    attio_user_sync::lambda_entry::init_logging();
+    attio_user_sync::logging::init_logging();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let app = App::from_config(config)?;

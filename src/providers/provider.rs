@@ -99,6 +99,15 @@ pub fn read_part<T: serde::de::DeserializeOwned>(
 }
 
 impl PayloadError {
+    /// The stable snake_case code naming the failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed { .. } => "invalid_payload",
+            Self::NoEmail => "missing_email",
+            Self::InvalidEmail(_) => "invalid_email",
+        }
+    }
+
     /// A `Malformed` error from serde_json's: where, and what was expected, never the input.
     pub fn malformed(provider: &'static str, e: &serde_json::Error) -> Self {
         let reason = match e.classify() {

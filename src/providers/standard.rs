@@ -3,7 +3,7 @@
 //! - the neutral one: `{"type":"user.created"|"user.updated","data":{"id","email","first_name","last_name"}}`;
 //! - Supabase Auth's `before-user-created` hook: `{"metadata":{"name":…},"user":{"id","email","user_metadata"}}`.
 
-use lambda_http::http::HeaderMap;
+use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -230,7 +230,7 @@ async fn an_okta_batch_over_a_real_network_is_cut_short_by_time_not_by_attio() {
 /// No record written twice across attempts but those of the users in flight when the time ran
 /// out (the function stops waiting for their answers, which may still land): two writes each.
 fn assert_each_record_written_once_or_left(writes: &[Vec<(String, String)>]) {
-    let in_flight = attio_user_sync::handler::USERS_AT_ONCE;
+    let in_flight = attio_user_sync::app::USERS_AT_ONCE;
     let mut written: HashSet<&(String, String)> = HashSet::new();
     for this in writes {
         let again = this.iter().filter(|w| written.contains(w)).count();

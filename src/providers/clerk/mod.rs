@@ -4,7 +4,7 @@
 
 pub mod directory;
 
-use lambda_http::http::HeaderMap;
+use http::HeaderMap;
 use serde::Deserialize;
 
 use crate::domain::{

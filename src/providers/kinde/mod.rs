@@ -8,8 +8,8 @@ pub mod directory;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::HeaderMap;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 
 use crate::config::Config;

@@ -7,7 +7,7 @@ pub mod directory;
 
 use std::time::Duration;
 
-use lambda_http::http::HeaderMap;
+use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -123,7 +123,7 @@ mod tests {
 
     use super::*;
     use crate::providers::provider::single_upsert;
-    use lambda_http::http::HeaderMap;
+    use http::HeaderMap;
 
     /// Shaped like Supabase's documented database webhook payload for `auth.users`.
     const INSERT: &str = r#"{"type":"INSERT","table":"users","schema":"auth","old_record":null,

@@ -256,7 +256,7 @@ mod tests {
     use super::*;
     use crate::providers::provider::single_upsert;
     use crate::signature::hmac_sha256_hex;
-    use lambda_http::http::HeaderMap;
+    use http::HeaderMap;
 
     const SECRET: &str = "sk_test_workos_webhook_secret";
     const BODY: &[u8] = br#"{"id":"event_01HXYZ","event":"user.created","data":{"object":"user","id":"user_01E4ZCR3C56J083X43JQXF3JK5","email":"marcelina.davis@example.com","first_name":"Marcelina","last_name":"Davis","email_verified":true,"created_at":"2021-06-25T19:07:33.155Z","updated_at":"2021-06-25T19:07:33.155Z"},"created_at":"2021-06-25T19:07:33.155Z"}"#;

@@ -1,5 +1,4 @@
-//! What the binaries share with Lambda: JSON-friendly logging, and the webhook function's event
-//! loop, in which lambda_http reads each HTTP event (API Gateway REST or HTTP API, Function
+//! The webhook function's event loop, in which lambda_http reads each HTTP event (API Gateway REST or HTTP API, Function
 //! URL) into a request for [`App::handle`].
 //!
 //! lambda_http 1.x panics on a few events it cannot turn into a request: a `Host` or
@@ -20,47 +19,6 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::App;
-
-/// Logging as Lambda wants it: JSON lines with `AWS_LAMBDA_LOG_FORMAT=JSON`, at the level of
-/// `AWS_LAMBDA_LOG_LEVEL` (or `RUST_LOG`; `INFO` by default); and panics logged as one such
-/// line with their place in the code but not their message, which can quote input.
-///
-/// lambda_runtime's `init_default_subscriber` does the same through tracing-subscriber's
-/// `EnvFilter`, whose per-target directives (`RUST_LOG=crate=debug`) bring the regex crates
-/// along: about 270 KiB of the binary for a level Lambda gives as one word.
-pub fn init_logging() {
-    use lambda_runtime::tracing::subscriber::filter::LevelFilter;
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_default();
-    let level = match level.trim().to_ascii_uppercase().as_str() {
-        // tracing would read an empty level as ERROR.
-        "" => LevelFilter::INFO,
-        // Lambda's levels include FATAL, which tracing has not.
-        "FATAL" => LevelFilter::ERROR,
-        other => other.parse().unwrap_or(LevelFilter::INFO),
-    };
-    let logs = lambda_runtime::tracing::subscriber::fmt()
-        .with_target(false)
-        .without_time()
-        .with_max_level(level);
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    if json {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
-    std::panic::set_hook(Box::new(|info| {
-        let location = info
-            .location()
-            .map(|l| format!("{}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        tracing::error!(
-            location,
-            "panicked; the message is not logged, as it can quote input"
-        );
-    }));
-}
 
 /// The webhook function's answer to one event: lambda_http's, or ours when lambda_http could
 /// not read the event.

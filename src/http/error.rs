@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use lambda_http::http::StatusCode;
+use http::StatusCode;
 use thiserror::Error;
 
 use crate::attio::AttioError;
@@ -102,15 +102,13 @@ impl AppError {
 
     /// The stable snake_case code in the error body.
     pub fn code(&self) -> &'static str {
-        use AttioError as A;
         match self {
             Self::UnknownRoute => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
-            Self::UserNotYetSynced(_) => "user_not_yet_synced",
+            Self::UserNotYetSynced(e) => e.code(),
             Self::Queue(_) => "queue_unavailable",
             Self::BodyTooLarge(_) => "payload_too_large",
-            Self::Secrets(SecretsError::Fetch(_)) => "secret_unavailable",
-            Self::Secrets(_) => "secret_malformed",
+            Self::Secrets(e) => e.code(),
             Self::NoSigningSecret(_) => "signing_secret_missing",
             Self::MissingSetting(_) => "setting_missing",
             Self::Jwks(_) => "signing_keys_unavailable",
@@ -125,71 +123,28 @@ impl AppError {
                 | SignatureError::InvalidToken(_) => "invalid_signature",
                 SignatureError::UnusableSecret => "signing_secret_invalid",
             },
-            Self::Payload(e) => match e {
-                PayloadError::Malformed { .. } => "invalid_payload",
-                PayloadError::NoEmail => "missing_email",
-                PayloadError::InvalidEmail(_) => "invalid_email",
-            },
-            Self::Attio(e) => match e {
-                A::Unauthorized { .. } => "attio_unauthorized",
-                A::Forbidden { .. } => "attio_forbidden",
-                A::ObjectNotActivated { .. } => "attio_object_not_activated",
-                A::UniquenessConflict { .. } => "attio_uniqueness_conflict",
-                A::Invalid { .. } => "attio_rejected",
-                A::RateLimited { .. } => "attio_rate_limited",
-                A::OutOfTime { .. } => "time_budget_exhausted",
-                A::ServerError { .. } => "attio_unavailable",
-                A::Unreachable { .. } => "attio_unreachable",
-                A::UnexpectedResponse(_) => "attio_bad_response",
-                A::RecordNotFound => "attio_record_not_found",
-            },
+            Self::Payload(e) => e.code(),
+            Self::Attio(e) => e.code(),
         }
     }
 
-    /// Whether a later attempt of the same event can succeed with nothing changed but time:
-    /// Attio unavailable, slow or rate-limiting, or a membership whose user is not in Attio
-    /// yet. These are what the queue takes over from the sender.
+    /// Whether a later attempt of the same event can succeed with nothing changed but time
+    /// (what the queue takes over from the sender): as [`SyncError::is_transient`].
     pub fn is_transient(&self) -> bool {
-        use AttioError as A;
-        matches!(
-            self,
-            Self::UserNotYetSynced(_)
-                | Self::Attio(
-                    A::RateLimited { .. }
-                        | A::OutOfTime { .. }
-                        | A::ServerError { .. }
-                        | A::Unreachable { .. }
-                        | A::UnexpectedResponse(_)
-                        | A::RecordNotFound
-                )
-        )
+        match self {
+            Self::UserNotYetSynced(e) => e.is_transient(),
+            Self::Attio(e) => e.is_transient(),
+            _ => false,
+        }
     }
 
-    /// `Retry-After` for the sender, when Attio is rate-limiting.
+    /// `Retry-After` for the sender.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            // Long enough for the user's own event to land first.
-            Self::UserNotYetSynced(_) => Some(Duration::from_secs(60)),
+            Self::UserNotYetSynced(e) => e.retry_after(),
             Self::Queue(_) => Some(Duration::from_secs(5)),
-            // Attio is fine: the next attempt brings a new time budget.
-            Self::Attio(AttioError::OutOfTime { .. }) => Some(Duration::from_secs(1)),
-            Self::Attio(AttioError::RateLimited { retry_after }) => Some(
-                retry_after
-                    .unwrap_or(Duration::from_secs(1))
-                    .max(Duration::from_secs(1)),
-            ),
+            Self::Attio(e) => e.retry_after(),
             _ => None,
-        }
-    }
-}
-
-/// How a failure is reported to Lambda when an invocation fails (the Cognito trigger): the
-/// code as the error type, the sentence as the message.
-impl From<AppError> for lambda_runtime::Diagnostic {
-    fn from(e: AppError) -> Self {
-        Self {
-            error_type: e.code().to_owned(),
-            error_message: crate::domain::redact_emails(&e.to_string()),
         }
     }
 }
