@@ -10,9 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::directory::{Directory, DirectoryError, Page, PageCursor};
-use crate::domain::{
-    EmailAddress, RouteName, UserChange, UserDetails, UserEvent, UserProfile, name_part,
-};
+use crate::domain::{RouteName, UserChange, UserDetails, UserEvent, UserProfile, name_part};
 use crate::providers::PayloadError;
 
 /// Users read per page from the file (a page is the unit the checkpoint counts in).
@@ -130,13 +128,11 @@ impl FileDirectory {
             };
         }
         let row: Row = crate::providers::read_part("CSV", "row", &user)?;
-        if row.email.trim().is_empty() {
-            return Err(PayloadError::NoEmail);
-        }
+        let email = crate::providers::provider::required_email(Some(&row.email))?;
         Ok(UserEvent::upserted(
             UserChange::Updated,
             UserProfile {
-                email: EmailAddress::parse(&row.email)?,
+                email,
                 user_id: row.user_id,
                 first_name: name_part(row.first_name.as_deref()),
                 last_name: name_part(row.last_name.as_deref()),

@@ -9,7 +9,7 @@ use http::HeaderMap;
 use thiserror::Error;
 
 use crate::config::Config;
-use crate::domain::{InvalidEmail, UserEvent};
+use crate::domain::{EmailAddress, InvalidEmail, UserEvent};
 use crate::secrets::Secret;
 use crate::signature::{SignatureError, SignedMessage, verify_standard_webhook};
 
@@ -73,6 +73,15 @@ pub enum PayloadError {
     /// The user's email address can never be valid (422).
     #[error("the user's {0}")]
     InvalidEmail(#[from] InvalidEmail),
+}
+
+/// The user's email address: present and not blank, else [`PayloadError::NoEmail`] (Attio
+/// requires one); then parsed, so one that can never be valid is [`PayloadError::InvalidEmail`].
+pub fn required_email(raw: Option<&str>) -> Result<EmailAddress, PayloadError> {
+    match raw.map(str::trim) {
+        None | Some("") => Err(PayloadError::NoEmail),
+        Some(address) => Ok(EmailAddress::parse(address)?),
+    }
 }
 
 /// Reads a whole body as `T`, or says which field is wrong and what it should hold.

@@ -8,11 +8,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::supabase::SupabaseUser;
-use crate::domain::{
-    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
-};
+use crate::domain::{Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part};
 use crate::providers::provider::{
     Delivery, PayloadError, Provider, SecretForm, WEBHOOK_HEADERS, WebhookRequest, read_part,
+    required_email,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -122,13 +121,6 @@ impl Provider for StandardWebhooks {
                 ))
             }
         }
-    }
-}
-
-fn required_email(raw: Option<&str>) -> Result<EmailAddress, PayloadError> {
-    match raw.map(str::trim) {
-        None | Some("") => Err(PayloadError::NoEmail),
-        Some(s) => Ok(EmailAddress::parse(s)?),
     }
 }
 

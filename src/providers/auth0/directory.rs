@@ -6,16 +6,13 @@
 //! file `--from-file` reads with the same field names. Log Streams (the webhook) send another
 //! shape, so the listed user is read here.
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Auth0User;
 use crate::directory::PageCursor;
 use crate::directory::fetch::ClientToken;
 use crate::directory::{Directory, DirectoryError, Page};
-use crate::domain::{
-    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
-    split_full_name,
-};
+use crate::domain::{UserChange, UserEvent};
 use crate::providers::provider::{PayloadError, read_part};
 
 const PROVIDER: &str = "Auth0";
@@ -42,22 +39,6 @@ pub struct Auth0Directory {
     credentials: Auth0Token,
     token: ClientToken,
     per_page: u64,
-}
-
-#[derive(Deserialize)]
-struct ListedUser {
-    user_id: String,
-    email: Option<String>,
-    email_verified: Option<bool>,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    name: Option<String>,
-    username: Option<String>,
-    phone_number: Option<String>,
-    picture: Option<String>,
-    created_at: Option<String>,
-    updated_at: Option<String>,
-    last_login: Option<String>,
 }
 
 impl Auth0Directory {
@@ -151,39 +132,8 @@ impl Directory for Auth0Directory {
 
 /// A user as Auth0's Management API lists it, or its export job writes it (same field names).
 pub fn listed_user(raw: Value) -> Result<UserEvent, PayloadError> {
-    let user: ListedUser = read_part(PROVIDER, "user", &raw)?;
-    let email = user
-        .email
-        .filter(|e| !e.trim().is_empty())
-        .ok_or(PayloadError::NoEmail)?;
-    let (first_name, last_name) = match (
-        name_part(user.given_name.as_deref()),
-        name_part(user.family_name.as_deref()),
-    ) {
-        (None, None) => split_full_name(user.name.as_deref().filter(|n| !n.contains('@'))),
-        parts => parts,
-    };
-    let updated_at = user.updated_at.as_deref().and_then(Timestamp::parse);
-    Ok(UserEvent::upserted(
-        UserChange::Updated,
-        UserProfile {
-            email: EmailAddress::parse(&email)?,
-            user_id: user.user_id,
-            first_name,
-            last_name,
-            created_at: user.created_at.as_deref().and_then(Timestamp::parse),
-            details: UserDetails {
-                email_verified: user.email_verified,
-                username: name_part(user.username.as_deref()),
-                phone: name_part(user.phone_number.as_deref()),
-                image_url: name_part(user.picture.as_deref()),
-                updated_at,
-                last_sign_in_at: user.last_login.as_deref().and_then(Timestamp::parse),
-                provider: crate::routes::AUTH0,
-                // Pointers of a mapping read the log stream's user, which this is not.
-                raw: None,
-            },
-        },
-    )
-    .at(updated_at))
+    let user: Auth0User = read_part(PROVIDER, "user", &raw)?;
+    let profile = user.profile(None)?;
+    let updated_at = profile.details.updated_at;
+    Ok(UserEvent::upserted(UserChange::Updated, profile).at(updated_at))
 }

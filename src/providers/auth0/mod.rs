@@ -9,10 +9,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::{
-    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
+    Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part, split_full_name,
 };
 use crate::providers::provider::{
-    Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_part,
+    Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_part, required_email,
     verify_authorization_header,
 };
 use crate::secrets::Secret;
@@ -54,12 +54,15 @@ struct CloudEventData {
     object: Auth0User,
 }
 
+/// An Auth0 user object, as an Event Streams CloudEvent carries it (`data.object`) and the
+/// Management API lists it (and its export job writes it): the same fields, read once.
 #[derive(Deserialize)]
-struct Auth0User {
+pub(crate) struct Auth0User {
     user_id: String,
     email: Option<String>,
     given_name: Option<String>,
     family_name: Option<String>,
+    name: Option<String>,
     created_at: Option<String>,
     updated_at: Option<String>,
     email_verified: Option<bool>,
@@ -67,6 +70,40 @@ struct Auth0User {
     username: Option<String>,
     picture: Option<String>,
     last_login: Option<String>,
+}
+
+impl Auth0User {
+    /// The user; `raw` is the object as delivered, which a mapping's pointers read (`None` for
+    /// a listed user: pointers are written against the webhook's object).
+    pub(crate) fn profile(self, raw: Option<Value>) -> Result<UserProfile, PayloadError> {
+        let email = required_email(self.email.as_deref())?;
+        // Without given and family names, the full name (unless it is the address, as Auth0
+        // fills it for database users).
+        let (first_name, last_name) = match (
+            name_part(self.given_name.as_deref()),
+            name_part(self.family_name.as_deref()),
+        ) {
+            (None, None) => split_full_name(self.name.as_deref().filter(|n| !n.contains('@'))),
+            parts => parts,
+        };
+        Ok(UserProfile {
+            user_id: self.user_id,
+            email,
+            first_name,
+            last_name,
+            created_at: self.created_at.as_deref().and_then(Timestamp::parse),
+            details: UserDetails {
+                email_verified: self.email_verified,
+                phone: name_part(self.phone_number.as_deref()),
+                username: name_part(self.username.as_deref()),
+                image_url: name_part(self.picture.as_deref()),
+                updated_at: self.updated_at.as_deref().and_then(Timestamp::parse),
+                last_sign_in_at: self.last_login.as_deref().and_then(Timestamp::parse),
+                provider: crate::routes::AUTH0,
+                raw: raw.map(std::sync::Arc::new),
+            },
+        })
+    }
 }
 
 impl Provider for Auth0 {
@@ -153,31 +190,10 @@ fn read_item(item: Value) -> Result<Option<UserEvent>, PayloadError> {
         } else {
             return Ok(None);
         };
-        let email = user
-            .email
-            .filter(|e| !e.trim().is_empty())
-            .ok_or(PayloadError::NoEmail)?;
-        let profile = UserProfile {
-            user_id: user.user_id,
-            email: EmailAddress::parse(&email)?,
-            first_name: name_part(user.given_name.as_deref()),
-            last_name: name_part(user.family_name.as_deref()),
-            created_at: user.created_at.as_deref().and_then(Timestamp::parse),
-            details: UserDetails {
-                email_verified: user.email_verified,
-                phone: name_part(user.phone_number.as_deref()),
-                username: name_part(user.username.as_deref()),
-                image_url: name_part(user.picture.as_deref()),
-                updated_at: user.updated_at.as_deref().and_then(Timestamp::parse),
-                last_sign_in_at: user.last_login.as_deref().and_then(Timestamp::parse),
-                ..UserDetails::raw(crate::routes::AUTH0, raw)
-            },
-        };
-        let changed_at = user.updated_at.or(event.time);
-        return Ok(Some(
-            UserEvent::upserted(change, profile)
-                .at(changed_at.as_deref().and_then(Timestamp::parse)),
-        ));
+        let sent_at = event.time.as_deref().and_then(Timestamp::parse);
+        let profile = user.profile(Some(raw))?;
+        let changed_at = profile.details.updated_at.or(sent_at);
+        return Ok(Some(UserEvent::upserted(change, profile).at(changed_at)));
     }
     let log: Log = read_part(NAME, "", &item)?;
     let data = log.data;
@@ -190,15 +206,15 @@ fn read_item(item: Value) -> Result<Option<UserEvent>, PayloadError> {
             })?;
             // The signup request's body holds the email; user_name usually repeats it.
             let body = data.details.get("body");
-            let email = body
-                .and_then(|b| b.get("email"))
-                .and_then(Value::as_str)
-                .or(data.user_name.as_deref())
-                .ok_or(PayloadError::NoEmail)?;
+            let email = required_email(
+                body.and_then(|b| b.get("email"))
+                    .and_then(Value::as_str)
+                    .or(data.user_name.as_deref()),
+            )?;
             let name = |key: &str| name_part(body.and_then(|b| b.get(key)).and_then(Value::as_str));
             let profile = UserProfile {
                 user_id,
-                email: EmailAddress::parse(email)?,
+                email,
                 first_name: name("given_name"),
                 last_name: name("family_name"),
                 // A signup log's date is when the user signed up.

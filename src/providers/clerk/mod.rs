@@ -13,7 +13,7 @@ use crate::domain::{
 };
 use crate::providers::provider::{
     Delivery, PayloadError, Provider, SVIX_HEADERS, SecretForm, WebhookRequest, read_body,
-    read_part,
+    read_part, required_email,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -212,16 +212,16 @@ impl ClerkUser {
         let primary = self
             .primary_email_address_id
             .as_deref()
-            .and_then(|id| self.email_addresses.iter().find(|e| e.id == id))
-            .ok_or(PayloadError::NoEmail)?;
+            .and_then(|id| self.email_addresses.iter().find(|e| e.id == id));
+        let email = required_email(primary.map(|e| e.email_address.as_str()))?;
         let phone = self
             .primary_phone_number_id
             .as_deref()
             .and_then(|id| self.phone_numbers.iter().find(|p| p.id == id))
             .map(|p| p.phone_number.clone());
-        let verification = primary.verification.as_ref();
+        let verification = primary.and_then(|e| e.verification.as_ref());
         Ok(UserProfile {
-            email: EmailAddress::parse(&primary.email_address)?,
+            email,
             user_id: self.id,
             first_name: name_part(self.first_name.as_deref()),
             last_name: name_part(self.last_name.as_deref()),

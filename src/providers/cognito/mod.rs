@@ -9,8 +9,8 @@ use aws_lambda_events::event::cognito::{
 };
 use serde_json::Value;
 
-use crate::domain::{EmailAddress, UserDetails, UserProfile, name_part};
-use crate::providers::provider::{PayloadError, read_part};
+use crate::domain::{UserDetails, UserProfile, name_part};
+use crate::providers::provider::{PayloadError, read_part, required_email};
 
 /// The Cognito trigger's name as a route (in logs and per-route mappings).
 pub const ROUTE: &str = crate::routes::COGNITO;
@@ -51,13 +51,10 @@ pub(crate) fn profile(
             provider: "Cognito",
             reason: "the user's attributes have no sub".into(),
         })?;
-    let email = attributes
-        .get("email")
-        .filter(|e| !e.trim().is_empty())
-        .ok_or(PayloadError::NoEmail)?;
+    let email = required_email(attributes.get("email").map(String::as_str))?;
     Ok(UserProfile {
         user_id,
-        email: EmailAddress::parse(email)?,
+        email,
         first_name: name_part(attributes.get("given_name").map(String::as_str)),
         last_name: name_part(attributes.get("family_name").map(String::as_str)),
         // Post Confirmation runs right after the sign-up; Cognito sends no time with it.

@@ -5,15 +5,13 @@
 //! webhook's (organisations are codes, `created_on`, `picture`, `last_signed_in`), so it is read
 //! here; each organisation code becomes a workspace, as a webhook's organisations do.
 
-use serde::Deserialize;
 use serde_json::Value;
 
+use super::KindeUser;
 use crate::directory::PageCursor;
 use crate::directory::fetch::ClientToken;
 use crate::directory::{Directory, DirectoryError, Page};
-use crate::domain::{
-    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, Workspace, name_part,
-};
+use crate::domain::{UserChange, UserEvent};
 use crate::providers::provider::{PayloadError, read_part};
 
 const PROVIDER: &str = "Kinde";
@@ -26,21 +24,6 @@ pub struct KindeDirectory {
     client_secret: String,
     page_size: u64,
     token: ClientToken,
-}
-
-#[derive(Deserialize)]
-struct ListedUser {
-    id: String,
-    email: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    username: Option<String>,
-    phone: Option<String>,
-    picture: Option<String>,
-    created_on: Option<String>,
-    last_signed_in: Option<String>,
-    #[serde(default)]
-    organizations: Vec<String>,
 }
 
 impl KindeDirectory {
@@ -132,36 +115,6 @@ impl Directory for KindeDirectory {
 }
 
 fn listed_user(raw: Value) -> Result<UserEvent, PayloadError> {
-    let user: ListedUser = read_part(PROVIDER, "user", &raw)?;
-    let email = user
-        .email
-        .filter(|e| !e.trim().is_empty())
-        .ok_or(PayloadError::NoEmail)?;
-    let workspaces = user
-        .organizations
-        .into_iter()
-        .map(|code| Workspace::new(code, None))
-        .collect();
-    Ok(UserEvent::Upserted {
-        change: UserChange::Updated,
-        user: UserProfile {
-            email: EmailAddress::parse(&email)?,
-            user_id: user.id,
-            first_name: name_part(user.first_name.as_deref()),
-            last_name: name_part(user.last_name.as_deref()),
-            created_at: user.created_on.as_deref().and_then(Timestamp::parse),
-            details: UserDetails {
-                username: name_part(user.username.as_deref()),
-                phone: name_part(user.phone.as_deref()),
-                image_url: name_part(user.picture.as_deref()),
-                last_sign_in_at: user.last_signed_in.as_deref().and_then(Timestamp::parse),
-                provider: crate::routes::KINDE,
-                // Pointers of a mapping read the webhook's `data.user`, which this is not.
-                raw: None,
-                ..UserDetails::default()
-            },
-        },
-        workspaces,
-        occurred_at: None,
-    })
+    let user: KindeUser = read_part(PROVIDER, "user", &raw)?;
+    user.upserted(UserChange::Updated, None, None)
 }

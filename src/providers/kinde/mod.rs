@@ -14,10 +14,11 @@ use serde::Deserialize;
 
 use crate::config::Config;
 use crate::domain::{
-    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, Workspace, name_part,
+    Timestamp, UserChange, UserDetails, UserEvent, UserProfile, Workspace, name_part,
 };
 use crate::providers::provider::{
     Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_body, read_part,
+    required_email,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -46,21 +47,74 @@ struct Identified {
     id: String,
 }
 
+/// A Kinde user, as its webhooks' `data.user` and the Management API's user list both carry
+/// it, read once. The list adds fields the webhook leaves out, and names organisations by code
+/// where the webhook gives objects.
 #[derive(Deserialize)]
-struct KindeUser {
+pub(crate) struct KindeUser {
     id: String,
     email: Option<String>,
     first_name: Option<String>,
     last_name: Option<String>,
     username: Option<String>,
     phone: Option<String>,
+    picture: Option<String>,
+    created_on: Option<String>,
+    last_signed_in: Option<String>,
     #[serde(default)]
     organizations: Vec<Organization>,
 }
 
+/// An organisation the user belongs to: `{"code": "org_…"}` in a webhook, `"org_…"` listed.
 #[derive(Deserialize)]
-struct Organization {
-    code: String,
+#[serde(untagged)]
+enum Organization {
+    Code(String),
+    Object { code: String },
+}
+
+impl KindeUser {
+    /// The user as an upsert with its organisations; `raw` is the webhook's `data.user`, which
+    /// a mapping's pointers read (`None` for a listed user).
+    pub(crate) fn upserted(
+        self,
+        change: UserChange,
+        raw: Option<serde_json::Value>,
+        occurred_at: Option<Timestamp>,
+    ) -> Result<UserEvent, PayloadError> {
+        let email = required_email(self.email.as_deref())?;
+        let workspaces = self
+            .organizations
+            .into_iter()
+            .map(|o| match o {
+                Organization::Code(code) | Organization::Object { code } => {
+                    Workspace::new(code, None)
+                }
+            })
+            .collect();
+        let user = UserProfile {
+            user_id: self.id,
+            email,
+            first_name: name_part(self.first_name.as_deref()),
+            last_name: name_part(self.last_name.as_deref()),
+            created_at: self.created_on.as_deref().and_then(Timestamp::parse),
+            details: UserDetails {
+                username: name_part(self.username.as_deref()),
+                phone: name_part(self.phone.as_deref()),
+                image_url: name_part(self.picture.as_deref()),
+                last_sign_in_at: self.last_signed_in.as_deref().and_then(Timestamp::parse),
+                provider: crate::routes::KINDE,
+                raw: raw.map(std::sync::Arc::new),
+                ..UserDetails::default()
+            },
+        };
+        Ok(UserEvent::Upserted {
+            change,
+            user,
+            workspaces,
+            occurred_at,
+        })
+    }
 }
 
 /// Why a token was refused, in words of our own: jsonwebtoken's messages can quote the
@@ -180,35 +234,9 @@ impl Provider for Kinde {
             _ => return Ok(Delivery::ignored(claims.event_type)),
         };
         let data: Data = read_part(NAME, "data", &claims.data)?;
-        let user = data.user;
-        let email = user
-            .email
-            .filter(|e| !e.trim().is_empty())
-            .ok_or(PayloadError::NoEmail)?;
-        let workspaces = user
-            .organizations
-            .into_iter()
-            .map(|o| Workspace::new(o.code, None))
-            .collect();
         let raw = claims.data.get("user").cloned().unwrap_or_default();
-        let profile = UserProfile {
-            user_id: user.id,
-            email: EmailAddress::parse(&email)?,
-            first_name: name_part(user.first_name.as_deref()),
-            last_name: name_part(user.last_name.as_deref()),
-            created_at: None,
-            details: UserDetails {
-                username: name_part(user.username.as_deref()),
-                phone: name_part(user.phone.as_deref()),
-                ..UserDetails::raw(crate::routes::KINDE, raw)
-            },
-        };
-        let event = UserEvent::Upserted {
-            change,
-            user: profile,
-            workspaces,
-            occurred_at: claims.timestamp.as_deref().and_then(Timestamp::parse),
-        };
+        let occurred_at = claims.timestamp.as_deref().and_then(Timestamp::parse);
+        let event = data.user.upserted(change, Some(raw), occurred_at)?;
         Ok(Delivery::of(claims.event_type, vec![event]))
     }
 }

@@ -10,10 +10,8 @@ use serde_json::Value;
 use crate::directory::PageCursor;
 use crate::directory::fetch::Credentials;
 use crate::directory::{Directory, DirectoryError, Page};
-use crate::domain::{
-    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
-};
-use crate::providers::provider::{PayloadError, read_part};
+use crate::domain::{Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part};
+use crate::providers::provider::{PayloadError, read_part, required_email};
 
 const PROVIDER: &str = "Okta";
 
@@ -123,16 +121,12 @@ impl Directory for OktaDirectory {
 /// A user as Okta's list returns it.
 fn listed_user(user: Value) -> Result<UserEvent, PayloadError> {
     let listed: ListedUser = read_part("Okta", "user", &user)?;
-    let email = listed
-        .profile
-        .email
-        .filter(|e| !e.trim().is_empty())
-        .ok_or(PayloadError::NoEmail)?;
+    let email = required_email(listed.profile.email.as_deref())?;
     let updated_at = listed.last_updated.as_deref().and_then(Timestamp::parse);
     Ok(UserEvent::upserted(
         UserChange::Updated,
         UserProfile {
-            email: EmailAddress::parse(&email)?,
+            email,
             user_id: listed.id,
             first_name: name_part(listed.profile.first_name.as_deref()),
             last_name: name_part(listed.profile.last_name.as_deref()),

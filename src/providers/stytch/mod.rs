@@ -9,12 +9,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::{
-    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, Workspace, name_part,
+    Timestamp, UserChange, UserDetails, UserEvent, UserProfile, Workspace, name_part,
     split_full_name,
 };
 use crate::providers::provider::{
     Delivery, PayloadError, Provider, SVIX_HEADERS, SecretForm, WebhookRequest, read_body,
-    read_part,
+    read_part, required_email,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -145,16 +145,17 @@ impl Provider for Stytch {
 fn user_profile(raw: Value) -> Result<UserProfile, PayloadError> {
     let user: StytchUser = read_part(NAME, "user", &raw)?;
     // Stytch marks no address primary: the first is the one the user signed up with.
-    let primary = user.emails.first().ok_or(PayloadError::NoEmail)?;
+    let primary = user.emails.first();
+    let email = required_email(primary.map(|e| e.email.as_str()))?;
     let name = user.name.as_ref();
     Ok(UserProfile {
         user_id: user.user_id,
-        email: EmailAddress::parse(&primary.email)?,
+        email,
         first_name: name_part(name.and_then(|n| n.first_name.as_deref())),
         last_name: name_part(name.and_then(|n| n.last_name.as_deref())),
         created_at: user.created_at.as_deref().and_then(Timestamp::parse),
         details: UserDetails {
-            email_verified: primary.verified,
+            email_verified: primary.and_then(|e| e.verified),
             phone: user.phone_numbers.first().map(|p| p.phone_number.clone()),
             ..UserDetails::raw(crate::routes::STYTCH, raw)
         },
@@ -169,15 +170,12 @@ fn member_event(
     organisation_name: Option<String>,
 ) -> Result<UserEvent, PayloadError> {
     let member: StytchMember = read_part(NAME, "member", &raw)?;
-    let email = member
-        .email_address
-        .filter(|e| !e.trim().is_empty())
-        .ok_or(PayloadError::NoEmail)?;
+    let email = required_email(member.email_address.as_deref())?;
     let (first_name, last_name) = split_full_name(member.name.as_deref());
     let updated_at = member.updated_at.as_deref().and_then(Timestamp::parse);
     let profile = UserProfile {
         user_id: member.member_id,
-        email: EmailAddress::parse(&email)?,
+        email,
         first_name,
         last_name,
         created_at: member.created_at.as_deref().and_then(Timestamp::parse),

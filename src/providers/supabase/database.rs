@@ -6,12 +6,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::supabase_names;
-use crate::domain::{
-    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part,
-};
+use crate::domain::{Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part};
 use crate::providers::provider::{
     Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_body, read_part,
-    verify_authorization_header,
+    required_email, verify_authorization_header,
 };
 use crate::secrets::Secret;
 use crate::signature::SignatureError;
@@ -91,14 +89,11 @@ impl Provider for SupabaseDatabase {
         })?;
         let user: AuthUser = read_part(NAME, "record", &record)?;
         let changed_at = user.updated_at.as_deref().and_then(Timestamp::parse);
-        let email = user
-            .email
-            .filter(|e| !e.trim().is_empty())
-            .ok_or(PayloadError::NoEmail)?;
+        let email = required_email(user.email.as_deref())?;
         let (first_name, last_name) = supabase_names(&user.raw_user_meta_data.unwrap_or_default());
         let profile = UserProfile {
             user_id: user.id,
-            email: EmailAddress::parse(&email)?,
+            email,
             first_name,
             last_name,
             created_at: user.created_at.as_deref().and_then(Timestamp::parse),

@@ -9,10 +9,8 @@ pub mod directory;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::domain::{
-    EmailAddress, Timestamp, UserDetails, UserProfile, name_part, split_full_name,
-};
-use crate::providers::provider::PayloadError;
+use crate::domain::{Timestamp, UserDetails, UserProfile, name_part, split_full_name};
+use crate::providers::provider::{PayloadError, required_email};
 
 /// A Supabase Auth user as the `before-user-created` hook sends it and `GET
 /// /auth/v1/admin/users` lists it (the Auth server's one `User` struct): `id`, one `email`,
@@ -38,10 +36,7 @@ impl SupabaseUser {
         route: &'static str,
         raw: Value,
     ) -> Result<UserProfile, PayloadError> {
-        let email = match self.email.as_deref().map(str::trim) {
-            None | Some("") => return Err(PayloadError::NoEmail),
-            Some(email) => EmailAddress::parse(email)?,
-        };
+        let email = required_email(self.email.as_deref())?;
         let (first_name, last_name) = supabase_names(&self.user_metadata);
         let time = |t: Option<&str>| t.and_then(Timestamp::parse);
         Ok(UserProfile {

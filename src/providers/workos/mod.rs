@@ -9,11 +9,11 @@ pub mod directory;
 use serde::Deserialize;
 
 use crate::domain::{
-    EmailAddress, Timestamp, UserChange, UserDetails, UserEvent, UserProfile, UserRef, Workspace,
-    name_part,
+    Timestamp, UserChange, UserDetails, UserEvent, UserProfile, UserRef, Workspace, name_part,
 };
 use crate::providers::provider::{
     Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_body, read_part,
+    required_email,
 };
 use crate::secrets::Secret;
 use crate::signature::{SignatureError, decode_hex, hmac_sha256_matches};
@@ -220,21 +220,19 @@ impl WorkOsUser {
     /// The user, `data` being the user object as delivered.
     fn profile(self, data: serde_json::Value) -> Result<UserProfile, PayloadError> {
         // Directory users carry a list; the primary entry wins, then the first.
-        let email = self
-            .email
-            .or_else(|| {
-                let primary = self
-                    .emails
-                    .iter()
-                    .find(|e| e.primary)
-                    .or(self.emails.first());
-                primary.and_then(|e| e.value.clone())
-            })
-            .filter(|e| !e.trim().is_empty())
-            .ok_or(PayloadError::NoEmail)?;
+        let primary = self
+            .emails
+            .iter()
+            .find(|e| e.primary)
+            .or(self.emails.first());
+        let email = required_email(
+            self.email
+                .as_deref()
+                .or_else(|| primary.and_then(|e| e.value.as_deref())),
+        )?;
         Ok(UserProfile {
             user_id: self.id,
-            email: EmailAddress::parse(&email)?,
+            email,
             first_name: name_part(self.first_name.as_deref()),
             last_name: name_part(self.last_name.as_deref()),
             created_at: self.created_at.as_deref().and_then(Timestamp::parse),
