@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::directory::{Directory, DirectoryError, Page, PageCursor};
 use crate::domain::{RouteName, UserChange, UserDetails, UserEvent, UserProfile, name_part};
-use crate::providers::PayloadError;
+use crate::providers::provider::{PayloadError, read_part, required_email};
 
 /// Users read per page from the file (a page is the unit the checkpoint counts in).
 const PAGE: usize = 100;
@@ -20,8 +20,14 @@ const PAGE: usize = 100;
 pub struct FileDirectory {
     route: RouteName,
     users: Vec<Value>,
-    /// Whether the users are CSV rows (read as such) rather than the provider's objects.
-    csv: bool,
+    /// How the users read: CSV rows, or the provider's own objects through its list API's
+    /// reader.
+    shape: Shape,
+}
+
+enum Shape {
+    Csv,
+    Provider(fn(Value) -> Result<UserEvent, String>),
 }
 
 /// A CSV row.
@@ -80,15 +86,20 @@ impl FileDirectory {
                 })
                 .collect::<Result<Vec<_>, _>>()?
         };
-        if !is_csv && !["clerk", "auth0", "workos", "supabase-db", "standard"].contains(&route) {
-            return Err(format!(
-                "reading {route}'s own user objects is not supported yet; give a CSV with user_id,email,first_name,last_name"
-            ));
-        }
+        let shape = if is_csv {
+            Shape::Csv
+        } else {
+            let exported = crate::providers::source_for(route).and_then(|s| s.read_exported);
+            Shape::Provider(exported.ok_or_else(|| {
+                format!(
+                    "reading {route}'s own user objects is not supported yet; give a CSV with user_id,email,first_name,last_name"
+                )
+            })?)
+        };
         Ok(Self {
             route,
             users,
-            csv: is_csv,
+            shape,
         })
     }
 }
@@ -111,24 +122,17 @@ impl Directory for FileDirectory {
     }
 
     fn event(&self, user: Value) -> Result<UserEvent, String> {
-        self.read(user).map_err(|e| e.to_string())
+        match self.shape {
+            Shape::Provider(read) => read(user),
+            Shape::Csv => self.read_row(user).map_err(|e| e.to_string()),
+        }
     }
 }
 
 impl FileDirectory {
-    fn read(&self, user: Value) -> Result<UserEvent, PayloadError> {
-        if !self.csv {
-            return match self.route {
-                "auth0" => crate::providers::auth0::directory::listed_user(user),
-                "workos" => crate::providers::workos::listed_user(user),
-                "supabase-db" | "standard" => {
-                    crate::providers::supabase::directory::listed_user(self.route, user)
-                }
-                _ => crate::providers::clerk::listed_user(user),
-            };
-        }
-        let row: Row = crate::providers::read_part("CSV", "row", &user)?;
-        let email = crate::providers::provider::required_email(Some(&row.email))?;
+    fn read_row(&self, user: Value) -> Result<UserEvent, PayloadError> {
+        let row: Row = read_part("CSV", "row", &user)?;
+        let email = required_email(Some(&row.email))?;
         Ok(UserEvent::upserted(
             UserChange::Updated,
             UserProfile {

@@ -14,16 +14,8 @@ use attio_user_sync::App;
 use attio_user_sync::backfill::file::FileDirectory;
 use attio_user_sync::backfill::{self, Mode, Options};
 use attio_user_sync::checkpoint::Checkpoint;
-use attio_user_sync::directory::Directory;
+use attio_user_sync::directory::{Directory, Settings};
 use attio_user_sync::pace::WriteLimiter;
-use attio_user_sync::providers::auth0::directory::{Auth0Directory, Auth0Token};
-use attio_user_sync::providers::clerk::directory::ClerkDirectory;
-use attio_user_sync::providers::cognito::directory::CognitoDirectory;
-use attio_user_sync::providers::kinde::directory::KindeDirectory;
-use attio_user_sync::providers::okta::directory::OktaDirectory;
-use attio_user_sync::providers::stytch::directory::StytchDirectory;
-use attio_user_sync::providers::supabase::directory::SupabaseDirectory;
-use attio_user_sync::providers::workos::directory::WorkOsDirectory;
 use attio_user_sync::secrets::Secret;
 use clap::Parser;
 
@@ -112,113 +104,14 @@ async fn run(args: Args) -> Result<std::process::ExitCode, String> {
         let directory = FileDirectory::open(file, route)?;
         return backfill_from(app, &directory, &args).await;
     }
-    match route {
-        "clerk" => {
-            let directory = ClerkDirectory::new(
-                app.http_client(),
-                &var("CLERK_API_URL").unwrap_or_else(|| "https://api.clerk.com".into()),
-                var("CLERK_SECRET_KEY")
-                    .ok_or("CLERK_SECRET_KEY is not set: give the instance's secret key")?,
-                args.page_size.unwrap_or(100),
-            );
-            backfill_from(app, &directory, &args).await
-        }
-        "workos" => {
-            let directory = WorkOsDirectory::new(
-                app.http_client(),
-                &var("WORKOS_API_URL").unwrap_or_else(|| "https://api.workos.com".into()),
-                var("WORKOS_API_KEY")
-                    .ok_or("WORKOS_API_KEY is not set: give the environment's API key (sk_…)")?,
-                args.page_size.unwrap_or(100),
-            );
-            backfill_from(app, &directory, &args).await
-        }
-        "okta" => {
-            let directory = OktaDirectory::new(
-                app.http_client(),
-                &var("OKTA_ORG_URL").ok_or(
-                    "OKTA_ORG_URL is not set: give your org's URL, https://<org>.okta.com",
-                )?,
-                var("OKTA_API_TOKEN").ok_or("OKTA_API_TOKEN is not set: give an API token")?,
-                args.page_size.unwrap_or(200),
-            );
-            backfill_from(app, &directory, &args).await
-        }
-        "cognito" => {
-            let directory = CognitoDirectory::new(
-                CognitoDirectory::client_from_env(app.http_client()),
-                var("COGNITO_USER_POOL_ID")
-                    .ok_or("COGNITO_USER_POOL_ID is not set: give the user pool's id")?,
-                args.page_size.unwrap_or(60),
-            );
-            backfill_from(app, &directory, &args).await
-        }
-        "stytch" => {
-            let directory = StytchDirectory::new(
-                app.http_client(),
-                &var("STYTCH_API_URL").unwrap_or_else(|| "https://api.stytch.com".into()),
-                var("STYTCH_PROJECT_ID").ok_or("STYTCH_PROJECT_ID is not set")?,
-                var("STYTCH_SECRET").ok_or("STYTCH_SECRET is not set")?,
-                args.page_size.unwrap_or(100),
-            );
-            match var("STYTCH_PROJECT_TYPE").as_deref() {
-                None | Some("consumer") => backfill_from(app, &directory, &args).await,
-                Some("b2b") => backfill_from(app, &directory.b2b(), &args).await,
-                Some(other) => Err(format!(
-                    "STYTCH_PROJECT_TYPE is {other:?}: give consumer (the default) or b2b"
-                )),
-            }
-        }
-        "kinde" => {
-            let directory = KindeDirectory::new(
-                app.http_client(),
-                &var("KINDE_ISSUER_URL")
-                    .ok_or("KINDE_ISSUER_URL is not set: give https://<sub>.kinde.com")?,
-                var("KINDE_CLIENT_ID")
-                    .ok_or("KINDE_CLIENT_ID is not set: give an M2M application's client id")?,
-                var("KINDE_CLIENT_SECRET").ok_or("KINDE_CLIENT_SECRET is not set")?,
-                args.page_size.unwrap_or(500),
-            );
-            backfill_from(app, &directory, &args).await
-        }
-        "auth0" => {
-            let credentials = match (
-                var("AUTH0_MANAGEMENT_TOKEN"),
-                var("AUTH0_CLIENT_ID"),
-                var("AUTH0_CLIENT_SECRET"),
-            ) {
-                (Some(token), _, _) => Auth0Token::Given(token),
-                (None, Some(id), Some(secret)) => Auth0Token::Client { id, secret },
-                _ => {
-                    return Err("set AUTH0_MANAGEMENT_TOKEN, or AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET of an application authorised for the Management API (read:users)".into());
-                }
-            };
-            let directory = Auth0Directory::new(
-                app.http_client(),
-                &var("AUTH0_DOMAIN").ok_or("AUTH0_DOMAIN is not set: give your tenant's domain")?,
-                var("AUTH0_API_URL").as_deref(),
-                credentials,
-                args.page_size.unwrap_or(100),
-            );
-            backfill_from(app, &directory, &args).await
-        }
-        "supabase-db" | "standard" if route == "supabase-db" || var("SUPABASE_URL").is_some() => {
-            let directory = SupabaseDirectory::new(
-                app.http_client(),
-                &var("SUPABASE_URL")
-                    .ok_or("SUPABASE_URL is not set: give https://<project-ref>.supabase.co")?,
-                var("SUPABASE_SERVICE_ROLE_KEY").ok_or(
-                    "SUPABASE_SERVICE_ROLE_KEY is not set: give the project's service-role key",
-                )?,
-                args.page_size.unwrap_or(100),
-                route,
-            );
-            backfill_from(app, &directory, &args).await
-        }
-        other => Err(format!(
-            "{other} has no list API to read (a Standard Webhooks sender: set SUPABASE_URL if it is Supabase's Auth hook); --from-file reads a CSV export for any route"
-        )),
-    }
+    let source = attio_user_sync::providers::source_for(route)
+        .ok_or_else(|| format!("{route} has no list API to read"))?;
+    let directory = (source.open)(&Settings {
+        var: &var,
+        http: app.http_client(),
+        page_size: args.page_size,
+    })?;
+    backfill_from(app, &directory, &args).await
 }
 
 async fn backfill_from(

@@ -1,10 +1,13 @@
 //! The list-API interface the providers implement for the backfill: a [`Directory`] reads a
-//! provider's users page by page ([`Page`], resumed at a [`PageCursor`]); [`fetch`] is the
-//! HTTP every list API is called with (credentials, `429`s, token grants).
+//! provider's users page by page ([`Page`], resumed at a [`PageCursor`]); a [`Source`] is how
+//! the backfill finds one by route and opens it from its [`Settings`]; [`fetch`] is the HTTP
+//! every list API is called with (credentials, `429`s, token grants).
 
 pub mod fetch;
 
 use std::future::Future;
+
+use futures_util::future::BoxFuture;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -127,4 +130,105 @@ pub trait Directory: Send + Sync {
             .unwrap_or("")
             .to_owned()
     }
+}
+
+/// A [`Directory`] behind a pointer, for a list API chosen at run time ([`Source::open`]). Every
+/// directory is one; a boxed one is a [`Directory`] again.
+pub trait ListUsers: Send + Sync {
+    /// [`Directory::route`].
+    fn route(&self) -> &'static str;
+    /// [`Directory::total`].
+    fn total(&self) -> BoxFuture<'_, Option<u64>>;
+    /// [`Directory::page`].
+    fn page(&self, cursor: &PageCursor) -> BoxFuture<'_, Result<Page, DirectoryError>>;
+    /// [`Directory::event`].
+    fn event(&self, user: Value) -> Result<UserEvent, String>;
+    /// [`Directory::user_id`].
+    fn user_id(&self, user: &Value) -> String;
+}
+
+impl<D: Directory> ListUsers for D {
+    fn route(&self) -> &'static str {
+        Directory::route(self)
+    }
+
+    fn total(&self) -> BoxFuture<'_, Option<u64>> {
+        Box::pin(Directory::total(self))
+    }
+
+    fn page(&self, cursor: &PageCursor) -> BoxFuture<'_, Result<Page, DirectoryError>> {
+        // The cursor is copied in, so that the future borrows the directory alone.
+        let cursor = cursor.clone();
+        Box::pin(async move { Directory::page(self, &cursor).await })
+    }
+
+    fn event(&self, user: Value) -> Result<UserEvent, String> {
+        Directory::event(self, user)
+    }
+
+    fn user_id(&self, user: &Value) -> String {
+        Directory::user_id(self, user)
+    }
+}
+
+impl Directory for Box<dyn ListUsers> {
+    fn route(&self) -> &'static str {
+        ListUsers::route(self.as_ref())
+    }
+
+    fn total(&self) -> impl Future<Output = Option<u64>> + Send {
+        ListUsers::total(self.as_ref())
+    }
+
+    fn page(
+        &self,
+        cursor: &PageCursor,
+    ) -> impl Future<Output = Result<Page, DirectoryError>> + Send {
+        ListUsers::page(self.as_ref(), cursor)
+    }
+
+    fn event(&self, user: Value) -> Result<UserEvent, String> {
+        ListUsers::event(self.as_ref(), user)
+    }
+
+    fn user_id(&self, user: &Value) -> String {
+        ListUsers::user_id(self.as_ref(), user)
+    }
+}
+
+/// What a list API is opened with: its settings by name (the environment: a provider's key,
+/// URL, …), the HTTP client, and the page size asked for (`None`: the provider's default).
+pub struct Settings<'a> {
+    /// A setting's value; `None` when it is unset or blank.
+    pub var: &'a (dyn Fn(&str) -> Option<String> + Sync),
+    /// The client every list API is called with (the app's: one TLS setup).
+    pub http: reqwest::Client,
+    /// `--page-size`.
+    pub page_size: Option<u64>,
+}
+
+impl Settings<'_> {
+    /// A setting that must be given, or what to give (`hint`, when there is one).
+    pub fn required(&self, name: &str, hint: &str) -> Result<String, String> {
+        (self.var)(name).ok_or_else(|| {
+            if hint.is_empty() {
+                format!("{name} is not set")
+            } else {
+                format!("{name} is not set: {hint}")
+            }
+        })
+    }
+}
+
+/// A route's list API, as the backfill finds it (the registry is
+/// [`crate::providers::SOURCES`]): how to open it, and how to read a user object of the
+/// provider's own shape from an export file.
+pub struct Source {
+    /// The route its users belong to.
+    pub route: &'static str,
+    /// Opens the list API from its settings, or says which setting is missing.
+    pub open: fn(&Settings<'_>) -> Result<Box<dyn ListUsers>, String>,
+    /// Reads one user object as the provider's list API or export writes it, when an export
+    /// file of that shape can be read (`None`: CSV only).
+    pub read_exported: Option<fn(Value) -> Result<UserEvent, String>>,
 }

@@ -12,6 +12,7 @@ use super::Auth0User;
 use crate::directory::PageCursor;
 use crate::directory::fetch::ClientToken;
 use crate::directory::{Directory, DirectoryError, Page};
+use crate::directory::{ListUsers, Settings, Source};
 use crate::domain::{UserChange, UserEvent};
 use crate::providers::provider::{PayloadError, read_part};
 
@@ -137,3 +138,31 @@ pub fn listed_user(raw: Value) -> Result<UserEvent, PayloadError> {
     let updated_at = profile.details.updated_at;
     Ok(UserEvent::upserted(UserChange::Updated, profile).at(updated_at))
 }
+
+/// Auth0's Management API for the backfill: `AUTH0_DOMAIN` and `AUTH0_MANAGEMENT_TOKEN`, or an
+/// application's `AUTH0_CLIENT_ID` and `AUTH0_CLIENT_SECRET` (`AUTH0_API_URL`, a stand-in).
+pub const SOURCE: Source = Source {
+    route: crate::routes::AUTH0,
+    open: |settings: &Settings<'_>| -> Result<Box<dyn ListUsers>, String> {
+        let var = settings.var;
+        let credentials = match (
+            var("AUTH0_MANAGEMENT_TOKEN"),
+            var("AUTH0_CLIENT_ID"),
+            var("AUTH0_CLIENT_SECRET"),
+        ) {
+            (Some(token), _, _) => Auth0Token::Given(token),
+            (None, Some(id), Some(secret)) => Auth0Token::Client { id, secret },
+            _ => {
+                return Err("set AUTH0_MANAGEMENT_TOKEN, or AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET of an application authorised for the Management API (read:users)".into());
+            }
+        };
+        Ok(Box::new(Auth0Directory::new(
+            settings.http.clone(),
+            &settings.required("AUTH0_DOMAIN", "give your tenant's domain")?,
+            var("AUTH0_API_URL").as_deref(),
+            credentials,
+            settings.page_size.unwrap_or(100),
+        )))
+    },
+    read_exported: Some(|user| listed_user(user).map_err(|e| e.to_string())),
+};

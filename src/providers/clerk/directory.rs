@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::directory::PageCursor;
 use crate::directory::{Directory, DirectoryError, Page};
+use crate::directory::{ListUsers, Settings, Source};
 use crate::domain::UserEvent;
 
 /// Clerk's documented page size limit.
@@ -83,3 +84,17 @@ impl Directory for ClerkDirectory {
         super::listed_user(user).map_err(|e| e.to_string())
     }
 }
+
+/// Clerk's list API for the backfill: `CLERK_SECRET_KEY` (and `CLERK_API_URL`, a stand-in).
+pub const SOURCE: Source = Source {
+    route: crate::routes::CLERK,
+    open: |settings: &Settings<'_>| -> Result<Box<dyn ListUsers>, String> {
+        Ok(Box::new(ClerkDirectory::new(
+            settings.http.clone(),
+            &(settings.var)("CLERK_API_URL").unwrap_or_else(|| "https://api.clerk.com".into()),
+            settings.required("CLERK_SECRET_KEY", "give the instance's secret key")?,
+            settings.page_size.unwrap_or(100),
+        )))
+    },
+    read_exported: Some(|user| super::listed_user(user).map_err(|e| e.to_string())),
+};

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::directory::PageCursor;
 use crate::directory::{Directory, DirectoryError, Page};
+use crate::directory::{ListUsers, Settings, Source};
 use crate::domain::{UserChange, UserEvent};
 
 const PROVIDER: &str = "Cognito";
@@ -135,3 +136,17 @@ impl Directory for CognitoDirectory {
         ))
     }
 }
+
+/// Cognito's `ListUsers` for the backfill: `COGNITO_USER_POOL_ID` (the AWS SDK's own settings
+/// for the rest).
+pub const SOURCE: Source = Source {
+    route: crate::routes::COGNITO,
+    open: |settings: &Settings<'_>| -> Result<Box<dyn ListUsers>, String> {
+        Ok(Box::new(CognitoDirectory::new(
+            CognitoDirectory::client_from_env(settings.http.clone()),
+            settings.required("COGNITO_USER_POOL_ID", "give the user pool's id")?,
+            settings.page_size.unwrap_or(60),
+        )))
+    },
+    read_exported: None,
+};

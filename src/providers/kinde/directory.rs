@@ -11,6 +11,7 @@ use super::KindeUser;
 use crate::directory::PageCursor;
 use crate::directory::fetch::ClientToken;
 use crate::directory::{Directory, DirectoryError, Page};
+use crate::directory::{ListUsers, Settings, Source};
 use crate::domain::{UserChange, UserEvent};
 use crate::providers::provider::{PayloadError, read_part};
 
@@ -118,3 +119,19 @@ fn listed_user(raw: Value) -> Result<UserEvent, PayloadError> {
     let user: KindeUser = read_part(PROVIDER, "user", &raw)?;
     user.upserted(UserChange::Updated, None, None)
 }
+
+/// Kinde's Management API for the backfill: `KINDE_ISSUER_URL`, and an M2M application's
+/// `KINDE_CLIENT_ID` and `KINDE_CLIENT_SECRET`.
+pub const SOURCE: Source = Source {
+    route: crate::routes::KINDE,
+    open: |settings: &Settings<'_>| -> Result<Box<dyn ListUsers>, String> {
+        Ok(Box::new(KindeDirectory::new(
+            settings.http.clone(),
+            &settings.required("KINDE_ISSUER_URL", "give https://<sub>.kinde.com")?,
+            settings.required("KINDE_CLIENT_ID", "give an M2M application's client id")?,
+            settings.required("KINDE_CLIENT_SECRET", "")?,
+            settings.page_size.unwrap_or(500),
+        )))
+    },
+    read_exported: None,
+};

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::directory::PageCursor;
 use crate::directory::fetch::Credentials;
 use crate::directory::{Directory, DirectoryError, Page};
+use crate::directory::{ListUsers, Settings, Source};
 use crate::domain::{Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part};
 use crate::providers::provider::{PayloadError, read_part, required_email};
 
@@ -145,3 +146,20 @@ fn listed_user(user: Value) -> Result<UserEvent, PayloadError> {
     )
     .at(updated_at))
 }
+
+/// Okta's list API for the backfill: `OKTA_ORG_URL` and `OKTA_API_TOKEN`.
+pub const SOURCE: Source = Source {
+    route: crate::routes::OKTA,
+    open: |settings: &Settings<'_>| -> Result<Box<dyn ListUsers>, String> {
+        Ok(Box::new(OktaDirectory::new(
+            settings.http.clone(),
+            &settings.required(
+                "OKTA_ORG_URL",
+                "give your org's URL, https://<org>.okta.com",
+            )?,
+            settings.required("OKTA_API_TOKEN", "give an API token")?,
+            settings.page_size.unwrap_or(200),
+        )))
+    },
+    read_exported: None,
+};

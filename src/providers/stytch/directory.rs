@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use crate::directory::PageCursor;
 use crate::directory::fetch::Credentials;
 use crate::directory::{Directory, DirectoryError, Page};
+use crate::directory::{ListUsers, Settings, Source};
 use crate::domain::UserEvent;
 
 const PROVIDER: &str = "Stytch";
@@ -260,3 +261,26 @@ impl Directory for StytchDirectory {
         read.map_err(|e| e.to_string())
     }
 }
+
+/// Stytch's search APIs for the backfill: `STYTCH_PROJECT_ID`, `STYTCH_SECRET` and
+/// `STYTCH_PROJECT_TYPE` (`consumer`, the default, or `b2b`; `STYTCH_API_URL`, a stand-in).
+pub const SOURCE: Source = Source {
+    route: crate::routes::STYTCH,
+    open: |settings: &Settings<'_>| -> Result<Box<dyn ListUsers>, String> {
+        let directory = StytchDirectory::new(
+            settings.http.clone(),
+            &(settings.var)("STYTCH_API_URL").unwrap_or_else(|| "https://api.stytch.com".into()),
+            settings.required("STYTCH_PROJECT_ID", "")?,
+            settings.required("STYTCH_SECRET", "")?,
+            settings.page_size.unwrap_or(100),
+        );
+        match (settings.var)("STYTCH_PROJECT_TYPE").as_deref() {
+            None | Some("consumer") => Ok(Box::new(directory)),
+            Some("b2b") => Ok(Box::new(directory.b2b())),
+            Some(other) => Err(format!(
+                "STYTCH_PROJECT_TYPE is {other:?}: give consumer (the default) or b2b"
+            )),
+        }
+    },
+    read_exported: None,
+};

@@ -17,6 +17,7 @@ use super::SupabaseUser;
 use crate::directory::PageCursor;
 use crate::directory::fetch::Credentials;
 use crate::directory::{Directory, DirectoryError, Page};
+use crate::directory::{ListUsers, Settings, Source};
 use crate::domain::{UserChange, UserEvent};
 use crate::providers::provider::{PayloadError, read_part};
 
@@ -121,6 +122,44 @@ pub fn listed_user(route: &'static str, user: Value) -> Result<UserEvent, Payloa
         (_, user) => user,
     };
     Ok(UserEvent::upserted(UserChange::Updated, parsed.profile(route, raw)?).at(at))
+}
+
+/// Supabase's Auth admin API for the backfill of database-webhook users: `SUPABASE_URL` and
+/// `SUPABASE_SERVICE_ROLE_KEY`.
+pub const SOURCE: Source = Source {
+    route: crate::routes::SUPABASE_DB,
+    open: |settings| open(settings, crate::routes::SUPABASE_DB),
+    read_exported: Some(|user| {
+        listed_user(crate::routes::SUPABASE_DB, user).map_err(|e| e.to_string())
+    }),
+};
+
+/// The `standard` route's list API, when its sender is Supabase's Auth hook (`SUPABASE_URL`
+/// set); any other Standard Webhooks sender has none.
+pub const STANDARD_SOURCE: Source = Source {
+    route: crate::routes::STANDARD,
+    open: |settings| {
+        if (settings.var)("SUPABASE_URL").is_none() {
+            return Err("standard has no list API to read (a Standard Webhooks sender: set SUPABASE_URL if it is Supabase's Auth hook); --from-file reads a CSV export for any route".into());
+        }
+        open(settings, crate::routes::STANDARD)
+    },
+    read_exported: Some(|user| {
+        listed_user(crate::routes::STANDARD, user).map_err(|e| e.to_string())
+    }),
+};
+
+fn open(settings: &Settings<'_>, route: &'static str) -> Result<Box<dyn ListUsers>, String> {
+    Ok(Box::new(SupabaseDirectory::new(
+        settings.http.clone(),
+        &settings.required("SUPABASE_URL", "give https://<project-ref>.supabase.co")?,
+        settings.required(
+            "SUPABASE_SERVICE_ROLE_KEY",
+            "give the project's service-role key",
+        )?,
+        settings.page_size.unwrap_or(100),
+        route,
+    )))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::directory::PageCursor;
 use crate::directory::{Directory, DirectoryError, Page};
+use crate::directory::{ListUsers, Settings, Source};
 use crate::domain::UserEvent;
 
 /// WorkOS's documented page size limit.
@@ -82,3 +83,17 @@ impl Directory for WorkOsDirectory {
         super::listed_user(user).map_err(|e| e.to_string())
     }
 }
+
+/// WorkOS's list API for the backfill: `WORKOS_API_KEY` (and `WORKOS_API_URL`, a stand-in).
+pub const SOURCE: Source = Source {
+    route: crate::routes::WORKOS,
+    open: |settings: &Settings<'_>| -> Result<Box<dyn ListUsers>, String> {
+        Ok(Box::new(WorkOsDirectory::new(
+            settings.http.clone(),
+            &(settings.var)("WORKOS_API_URL").unwrap_or_else(|| "https://api.workos.com".into()),
+            settings.required("WORKOS_API_KEY", "give the environment's API key (sk_…)")?,
+            settings.page_size.unwrap_or(100),
+        )))
+    },
+    read_exported: Some(|user| super::listed_user(user).map_err(|e| e.to_string())),
+};
