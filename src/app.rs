@@ -92,6 +92,20 @@ const APPLIED_MEMORY: Duration = Duration::from_secs(600);
 /// Most applied events remembered: a few of the largest batches senders send.
 const APPLIED_MEMORY_SIZE: usize = 4096;
 
+/// The Attio and Secrets Manager clients for `config`, sharing one HTTP client (one TLS setup,
+/// one connection pool): what an app is built from, and what the doctor checks before the
+/// first event. `lookup` reads AWS's standard settings (the process environment, in the
+/// binaries).
+pub fn build_clients(
+    config: &Config,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(AttioClient, aws_sdk_secretsmanager::Client), BuildError> {
+    let tls = crate::tls::client_config(config.ca_bundle.as_deref())?;
+    let attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default(), tls)?;
+    let secrets = crate::secrets::client_from_lookup(attio.http_client(), lookup);
+    Ok((attio, secrets))
+}
+
 impl App {
     /// Builds the Secrets Manager and Attio clients from the configuration and AWS's
     /// standard environment (region, credentials, `AWS_ENDPOINT_URL_SECRETS_MANAGER`).
@@ -105,13 +119,10 @@ impl App {
         config: Config,
         limiter: Option<std::sync::Arc<crate::pace::WriteLimiter>>,
     ) -> Result<Self, BuildError> {
-        let tls = crate::tls::client_config(config.ca_bundle.as_deref())?;
-        let mut attio = AttioClient::new(&config.attio_api_url, RetryPolicy::default(), tls)?;
+        let (mut attio, client) = build_clients(&config, |n| std::env::var(n).ok())?;
         if let Some(limiter) = limiter {
             attio = attio.with_limiter(limiter);
         }
-        // One HTTP client (one TLS setup, one connection pool) for Attio and Secrets Manager.
-        let client = crate::secrets::client_from_env(attio.http_client());
         let queue = config.sync_queue_url.clone().map(|url| {
             let sqs =
                 crate::queue::client_from_lookup(attio.http_client(), |n| std::env::var(n).ok());

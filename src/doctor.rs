@@ -552,18 +552,12 @@ impl Doctor {
     ) -> Result<Self, String> {
         let (config, direct) =
             crate::config::from_lookup_or_token(&lookup).map_err(|e| e.to_string())?;
-        let tls =
-            crate::tls::client_config(config.ca_bundle.as_deref()).map_err(|e| e.to_string())?;
-        let attio = AttioClient::new(
-            &config.attio_api_url,
-            crate::attio::RetryPolicy::default(),
-            tls,
-        )
-        .map_err(|e| e.to_string())?;
+        let (attio, secrets) =
+            crate::app::build_clients(&config, &lookup).map_err(|e| e.to_string())?;
         let token = match direct {
             Some(token) => TokenSource::Direct(Secret::new(token)),
             None => TokenSource::Secret(SecretCache::new(
-                crate::secrets::client_from_lookup(attio.http_client(), &lookup),
+                secrets,
                 config.secret_id.clone(),
                 config.secret_cache_ttl,
             )),
