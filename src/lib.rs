@@ -1,18 +1,27 @@
 //! attio-user-sync: identity provider webhooks in, Attio `users` and `people` records out.
 //!
-//! Data flows one way: [`lambda_entry`] reads each Lambda event into a request; [`handler`]
-//! routes it to a [`providers`] module, which verifies it and turns it into
-//! [`domain::UserEvent`]s (addresses parsed by [`email`]); [`sync`] applies those through the
-//! [`attio`] client, with the fields [`mapping`] names converted by [`convert`] to each
-//! attribute's type; [`error`] maps every failure to one HTTP status. What Attio cannot take in
-//! time goes, as a [`queue`] message (the event's serde form, versioned), to an SQS FIFO queue,
-//! and the [`worker`] applies it later through the same [`sync`]. [`recent`] is what a
-//! container remembers between invocations (person asserts, applied events of a delivery),
-//! [`secrets`] caches the Secrets Manager secret, [`config`] validates the environment once,
-//! [`metrics`] writes CloudWatch EMF lines; [`backfill`] reads a provider's
-//! existing users page by page into the same events and sync, its writes paced by [`pace`] and
-//! its position kept by [`checkpoint`]. [`lambda_entry`], [`cognito`], [`worker`], [`backfill`] and
-//! [`doctor`] are what the binaries (`src/main.rs`, `src/bin/`) run.
+//! Data flows one way, and every import points down this map:
+//!
+//! - **Entry points** (`src/main.rs`, `src/bin/`): read the [`Config`], build the [`App`] once,
+//!   run one adapter.
+//! - **Adapters**: [`http`] (route, verify, parse, apply, answer; the only place a failure
+//!   becomes an HTTP status, and the only reader of lambda_http), [`worker`] (SQS batches,
+//!   message fates, dead letters), [`cognito_trigger`], [`backfill`] (a run over a provider's
+//!   list API or an export file) and [`doctor`] (preflight checks).
+//! - **The app** ([`app`]): the clients (TLS, Attio, Secrets Manager, SQS) built once; applies
+//!   a delivery's users at the same time under the write pacing, queues what Attio cannot take.
+//! - **The sync core** ([`sync`]): a [`domain::UserEvent`] becomes Attio calls, with the fields
+//!   [`mapping`] names converted by [`convert`] to each attribute's type.
+//! - **Clients and providers, side by side**: [`attio`] (the client, and the rules for Attio's
+//!   failures), [`providers`] (each verifies and parses its webhooks, and lists its users for the
+//!   backfill, into the same events), [`queue`] (the versioned message, SQS), [`secrets`],
+//!   [`jwks`], [`signature`]; and the machinery they share: [`metrics`] (EMF), [`logging`],
+//!   [`recent`] (what a container remembers), [`pace`] (write pacing), [`checkpoint`],
+//!   [`tls`], [`sdk_http`].
+//! - **Configuration** ([`config`], [`mapping`], [`convert`]): read and checked once; lists no
+//!   adapter.
+//! - **Domain** ([`domain`], [`email`], [`routes`], [`directory`]): the events, addresses,
+//!   route names and the list-API interface the providers implement; depends on nothing above.
 
 pub mod app;
 pub mod attio;
