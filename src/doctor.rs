@@ -208,7 +208,7 @@ impl Doctor {
         }
         let mut routes: Vec<String> = secrets.webhook_secrets.keys().cloned().collect();
         if self.config.kinde_issuer_url.is_some() {
-            routes.push("kinde".into());
+            routes.push(crate::routes::KINDE.into());
         }
         routes.sort_unstable();
         routes

@@ -121,7 +121,7 @@ impl CanonicalField {
     pub fn shapes(self) -> Option<Vec<Value>> {
         use CanonicalField as F;
         Some(match self {
-            F::Provider => vec!["clerk".into()],
+            F::Provider => vec![crate::routes::CLERK.into()],
             F::Email => vec!["ada@example.com".into()],
             F::EmailVerified => vec![true.into(), false.into()],
             F::Phone => vec!["+14155550100".into()],

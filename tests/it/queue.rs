@@ -430,26 +430,10 @@ async fn a_rate_limited_message_comes_back_after_retry_after_not_the_whole_visib
         p.t.send(&clerk("user.created", "user_l", "L")).await.status,
         202
     );
-    fail_every_attempt(
-        &p.t.attio,
-        None,
-        Fault::Status {
-            status: 429,
-            code: "rate_limit_exceeded",
-            retry_after: Some("1".into()),
-        },
-    );
+    rate_limit_every_attempt(&p.t.attio);
     let received = p.queues.receive(&p.queues.url, 10).await;
-    let records: Vec<Value> = received.iter().map(|m| p.queues.record(m)).collect();
-    let event = serde_json::from_value(json!({ "Records": records })).unwrap();
 
-    let answer = p
-        .worker
-        .handle(
-            event,
-            Some(std::time::SystemTime::now() + Duration::from_secs(60)),
-        )
-        .await;
+    let answer = hand_to_worker(&p, &received).await;
 
     assert_eq!(answer.batch_item_failures.len(), 1);
     assert!(
@@ -470,18 +454,9 @@ async fn a_message_failing_again_backs_off_beyond_retry_after() {
         p.t.send(&clerk("user.created", "user_b", "B")).await.status,
         202
     );
-    let deadline = Some(std::time::SystemTime::now() + Duration::from_secs(60));
     let mut receives = Vec::new();
     for _ in 0..2 {
-        fail_every_attempt(
-            &p.t.attio,
-            None,
-            Fault::Status {
-                status: 429,
-                code: "rate_limit_exceeded",
-                retry_after: Some("1".into()),
-            },
-        );
+        rate_limit_every_attempt(&p.t.attio);
         let received = p.queues.receive(&p.queues.url, 10).await;
         assert_eq!(received.len(), 1, "back after Attio's Retry-After");
         receives.push(
@@ -492,9 +467,7 @@ async fn a_message_failing_again_backs_off_beyond_retry_after() {
                 })
                 .cloned(),
         );
-        let records: Vec<Value> = received.iter().map(|m| p.queues.record(m)).collect();
-        let event = serde_json::from_value(json!({ "Records": records })).unwrap();
-        let answer = p.worker.handle(event, deadline).await;
+        let answer = hand_to_worker(&p, &received).await;
         assert_eq!(answer.batch_item_failures.len(), 1);
         tokio::time::sleep(Duration::from_millis(1600)).await;
     }
@@ -504,6 +477,35 @@ async fn a_message_failing_again_backs_off_beyond_retry_after() {
         p.queues.receive(&p.queues.url, 10).await.is_empty(),
         "at its second failure the message waits longer than Attio's Retry-After"
     );
+}
+
+/// Attio answers every attempt of the next call `429` with `Retry-After: 1`.
+fn rate_limit_every_attempt(attio: &AttioStandIn) {
+    fail_every_attempt(
+        attio,
+        None,
+        Fault::Status {
+            status: 429,
+            code: "rate_limit_exceeded",
+            retry_after: Some("1".into()),
+        },
+    );
+}
+
+/// `received` handed to the pipeline's worker as one SQS event, as Lambda's event source would,
+/// with the invocation's deadline a minute away.
+async fn hand_to_worker(
+    p: &Pipeline,
+    received: &[aws_sdk_sqs::types::Message],
+) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+    let records: Vec<Value> = received.iter().map(|m| p.queues.record(m)).collect();
+    let event = serde_json::from_value(json!({ "Records": records })).unwrap();
+    p.worker
+        .handle(
+            event,
+            Some(std::time::SystemTime::now() + Duration::from_secs(60)),
+        )
+        .await
 }
 
 /// The `workspace_id`s of the workspaces Attio links to the user `user_id`.

@@ -108,7 +108,7 @@ pub fn listed_user(route: &'static str, user: Value) -> Result<UserEvent, Payloa
     let parsed: SupabaseUser = read_part(NAME, "user", &user)?;
     let at = parsed.updated_at();
     let raw = match (route, user) {
-        ("supabase-db", Value::Object(mut row)) => {
+        (crate::routes::SUPABASE_DB, Value::Object(mut row)) => {
             for (listed, column) in [
                 ("user_metadata", "raw_user_meta_data"),
                 ("app_metadata", "raw_app_meta_data"),
