@@ -5,9 +5,9 @@
 //! - **Entry points** (`src/main.rs`, `src/bin/`): read the [`Config`], build the [`App`] once,
 //!   run one adapter.
 //! - **Adapters**: [`http`] (route, verify, parse, apply, answer; the only place a failure
-//!   becomes an HTTP status, and the only reader of lambda_http), [`worker`] (SQS batches,
-//!   message fates, dead letters), [`cognito_trigger`], [`backfill`] (a run over a provider's
-//!   list API or an export file) and [`doctor`] (preflight checks).
+//!   becomes an HTTP status, and the only reader of Lambda's HTTP events), [`worker`] (SQS
+//!   batches, message fates, dead letters), [`cognito_trigger`], [`backfill`] (a run over a
+//!   provider's list API or an export file) and [`doctor`] (preflight checks).
 //! - **The app** ([`app`]): the clients (TLS, Attio, Secrets Manager, SQS) built once; applies
 //!   a delivery's users at the same time under the write pacing, queues what Attio cannot take.
 //! - **The sync core** ([`sync`]): a [`domain::UserEvent`] becomes Attio calls, with the fields
