@@ -65,12 +65,43 @@ pub(crate) struct KindeUser {
     organizations: Vec<Organization>,
 }
 
-/// An organisation the user belongs to: `{"code": "org_…"}` in a webhook, `"org_…"` listed.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Organization {
-    Code(String),
-    Object { code: String },
+/// An organisation the user belongs to, by its code: `{"code": "org_…"}` in a webhook,
+/// `"org_…"` listed. (Read by hand: serde's untagged enums buffer the value and cost the
+/// function's binary more than this.)
+struct Organization(String);
+
+impl<'de> Deserialize<'de> for Organization {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Code;
+        impl<'de> serde::de::Visitor<'de> for Code {
+            type Value = Organization;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an organization code, or an object with its code")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, code: &str) -> Result<Organization, E> {
+                Ok(Organization(code.to_owned()))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Organization, A::Error> {
+                let mut code = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "code" {
+                        code = Some(map.next_value::<String>()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                code.map(Organization)
+                    .ok_or_else(|| serde::de::Error::missing_field("code"))
+            }
+        }
+        deserializer.deserialize_any(Code)
+    }
 }
 
 impl KindeUser {
@@ -86,11 +117,7 @@ impl KindeUser {
         let workspaces = self
             .organizations
             .into_iter()
-            .map(|o| match o {
-                Organization::Code(code) | Organization::Object { code } => {
-                    Workspace::new(code, None)
-                }
-            })
+            .map(|Organization(code)| Workspace::new(code, None))
             .collect();
         let user = UserProfile {
             user_id: self.id,
