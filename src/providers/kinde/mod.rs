@@ -61,47 +61,11 @@ pub(crate) struct KindeUser {
     picture: Option<String>,
     created_on: Option<String>,
     last_signed_in: Option<String>,
+    /// The organisations the user belongs to, by code: `{"code": "org_…"}` in a webhook,
+    /// `"org_…"` listed. (Read as JSON values and picked apart below: an untagged enum or a
+    /// visitor of its own costs the function's binary kilobytes of serde code.)
     #[serde(default)]
-    organizations: Vec<Organization>,
-}
-
-/// An organisation the user belongs to, by its code: `{"code": "org_…"}` in a webhook,
-/// `"org_…"` listed. (Read by hand: serde's untagged enums buffer the value and cost the
-/// function's binary more than this.)
-struct Organization(String);
-
-impl<'de> Deserialize<'de> for Organization {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Code;
-        impl<'de> serde::de::Visitor<'de> for Code {
-            type Value = Organization;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an organization code, or an object with its code")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, code: &str) -> Result<Organization, E> {
-                Ok(Organization(code.to_owned()))
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Organization, A::Error> {
-                let mut code = None;
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    if key == "code" {
-                        code = Some(map.next_value::<String>()?);
-                    } else {
-                        map.next_value::<serde::de::IgnoredAny>()?;
-                    }
-                }
-                code.map(Organization)
-                    .ok_or_else(|| serde::de::Error::missing_field("code"))
-            }
-        }
-        deserializer.deserialize_any(Code)
-    }
+    organizations: Vec<serde_json::Value>,
 }
 
 impl KindeUser {
@@ -116,9 +80,16 @@ impl KindeUser {
         let email = required_email(self.email.as_deref())?;
         let workspaces = self
             .organizations
-            .into_iter()
-            .map(|Organization(code)| Workspace::new(code, None))
-            .collect();
+            .iter()
+            .map(|o| {
+                let code = o.as_str().or_else(|| o.get("code").and_then(|c| c.as_str()));
+                code.map(|code| Workspace::new(code.to_owned(), None))
+                    .ok_or_else(|| PayloadError::Malformed {
+                        provider: NAME,
+                        reason: "organizations: expected an organization code, or an object with its code".into(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
         let user = UserProfile {
             user_id: self.id,
             email,
