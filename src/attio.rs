@@ -382,6 +382,8 @@ pub struct AttioClient {
     retry: RetryPolicy,
     /// Paces writes, when set ([`crate::pace`]); shared by clones of the client.
     limiter: Option<std::sync::Arc<crate::pace::WriteLimiter>>,
+    /// Paces reads (queries, lists), when set: Attio allows 100 a second.
+    read_limiter: Option<std::sync::Arc<crate::pace::WriteLimiter>>,
     /// Attio's recent round trip in milliseconds (a moving average, at most 1 s): a call is not
     /// started with less time left than that, since its answer could not come in time and a
     /// write Attio applied unseen would be written again by the sender's retry.
@@ -408,6 +410,7 @@ impl AttioClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
             retry,
             limiter: None,
+            read_limiter: None,
             round_trip_ms: Default::default(),
         })
     }
@@ -416,6 +419,13 @@ impl AttioClient {
     /// and holding them all for a `429`'s `Retry-After`.
     pub fn with_limiter(mut self, limiter: std::sync::Arc<crate::pace::WriteLimiter>) -> Self {
         self.limiter = Some(limiter);
+        self
+    }
+
+    /// The same client, starting reads (queries, lists) only as `limiter` allows, and holding
+    /// them for a read's `429`.
+    pub fn with_read_limiter(mut self, limiter: std::sync::Arc<crate::pace::WriteLimiter>) -> Self {
+        self.read_limiter = Some(limiter);
         self
     }
 
@@ -455,6 +465,33 @@ impl AttioClient {
         // built into a JSON tree, which was about a tenth of the function's CPU per event).
         let answer: Answer<RecordIdOnly> = parse(&answer)?;
         Ok(answer.data.id.record_id)
+    }
+
+    /// A page of `object`'s records: `limit` (Attio's most is 500) from `offset`, in Attio's
+    /// order (`POST /v2/objects/{object}/records/query` without a filter). A page shorter than
+    /// `limit` is the last.
+    pub async fn query_records(
+        &self,
+        token: &Secret,
+        object: &str,
+        limit: u32,
+        offset: u64,
+        budget: &mut AttioBudget,
+    ) -> Result<Vec<FoundRecord>, AttioError> {
+        let path = format!("/v2/objects/{object}/records/query");
+        let body = json!({ "limit": limit, "offset": offset });
+        let answer = self
+            .call(token, Method::POST, &path, Some(&body), object, budget)
+            .await?;
+        let answer: Answer<Vec<RecordWithValues>> = parse(&answer)?;
+        Ok(answer
+            .data
+            .into_iter()
+            .map(|r| FoundRecord {
+                id: r.id.record_id,
+                values: r.values,
+            })
+            .collect())
     }
 
     /// The record whose `attribute` equals `value`, if there is one
@@ -614,8 +651,12 @@ impl AttioClient {
                 self.round_trip_ms
                     .load(std::sync::atomic::Ordering::Relaxed),
             ));
-            if write
-                && let Some(limiter) = &self.limiter
+            let limiter = if write {
+                &self.limiter
+            } else {
+                &self.read_limiter
+            };
+            if let Some(limiter) = limiter
                 && !limiter
                     .acquire_before(
                         budget
@@ -677,10 +718,15 @@ impl AttioClient {
                     attempts: attempt,
                 },
             };
-            if let (Some(limiter), AttioError::RateLimited { retry_after }) =
-                (&self.limiter, &failure)
-            {
-                limiter.hold_for(retry_after.unwrap_or(Duration::from_secs(1)));
+            if let AttioError::RateLimited { retry_after } = &failure {
+                let wait = retry_after.unwrap_or(Duration::from_secs(1));
+                // Every write waits out a 429; a read's holds the other reads too.
+                if let Some(writes) = &self.limiter {
+                    writes.hold_for(wait);
+                }
+                if !write && let Some(reads) = &self.read_limiter {
+                    reads.hold_for(wait);
+                }
             }
             match self.retry_delay(&failure, attempt) {
                 Some(wait) if wait + MIN_ATTEMPT_TIME <= budget.remaining() => {

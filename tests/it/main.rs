@@ -21,6 +21,7 @@ mod overlap;
 mod pace;
 mod providers;
 mod queue;
+mod reads;
 
 mod secrets;
 mod tls;

@@ -848,40 +848,63 @@ fn incoming_values(
 
 /// `{"filter":{"<attribute>":"<value>"},"limit":n}`: records whose attribute holds the value.
 fn query(s: &Inner, object: &str, attributes: &[Attribute], body: &Value) -> Response {
-    let filter = body
-        .get("filter")
-        .and_then(Value::as_object)
-        .filter(|f| f.len() == 1);
-    let Some((slug, wanted)) = filter.and_then(|f| f.iter().next()) else {
-        return invalid(
-            "validation_type",
-            "Body payload validation error: expected {\"filter\":{\"<attribute>\":<value>}}.",
-        );
+    // Without a filter, every record (a page of them); with one, the shorthand form
+    // `{"<attribute>": <value>}`, the only one this stand-in reads.
+    let filter = match body.get("filter") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(f)) if f.len() == 1 => f.iter().next(),
+        Some(_) => {
+            return invalid(
+                "validation_type",
+                "Body payload validation error: expected {\"filter\":{\"<attribute>\":<value>}}.",
+            );
+        }
     };
-    let Some(def) = attributes.iter().find(|a| a.slug == slug) else {
-        return invalid(
-            "value_not_found",
-            &format!("Cannot find attribute with slug/ID \"{slug}\"."),
-        );
+    let wanted = match filter {
+        None => None,
+        Some((slug, wanted)) => {
+            let Some(def) = attributes.iter().find(|a| a.slug == slug) else {
+                return invalid(
+                    "value_not_found",
+                    &format!("Cannot find attribute with slug/ID \"{slug}\"."),
+                );
+            };
+            let Ok(wanted) = normalise(s, def, wanted) else {
+                return invalid(
+                    "validation_type",
+                    &format!("Invalid filter value for \"{slug}\"."),
+                );
+            };
+            Some((slug, wanted))
+        }
     };
-    let Ok(wanted) = normalise(s, def, wanted) else {
-        return invalid(
-            "validation_type",
-            &format!("Invalid filter value for \"{slug}\"."),
-        );
+    let number = |key: &'static str, default: u64| match body.get(key) {
+        None => Ok(default),
+        Some(v) => v.as_u64().ok_or(key),
     };
-    let limit = body.get("limit").and_then(Value::as_u64).unwrap_or(500) as usize;
+    let (limit, offset) = match (number("limit", 500), number("offset", 0)) {
+        (Ok(limit), Ok(offset)) => (limit as usize, offset as usize),
+        (Err(key), _) | (_, Err(key)) => {
+            return invalid(
+                "validation_type",
+                &format!("Body payload validation error: {key} must be a non-negative integer."),
+            );
+        }
+    };
     let found: Vec<Value> = s
         .records
         .get(object)
         .into_iter()
         .flatten()
-        .filter(|r| {
-            r.values
+        .filter(|r| match &wanted {
+            None => true,
+            Some((slug, wanted)) => r
+                .values
                 .get(slug.as_str())
                 .and_then(Value::as_array)
-                .is_some_and(|held| held.iter().any(|v| wanted.contains(v)))
+                .is_some_and(|held| held.iter().any(|v| wanted.contains(v))),
         })
+        .skip(offset)
         .take(limit)
         .map(|r| record_body(object, r, attributes)["data"].clone())
         .collect();

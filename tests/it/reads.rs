@@ -1,0 +1,126 @@
+//! Reading Attio back (what reconcile builds on): every record of an object in pages of
+//! Attio's query, and reads paced under Attio's 100 a second.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use attio_user_sync::attio::{AttioBudget, AttioClient, RetryPolicy};
+use attio_user_sync::pace::WriteLimiter;
+use attio_user_sync::secrets::Secret;
+use serde_json::json;
+
+use crate::support::*;
+
+fn client(attio: &AttioStandIn) -> AttioClient {
+    let tls = attio_user_sync::tls::client_config(None).expect("TLS");
+    AttioClient::new(&attio.url(), RetryPolicy::default(), tls).expect("client")
+}
+
+fn budget() -> AttioBudget {
+    AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(30))
+}
+
+/// `count` people asserted straight into the stand-in.
+async fn people(attio: &AttioStandIn, count: usize) {
+    let client = client(attio);
+    for n in 0..count {
+        client
+            .assert_record(
+                &Secret::new(TOKEN),
+                "people",
+                "email_addresses",
+                json!({"email_addresses": [{"email_address": format!("read.{n}@example.com")}]}),
+                &mut budget(),
+            )
+            .await
+            .expect("the write lands");
+    }
+}
+
+#[tokio::test]
+async fn query_pages_hold_every_record_once_and_a_short_page_is_the_last() {
+    let attio = AttioStandIn::start(TOKEN).await;
+    people(&attio, 1_050).await;
+    let client = client(&attio);
+
+    let mut seen = Vec::new();
+    let mut sizes = Vec::new();
+    loop {
+        let page = client
+            .query_records(
+                &Secret::new(TOKEN),
+                "people",
+                500,
+                seen.len() as u64,
+                &mut budget(),
+            )
+            .await
+            .expect("a page");
+        sizes.push(page.len());
+        let last = page.len() < 500;
+        seen.extend(page.into_iter().map(|r| r.id));
+        if last {
+            break;
+        }
+    }
+
+    assert_eq!(sizes, [500, 500, 50]);
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 1_050, "every record once");
+    let stored: Vec<String> = attio.records("people").into_iter().map(|r| r.id).collect();
+    assert_eq!(seen, stored, "in Attio's order");
+}
+
+/// `reads` lookups from `tasks` concurrent tasks; returns the stand-in's 429 count.
+async fn read_concurrently(client: AttioClient, attio: &AttioStandIn, reads: usize) -> usize {
+    let client = Arc::new(client);
+    let tasks = 16;
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let client = client.clone();
+        handles.push(tokio::spawn(async move {
+            for n in (t..reads).step_by(tasks) {
+                client
+                    .find_record(
+                        &Secret::new(TOKEN),
+                        "people",
+                        "email_addresses",
+                        &format!("read.{}@example.com", n % 10),
+                        &mut budget(),
+                    )
+                    .await
+                    .expect("the read is answered");
+            }
+        }));
+    }
+    for h in handles {
+        h.await.expect("reader");
+    }
+    attio
+        .requests()
+        .iter()
+        .filter(|r| r.status == 429 && r.method == "POST")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paced_reads_meet_no_429_where_unpaced_ones_do() {
+    let unpaced = AttioStandIn::start(TOKEN).await;
+    people(&unpaced, 10).await;
+    unpaced.limit_rates(25, 100);
+    let refused = read_concurrently(client(&unpaced), &unpaced, 300).await;
+    assert!(
+        refused > 0,
+        "the unpaced load never met the limit, so it proves nothing"
+    );
+
+    let paced = AttioStandIn::start(TOKEN).await;
+    people(&paced, 10).await;
+    paced.limit_rates(25, 100);
+    let reads = Arc::new(WriteLimiter::new(95.0));
+    let refused = read_concurrently(client(&paced).with_read_limiter(reads), &paced, 300).await;
+
+    assert_eq!(refused, 0);
+}
