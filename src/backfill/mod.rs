@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use crate::App;
 use crate::attio::AttioBudget;
 use crate::checkpoint::{Checkpoint, CheckpointError};
-use crate::directory::{Directory, DirectoryError, Page, PageCursor};
+use crate::directory::{Directory, DirectoryError, Page, PageCursor, PagingGuard};
 use crate::domain::UserEvent;
 use crate::sync::SyncOutcome;
 
@@ -118,7 +118,11 @@ pub async fn run<D: Directory>(
     // At most two pages at once: the oldest not finished (the checkpoint's) and the one after.
     // Users are tagged with their page's number in the run (`first` is the front page's).
     let mut pages = std::collections::VecDeque::new();
+    let mut paging = PagingGuard::default();
+    let route = directory.route();
+    paging.before(route, &checkpoint.page)?;
     let page = directory.page(&checkpoint.page).await?;
+    paging.after(route, &checkpoint.page, &page)?;
     let already = (0..checkpoint.position).chain(checkpoint.done_ahead.drain(..));
     pages.push_back(PageInWork::new(checkpoint.page.clone(), page, already));
     let mut next_done = std::mem::take(&mut checkpoint.next_done);
@@ -141,7 +145,9 @@ pub async fn run<D: Directory>(
                 // Every user of the newest page has started: read the next one now.
                 match back.next.clone() {
                     Some(cursor) if pages.len() < 2 => {
+                        paging.before(route, &cursor)?;
                         let page = directory.page(&cursor).await?;
+                        paging.after(route, &cursor, &page)?;
                         let done = std::mem::take(&mut next_done);
                         pages.push_back(PageInWork::new(cursor, page, done));
                         continue;

@@ -16,7 +16,7 @@ use thiserror::Error;
 use crate::domain::UserEvent;
 
 /// Where a provider's list API is read from next.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "value")]
 pub enum PageCursor {
     /// The first page.
@@ -105,6 +105,82 @@ pub enum DirectoryError {
         /// What happened.
         reason: String,
     },
+    /// The list API's paging went back on itself (a next page already read, or the same page
+    /// again): reading on would never end, and the listing could not be called complete.
+    #[error(
+        "{route}'s list API is not moving on: {what}; the listing stops here rather than loop for ever"
+    )]
+    Loops {
+        /// The route.
+        route: &'static str,
+        /// What came back, in words that hold no user's values.
+        what: String,
+    },
+}
+
+/// Watches a listing move on: refuses a next page already read (a cursor or link that repeats)
+/// and a page holding the same users as the one before (a list API ignoring its cursor), so a
+/// listing ends only where the provider's paging ends as documented.
+#[derive(Debug, Default)]
+pub struct PagingGuard {
+    read: std::collections::HashSet<PageCursor>,
+    last_page: Option<u64>,
+}
+
+impl PagingGuard {
+    /// Before reading the page at `cursor`: refused when it was read already.
+    pub fn before(
+        &mut self,
+        route: &'static str,
+        cursor: &PageCursor,
+    ) -> Result<(), DirectoryError> {
+        if self.read.insert(cursor.clone()) {
+            return Ok(());
+        }
+        Err(DirectoryError::Loops {
+            route,
+            what: format!("it gave a next page already read ({})", describe(cursor)),
+        })
+    }
+
+    /// After reading `page` at `cursor`: refused when its users are exactly those of the page
+    /// before.
+    pub fn after(
+        &mut self,
+        route: &'static str,
+        cursor: &PageCursor,
+        page: &Page,
+    ) -> Result<(), DirectoryError> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for user in &page.users {
+            user.to_string().hash(&mut hasher);
+        }
+        let users = (!page.users.is_empty()).then(|| hasher.finish());
+        let same = users.is_some() && self.last_page == users;
+        self.last_page = users;
+        if same {
+            return Err(DirectoryError::Loops {
+                route,
+                what: format!(
+                    "the page at {} holds the same {} users as the page before",
+                    describe(cursor),
+                    page.users.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A cursor as an error may name it: an offset, or a token's length (a token can be long, or
+/// carry what the provider put in it).
+fn describe(cursor: &PageCursor) -> String {
+    match cursor {
+        PageCursor::Start => "the first page".into(),
+        PageCursor::Offset(offset) => format!("offset {offset}"),
+        PageCursor::Token(token) => format!("a cursor of {} characters", token.len()),
+    }
 }
 
 /// A provider's list of users.

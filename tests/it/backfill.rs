@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use attio_user_sync::backfill::{self, Mode, Options, Skipped};
 use attio_user_sync::checkpoint::Checkpoint;
-use attio_user_sync::directory::Directory;
+use attio_user_sync::directory::{Directory, DirectoryError, Page, PageCursor};
+use attio_user_sync::domain::UserEvent;
 use attio_user_sync::providers::clerk::directory::ClerkDirectory;
 use serde_json::Value;
 
@@ -660,4 +661,87 @@ async fn every_auth0_user_arrives_once_and_a_tenant_past_the_paging_cap_is_sent_
         .await
         .unwrap();
     assert_eq!(t2.attio.records("users").len(), 1200);
+}
+
+/// A Clerk list API gone wrong in `how`, counting the pages read.
+struct Misbehaving {
+    inner: ClerkDirectory,
+    how: Misbehaviour,
+    pages_read: std::sync::atomic::AtomicUsize,
+}
+
+enum Misbehaviour {
+    /// Every page is the first, whatever the cursor (a list API ignoring its offset).
+    IgnoresCursor,
+    /// The second page's next link points back at the first.
+    LinksBack,
+}
+
+impl Directory for Misbehaving {
+    fn route(&self) -> &'static str {
+        self.inner.route()
+    }
+    async fn total(&self) -> Option<u64> {
+        self.inner.total().await
+    }
+    async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
+        let read = self
+            .pages_read
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match self.how {
+            Misbehaviour::IgnoresCursor => self.inner.page(&PageCursor::Start).await,
+            Misbehaviour::LinksBack => {
+                let mut page = self.inner.page(cursor).await?;
+                if read == 1 {
+                    page.next = Some(PageCursor::Start);
+                }
+                Ok(page)
+            }
+        }
+    }
+    fn event(&self, user: Value) -> Result<UserEvent, String> {
+        self.inner.event(user)
+    }
+}
+
+#[tokio::test]
+async fn a_list_api_that_does_not_move_on_is_refused_instead_of_read_for_ever() {
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users()).await;
+    for (how, says) in [
+        (
+            Misbehaviour::IgnoresCursor,
+            "holds the same 10 users as the page before",
+        ),
+        (
+            Misbehaviour::LinksBack,
+            "gave a next page already read (the first page)",
+        ),
+    ] {
+        let directory = Misbehaving {
+            inner: clerk(&api, 10),
+            how,
+            pages_read: Default::default(),
+        };
+
+        let stopped = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            backfill(&t, &directory, Checkpoint::start("clerk"), Mode::DryRun),
+        )
+        .await
+        .expect("the run ends");
+
+        let error = stopped.err().expect("refused").to_string();
+        assert!(
+            error.contains("clerk's list API is not moving on") && error.contains(says),
+            "{error}"
+        );
+        assert!(
+            directory
+                .pages_read
+                .load(std::sync::atomic::Ordering::SeqCst)
+                <= 3,
+            "stopped at the first page that went back"
+        );
+    }
 }
