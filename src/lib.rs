@@ -8,6 +8,8 @@
 //!   becomes an HTTP status, and the only reader of Lambda's HTTP events), [`worker`] (SQS
 //!   batches, message fates, dead letters), [`cognito_trigger`], [`backfill`] (a run over a
 //!   provider's list API or an export file) and [`doctor`] (preflight checks).
+//! - **Reconcile** ([`reconcile`]): what the backfill and a scheduled check use to compare
+//!   Attio with a provider's listing (so far the deletion guard).
 //! - **The app** ([`app`]): the clients (TLS, Attio, Secrets Manager, SQS) built once; applies
 //!   a delivery's users at the same time under the write pacing, queues what Attio cannot take.
 //! - **The sync core** ([`sync`]): a [`domain::UserEvent`] becomes Attio calls, with the fields
@@ -43,6 +45,7 @@ pub mod pace;
 pub mod providers;
 pub mod queue;
 pub mod recent;
+pub mod reconcile;
 pub mod routes;
 pub mod sdk_http;
 pub mod secrets;
