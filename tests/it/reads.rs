@@ -124,3 +124,56 @@ async fn paced_reads_meet_no_429_where_unpaced_ones_do() {
 
     assert_eq!(refused, 0);
 }
+
+#[tokio::test]
+async fn the_users_snapshot_finds_each_user_and_what_the_listing_did_not_name() {
+    use attio_user_sync::reconcile::snapshot::AttioUsers;
+    let attio = AttioStandIn::start(TOKEN).await;
+    let writer = client(&attio);
+    for n in 0..1_050 {
+        writer
+            .assert_record(
+                &Secret::new(TOKEN),
+                "users",
+                "user_id",
+                json!({"user_id": format!("u_{n}"),
+                       "primary_email_address": [{"email_address": format!("u.{n}@example.com")}]}),
+                &mut budget(),
+            )
+            .await
+            .expect("the write lands");
+    }
+    attio.limit_rates(25, 100);
+    let reader = client(&attio).with_read_limiter(Arc::new(WriteLimiter::new(95.0)));
+
+    let mut pages = Vec::new();
+    let mut users = AttioUsers::read(&reader, &Secret::new(TOKEN), |read| pages.push(read))
+        .await
+        .expect("read");
+
+    assert_eq!(users.len(), 1_050);
+    assert_eq!(pages, [500, 1_000, 1_050]);
+    let stored = attio.records("users");
+    let id_of = |user_id: &str| {
+        stored
+            .iter()
+            .find(|r| r.text("user_id") == Some(user_id))
+            .map(|r| r.id.clone())
+    };
+    for n in 0..1_000 {
+        let user_id = format!("u_{n}");
+        assert_eq!(users.listed(&user_id), id_of(&user_id), "{user_id}");
+    }
+    assert_eq!(users.listed("u_unknown"), None, "not in Attio: missing");
+    let mut unlisted: Vec<String> = users.unlisted().collect();
+    unlisted.sort();
+    let mut expected: Vec<String> = (1_000..1_050)
+        .map(|n| id_of(&format!("u_{n}")).unwrap())
+        .collect();
+    expected.sort();
+    assert_eq!(unlisted, expected);
+    assert_eq!(
+        attio.requests().iter().filter(|r| r.status == 429).count(),
+        0
+    );
+}
