@@ -12,7 +12,9 @@ use attio_user_sync::domain::UserEvent;
 use attio_user_sync::providers::clerk::directory::ClerkDirectory;
 use serde_json::Value;
 
-use crate::support::clerk_api::{CLERK_SECRET_KEY, ClerkApi, clerk_listed_user};
+use crate::support::clerk_api::{
+    CLERK_SECRET_KEY, ClerkApi, clerk_listed_membership, clerk_listed_user,
+};
 use crate::support::*;
 
 /// 25 users; the 7th, 13th and 21st have no email address.
@@ -744,4 +746,41 @@ async fn a_list_api_that_does_not_move_on_is_refused_instead_of_read_for_ever() 
             "stopped at the first page that went back"
         );
     }
+}
+
+#[tokio::test]
+async fn clerk_users_arrive_linked_to_their_organisations_as_the_webhook_links_them() {
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users()).await;
+    api.set_memberships(vec![
+        clerk_listed_membership(0, "org_acme", "Acme", "org:admin"),
+        clerk_listed_membership(0, "org_beta", "Beta", "org:member"),
+        clerk_listed_membership(1, "org_acme", "Acme", "org:member"),
+    ]);
+
+    backfill(
+        &t,
+        &clerk(&api, 10),
+        Checkpoint::start("clerk"),
+        Mode::Write,
+    )
+    .await
+    .unwrap();
+
+    let mut first = linked_workspaces(&t.attio, "user_backfill_0000");
+    first.sort();
+    assert_eq!(first, ["org_acme", "org_beta"]);
+    assert_eq!(
+        linked_workspaces(&t.attio, "user_backfill_0001"),
+        ["org_acme"]
+    );
+    assert!(linked_workspaces(&t.attio, "user_backfill_0002").is_empty());
+    let mut names: Vec<String> = t
+        .attio
+        .records("workspaces")
+        .iter()
+        .filter_map(|w| w.text("name").map(str::to_owned))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Acme", "Beta"]);
 }

@@ -508,30 +508,6 @@ async fn hand_to_worker(
         .await
 }
 
-/// The `workspace_id`s of the workspaces Attio links to the user `user_id`.
-fn linked_workspaces(attio: &AttioStandIn, user_id: &str) -> Vec<String> {
-    let workspaces = attio.records("workspaces");
-    let Some(user) = attio
-        .records("users")
-        .into_iter()
-        .find(|u| u.text("user_id") == Some(user_id))
-    else {
-        return Vec::new();
-    };
-    user.values
-        .get("workspace")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|id| {
-            let w = workspaces
-                .iter()
-                .find(|w| Some(w.id.as_str()) == id.as_str())?;
-            w.text("workspace_id").map(str::to_owned)
-        })
-        .collect()
-}
-
 /// A Clerk membership naming its user by id only (a user who signed up with a username, so
 /// the membership's identifier is no email address).
 fn clerk_membership_by_id(user: &str, org: &str) -> Value {

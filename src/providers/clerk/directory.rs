@@ -3,13 +3,22 @@
 //! `GET /v1/users/count`, `Authorization: Bearer <CLERK_SECRET_KEY>`. Users are read oldest
 //! first (`+created_at`), so users who sign up during the walk land at the end instead of
 //! shifting the offsets of those not read yet. A `429` is waited out for its `Retry-After`.
+//!
+//! Before the first page, every organisation membership of the instance is read (`GET
+//! /v1/organization_memberships`, 500 a page, `{data, total_count}`), so each user arrives with
+//! the workspaces the webhook's `organizationMembership.*` events would link. An instance
+//! without organisations (the endpoint answers `403` or `404`) gives none.
+
+use std::collections::HashMap;
 
 use serde_json::Value;
+use tokio::sync::OnceCell;
 
 use crate::directory::PageCursor;
 use crate::directory::{Directory, DirectoryError, Page};
 use crate::directory::{ListUsers, Settings, Source};
-use crate::domain::UserEvent;
+use crate::domain::{UserEvent, Workspace};
+use crate::providers::provider::read_part;
 
 /// Clerk's documented page size limit.
 pub const MAX_LIMIT: u64 = 500;
@@ -21,6 +30,8 @@ pub struct ClerkDirectory {
     api_url: String,
     secret_key: String,
     limit: u64,
+    /// Each user's organisations, by user id: read once, before the first page.
+    memberships: OnceCell<HashMap<String, Vec<Workspace>>>,
 }
 
 impl ClerkDirectory {
@@ -32,7 +43,53 @@ impl ClerkDirectory {
             api_url: api_url.trim_end_matches('/').to_owned(),
             secret_key,
             limit: limit.clamp(1, MAX_LIMIT),
+            memberships: OnceCell::new(),
         }
+    }
+
+    /// Every organisation membership of the instance, by user id.
+    async fn memberships(&self) -> Result<&HashMap<String, Vec<Workspace>>, DirectoryError> {
+        self.memberships
+            .get_or_try_init(|| async {
+                let mut by_user: HashMap<String, Vec<Workspace>> = HashMap::new();
+                let mut offset = 0u64;
+                loop {
+                    let path =
+                        format!("/v1/organization_memberships?limit={MAX_LIMIT}&offset={offset}");
+                    let mut answer = match self.get(&path).await {
+                        Ok(answer) => answer,
+                        // Organisations are not enabled for the instance.
+                        Err(DirectoryError::Unauthorized { status: 403, .. }) => break,
+                        Err(DirectoryError::Failed { reason, .. })
+                            if reason.ends_with("answered 404") =>
+                        {
+                            break;
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    let page = crate::directory::fetch::list_in(&mut answer, "data", PROVIDER)?;
+                    let read = page.len() as u64;
+                    for membership in page {
+                        let membership: super::Membership =
+                            read_part(PROVIDER, "membership", &membership).map_err(|e| {
+                                DirectoryError::Failed {
+                                    provider: PROVIDER,
+                                    reason: e.to_string(),
+                                }
+                            })?;
+                        by_user
+                            .entry(membership.user_id().to_owned())
+                            .or_default()
+                            .push(membership.workspace());
+                    }
+                    offset += read;
+                    if read < MAX_LIMIT {
+                        break;
+                    }
+                }
+                Ok(by_user)
+            })
+            .await
     }
 
     async fn get(&self, path: &str) -> Result<Value, DirectoryError> {
@@ -62,6 +119,7 @@ impl Directory for ClerkDirectory {
     }
 
     async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
+        self.memberships().await?;
         let offset = cursor.offset(PROVIDER)?;
         let answer = self
             .get(&format!(
@@ -81,7 +139,15 @@ impl Directory for ClerkDirectory {
     }
 
     fn event(&self, user: Value) -> Result<UserEvent, String> {
-        super::listed_user(user).map_err(|e| e.to_string())
+        let mut event = super::listed_user(user).map_err(|e| e.to_string())?;
+        if let UserEvent::Upserted {
+            user, workspaces, ..
+        } = &mut event
+            && let Some(joined) = self.memberships.get().and_then(|m| m.get(&user.user_id))
+        {
+            workspaces.clone_from(joined);
+        }
+        Ok(event)
     }
 }
 

@@ -81,8 +81,9 @@ struct Deleted {
 }
 
 /// `organizationMembership.*` data.
+/// An organisation membership, as a webhook and the memberships list both give it.
 #[derive(Deserialize)]
-struct Membership {
+pub(crate) struct Membership {
     organization: Organization,
     public_user_data: PublicUserData,
     role: Option<String>,
@@ -151,6 +152,7 @@ impl Provider for Clerk {
             }
             "organizationMembership.created" | "organizationMembership.updated" => {
                 let m: Membership = read_part(NAME, "data", &envelope.data)?;
+                let workspace = m.workspace();
                 let member = m.public_user_data;
                 // The identifier is the member's email when they signed up with one.
                 let user = match EmailAddress::parse(member.identifier.as_deref().unwrap_or("")) {
@@ -163,11 +165,6 @@ impl Provider for Clerk {
                         details: UserDetails::raw(crate::routes::CLERK, envelope.data),
                     })),
                     Err(_) => UserRef::Id(member.user_id),
-                };
-                let workspace = Workspace {
-                    slug: name_part(m.organization.slug.as_deref()),
-                    role: name_part(m.role.as_deref()),
-                    ..Workspace::new(m.organization.id, name_part(m.organization.name.as_deref()))
                 };
                 UserEvent::JoinedWorkspace { user, workspace }
             }
@@ -195,6 +192,26 @@ impl Provider for Clerk {
             _ => return Ok(Delivery::ignored(envelope.event_type)),
         };
         Ok(Delivery::of(envelope.event_type, vec![event]))
+    }
+}
+
+impl Membership {
+    /// The member's user id.
+    pub(crate) fn user_id(&self) -> &str {
+        &self.public_user_data.user_id
+    }
+
+    /// The workspace the membership links its member to, as the webhook and the backfill
+    /// both link it.
+    pub(crate) fn workspace(&self) -> Workspace {
+        Workspace {
+            slug: name_part(self.organization.slug.as_deref()),
+            role: name_part(self.role.as_deref()),
+            ..Workspace::new(
+                self.organization.id.clone(),
+                name_part(self.organization.name.as_deref()),
+            )
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! A stand-in for Clerk's Backend API list of users, strict about what Clerk documents:
 //! `GET /v1/users?limit=&offset=&order_by=` with `limit` 1–500 (default 10) answering a bare JSON
 //! array, `GET /v1/users/count` answering `{object, total_count}`, `Authorization: Bearer
-//! <secret key>`, and `429` with `Retry-After` (seconds) when asked to play one.
+//! <secret key>`, `GET /v1/organization_memberships?limit=&offset=` answering `{data,
+//! total_count}` (the instance's memberships), and `429` with `Retry-After` (seconds) when asked
+//! to play one.
 #![allow(dead_code)] // Each user of this module (tests, the backfill bench) calls a different part of it.
 
 use std::collections::HashMap;
@@ -21,6 +23,8 @@ pub const CLERK_SECRET_KEY: &str = "sk_test_backfill";
 #[derive(Default)]
 struct Inner {
     users: Vec<Value>,
+    /// Organisation memberships, as the instance-wide list gives them.
+    memberships: Vec<Value>,
     /// `429`s to answer before the next real answers.
     rate_limited: u32,
     /// List requests served: (limit, offset).
@@ -32,6 +36,21 @@ pub struct ClerkApi {
     addr: SocketAddr,
     state: Arc<Mutex<Inner>>,
     _server: tokio::task::JoinHandle<()>,
+}
+
+/// A membership of the `n`th listed user in organisation `org` (named `name`), as Clerk's
+/// memberships list gives it.
+pub fn clerk_listed_membership(n: usize, org: &str, name: &str, role: &str) -> Value {
+    json!({
+        "object": "organization_membership", "id": format!("orgmem_{n}_{org}"), "role": role,
+        "permissions": [], "public_metadata": {}, "private_metadata": {},
+        "created_at": 1_654_012_600_000_i64, "updated_at": 1_654_012_600_000_i64,
+        "organization": {"object": "organization", "id": org, "name": name,
+                         "slug": name.to_lowercase(), "members_count": 1},
+        "public_user_data": {"user_id": format!("user_backfill_{n:04}"),
+                             "identifier": format!("backfill.user.{n}@example.com"),
+                             "first_name": "Backfill", "last_name": format!("User {n}")}
+    })
 }
 
 /// A Clerk user object as the list API returns it; `email` `None` for one without an address.
@@ -69,6 +88,7 @@ impl ClerkApi {
         let app = Router::new()
             .route("/v1/users", get(list))
             .route("/v1/users/count", get(count))
+            .route("/v1/organization_memberships", get(memberships))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -97,6 +117,11 @@ impl ClerkApi {
     /// `429`s asked for and not played yet.
     pub fn rate_limits_left(&self) -> u32 {
         self.state.lock().unwrap().rate_limited
+    }
+
+    /// The instance's organisation memberships from now on.
+    pub fn set_memberships(&self, memberships: Vec<Value>) {
+        self.state.lock().unwrap().memberships = memberships;
     }
 
     /// The list pages served, as (limit, offset).
@@ -193,4 +218,41 @@ async fn count(State(state): State<Arc<Mutex<Inner>>>, headers: HeaderMap) -> Re
     }
     let total = state.lock().unwrap().users.len();
     axum::Json(json!({"object": "total_count", "total_count": total})).into_response()
+}
+
+async fn memberships(
+    State(state): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(answer) = gate(&state, &headers) {
+        return answer;
+    }
+    let number = |name: &str, default: u64| match query.get(name) {
+        None => Some(default),
+        Some(v) => v.parse::<u64>().ok(),
+    };
+    let (Some(limit), Some(offset)) = (number("limit", 10), number("offset", 0)) else {
+        return clerk_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_format_invalid",
+            "limit and offset must be integers",
+        );
+    };
+    if !(1..=500).contains(&limit) {
+        return clerk_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_value_invalid",
+            "limit must be between 1 and 500",
+        );
+    }
+    let s = state.lock().unwrap();
+    let page: Vec<Value> = s
+        .memberships
+        .iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .cloned()
+        .collect();
+    axum::Json(json!({"data": page, "total_count": s.memberships.len()})).into_response()
 }

@@ -786,3 +786,27 @@ pub fn clerk_address_taken_from_user_a() -> Value {
         "Name",
     )
 }
+
+/// The `workspace_id`s of the workspaces Attio links to the user `user_id`.
+pub fn linked_workspaces(attio: &AttioStandIn, user_id: &str) -> Vec<String> {
+    let workspaces = attio.records("workspaces");
+    let Some(user) = attio
+        .records("users")
+        .into_iter()
+        .find(|u| u.text("user_id") == Some(user_id))
+    else {
+        return Vec::new();
+    };
+    user.values
+        .get("workspace")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|id| {
+            let w = workspaces
+                .iter()
+                .find(|w| Some(w.id.as_str()) == id.as_str())?;
+            w.text("workspace_id").map(str::to_owned)
+        })
+        .collect()
+}
