@@ -784,3 +784,53 @@ async fn clerk_users_arrive_linked_to_their_organisations_as_the_webhook_links_t
     names.sort();
     assert_eq!(names, ["Acme", "Beta"]);
 }
+
+#[tokio::test]
+async fn workos_users_arrive_linked_to_their_organisations_read_one_list_per_organisation() {
+    use crate::support::workos_api::{
+        WORKOS_API_KEY, WorkOsApi, workos_listed_membership, workos_listed_user,
+    };
+    use attio_user_sync::providers::workos::directory::WorkOsDirectory;
+    let t = TestApp::spawn().await;
+    // 120 members of one organisation (two pages of memberships), one member of two, and an
+    // invitation that is not a membership yet.
+    let mut memberships: Vec<Value> = (0..120)
+        .map(|n| workos_listed_membership(n, "org_01ACME", "member"))
+        .collect();
+    memberships.push(workos_listed_membership(0, "org_01BETA", "admin"));
+    let mut pending = workos_listed_membership(5, "org_01BETA", "member");
+    pending["status"] = "pending".into();
+    memberships.push(pending);
+    let api = WorkOsApi::start_with((0..130).map(workos_listed_user).collect(), memberships).await;
+    let directory = WorkOsDirectory::new(
+        reqwest::Client::new(),
+        &api.url(),
+        WORKOS_API_KEY.into(),
+        100,
+    );
+
+    backfill(&t, &directory, Checkpoint::start("workos"), Mode::Write)
+        .await
+        .unwrap();
+
+    let mut first = linked_workspaces(&t.attio, "user_01WORKOS000000");
+    first.sort();
+    assert_eq!(first, ["org_01ACME", "org_01BETA"]);
+    assert_eq!(
+        linked_workspaces(&t.attio, "user_01WORKOS000005"),
+        ["org_01ACME"]
+    );
+    assert_eq!(
+        linked_workspaces(&t.attio, "user_01WORKOS000119"),
+        ["org_01ACME"]
+    );
+    assert!(linked_workspaces(&t.attio, "user_01WORKOS000125").is_empty());
+    let mut names: Vec<String> = t
+        .attio
+        .records("workspaces")
+        .iter()
+        .filter_map(|w| w.text("name").map(str::to_owned))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["org_01ACME Inc", "org_01BETA Inc"]);
+}

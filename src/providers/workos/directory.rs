@@ -2,13 +2,23 @@
 //! `GET /user_management/users?limit=100&order=asc&after=<cursor>` with `Authorization: Bearer
 //! <WORKOS_API_KEY>`, answering `{object: "list", data: [...], list_metadata: {before, after}}`;
 //! `after: null` is the last page. Oldest first, so users created during the walk come last.
+//!
+//! Before the first page, every organisation (`GET /organizations`) and its active memberships
+//! (`GET /user_management/organization_memberships?organization_id=`, which needs an
+//! organisation or a user) are read, one list per organisation rather than one per user, so
+//! each user arrives with the workspaces the webhook's `organization_membership.*` events would
+//! link, named.
+
+use std::collections::HashMap;
 
 use serde_json::Value;
+use tokio::sync::OnceCell;
 
 use crate::directory::PageCursor;
 use crate::directory::{Directory, DirectoryError, Page};
 use crate::directory::{ListUsers, Settings, Source};
-use crate::domain::UserEvent;
+use crate::domain::{UserEvent, Workspace};
+use crate::providers::provider::read_part;
 
 /// WorkOS's documented page size limit.
 pub const MAX_LIMIT: u64 = 100;
@@ -20,6 +30,8 @@ pub struct WorkOsDirectory {
     api_url: String,
     api_key: String,
     limit: u64,
+    /// Each user's organisations, by user id: read once, before the first page.
+    memberships: OnceCell<HashMap<String, Vec<Workspace>>>,
 }
 
 impl WorkOsDirectory {
@@ -31,7 +43,97 @@ impl WorkOsDirectory {
             api_url: api_url.trim_end_matches('/').to_owned(),
             api_key,
             limit: limit.clamp(1, MAX_LIMIT),
+            memberships: OnceCell::new(),
         }
+    }
+
+    /// Every item of the list at `path` (a query string without `after` or `limit`), page by
+    /// page.
+    async fn every(&self, path: &str) -> Result<Vec<Value>, DirectoryError> {
+        let mut items = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut url = format!("{}{path}&limit={MAX_LIMIT}&order=asc", self.api_url);
+            if let Some(after) = &after {
+                url.push_str("&after=");
+                url.push_str(&ascii_id(after)?);
+            }
+            let mut answer = crate::directory::fetch::get_json(
+                &self.http,
+                &url,
+                &self.api_key,
+                PROVIDER,
+                "WORKOS_API_KEY",
+            )
+            .await?;
+            items.extend(crate::directory::fetch::list_in(
+                &mut answer,
+                "data",
+                PROVIDER,
+            )?);
+            let next = answer
+                .pointer("/list_metadata/after")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if next.is_none() {
+                return Ok(items);
+            }
+            if next == after {
+                return Err(DirectoryError::Loops {
+                    route: crate::routes::WORKOS,
+                    what: "a list of organisations or memberships gave the same cursor again"
+                        .into(),
+                });
+            }
+            after = next;
+        }
+    }
+
+    /// Every active organisation membership, by user id.
+    async fn memberships(&self) -> Result<&HashMap<String, Vec<Workspace>>, DirectoryError> {
+        self.memberships
+            .get_or_try_init(|| async {
+                let mut by_user: HashMap<String, Vec<Workspace>> = HashMap::new();
+                for organization in self.every("/organizations?").await? {
+                    let Some(id) = organization["id"].as_str() else {
+                        continue;
+                    };
+                    let name = organization["name"].as_str().map(str::to_owned);
+                    let path = format!(
+                        "/user_management/organization_memberships?organization_id={}",
+                        ascii_id(id)?
+                    );
+                    for item in self.every(&path).await? {
+                        let membership: super::Membership =
+                            read_part(PROVIDER, "membership", &item).map_err(|e| {
+                                DirectoryError::Failed {
+                                    provider: PROVIDER,
+                                    reason: e.to_string(),
+                                }
+                            })?;
+                        if membership.is_active() {
+                            by_user
+                                .entry(membership.user_id().to_owned())
+                                .or_default()
+                                .push(membership.workspace(name.clone()));
+                        }
+                    }
+                }
+                Ok(by_user)
+            })
+            .await
+    }
+}
+
+/// A WorkOS object id (`user_…`, `org_…`) as a query may carry it: letters, digits and `_`.
+fn ascii_id(id: &str) -> Result<String, DirectoryError> {
+    if id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        Ok(id.to_owned())
+    } else {
+        Err(DirectoryError::Failed {
+            provider: PROVIDER,
+            reason: "an id in the answer or the checkpoint is not a WorkOS id".into(),
+        })
     }
 }
 
@@ -45,6 +147,7 @@ impl Directory for WorkOsDirectory {
     }
 
     async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
+        self.memberships().await?;
         let mut url = format!(
             "{}/user_management/users?limit={}&order=asc",
             self.api_url, self.limit
@@ -80,7 +183,15 @@ impl Directory for WorkOsDirectory {
     }
 
     fn event(&self, user: Value) -> Result<UserEvent, String> {
-        super::listed_user(user).map_err(|e| e.to_string())
+        let mut event = super::listed_user(user).map_err(|e| e.to_string())?;
+        if let UserEvent::Upserted {
+            user, workspaces, ..
+        } = &mut event
+            && let Some(joined) = self.memberships.get().and_then(|m| m.get(&user.user_id))
+        {
+            workspaces.clone_from(joined);
+        }
+        Ok(event)
     }
 }
 

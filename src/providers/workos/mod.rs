@@ -61,13 +61,35 @@ struct Identified {
     id: String,
 }
 
-/// `organization_membership.*` data: `{id, user_id, organization_id, status, role}`.
+/// `organization_membership.*` data, and an item of the memberships list: `{id, user_id,
+/// organization_id, status, role}`.
 #[derive(Deserialize)]
-struct Membership {
+pub(crate) struct Membership {
     user_id: String,
     organization_id: String,
     status: Option<String>,
     role: Option<Role>,
+}
+
+impl Membership {
+    /// Whether the user is a member (not a pending invitation or a deactivated member).
+    pub(crate) fn is_active(&self) -> bool {
+        self.status.as_deref().is_none_or(|s| s == "active")
+    }
+
+    /// The member's user id.
+    pub(crate) fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// The workspace the membership links its member to (named when the organisation's name
+    /// is known), as the webhook and the backfill both link it.
+    pub(crate) fn workspace(&self, name: Option<String>) -> Workspace {
+        Workspace {
+            role: self.role.as_ref().and_then(|r| r.slug.clone()),
+            ..Workspace::new(self.organization_id.clone(), name)
+        }
+    }
 }
 
 /// `{"slug": "member"}`.
@@ -171,16 +193,14 @@ impl Provider for WorkOs {
             }
             "organization_membership.created" | "organization_membership.updated" => {
                 let m: Membership = read_part(NAME, "data", &envelope.data)?;
-                if m.status.as_deref().is_some_and(|s| s != "active") {
+                if !m.is_active() {
                     // Pending invitations and deactivated members are not (yet) members.
                     return Ok(Delivery::ignored(envelope.event));
                 }
+                let workspace = m.workspace(None);
                 UserEvent::JoinedWorkspace {
                     user: UserRef::Id(m.user_id),
-                    workspace: Workspace {
-                        role: m.role.and_then(|r| r.slug),
-                        ..Workspace::new(m.organization_id, None)
-                    },
+                    workspace,
                 }
             }
             event if event.starts_with("authentication.") && event.ends_with("_succeeded") => {
