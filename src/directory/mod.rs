@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::domain::UserEvent;
+use crate::domain::{UserEvent, Workspace};
 
 /// Where a provider's list API is read from next.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -181,6 +181,23 @@ fn describe(cursor: &PageCursor) -> String {
         PageCursor::Offset(offset) => format!("offset {offset}"),
         PageCursor::Token(token) => format!("a cursor of {} characters", token.len()),
     }
+}
+
+/// Organisation memberships read apart from the users (Clerk's, WorkOS's): each user's
+/// workspaces, by user id.
+pub type Memberships = std::collections::HashMap<String, Vec<Workspace>>;
+
+/// `event` with its user's workspaces from `memberships`, when it is an upsert of a user who
+/// has some.
+pub fn with_memberships(mut event: UserEvent, memberships: Option<&Memberships>) -> UserEvent {
+    if let UserEvent::Upserted {
+        user, workspaces, ..
+    } = &mut event
+        && let Some(joined) = memberships.and_then(|m| m.get(&user.user_id))
+    {
+        workspaces.clone_from(joined);
+    }
+    event
 }
 
 /// A provider's list of users.

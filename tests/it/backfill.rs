@@ -775,13 +775,7 @@ async fn clerk_users_arrive_linked_to_their_organisations_as_the_webhook_links_t
         ["org_acme"]
     );
     assert!(linked_workspaces(&t.attio, "user_backfill_0002").is_empty());
-    let mut names: Vec<String> = t
-        .attio
-        .records("workspaces")
-        .iter()
-        .filter_map(|w| w.text("name").map(str::to_owned))
-        .collect();
-    names.sort();
+    let names = workspace_names(&t.attio);
     assert_eq!(names, ["Acme", "Beta"]);
 }
 
@@ -825,12 +819,17 @@ async fn workos_users_arrive_linked_to_their_organisations_read_one_list_per_org
         ["org_01ACME"]
     );
     assert!(linked_workspaces(&t.attio, "user_01WORKOS000125").is_empty());
-    let mut names: Vec<String> = t
-        .attio
+    let names = workspace_names(&t.attio);
+    assert_eq!(names, ["org_01ACME Inc", "org_01BETA Inc"]);
+}
+
+/// The names of the workspaces Attio holds, sorted.
+fn workspace_names(attio: &AttioStandIn) -> Vec<String> {
+    let mut names: Vec<String> = attio
         .records("workspaces")
         .iter()
         .filter_map(|w| w.text("name").map(str::to_owned))
         .collect();
     names.sort();
-    assert_eq!(names, ["org_01ACME Inc", "org_01BETA Inc"]);
+    names
 }

@@ -9,15 +9,13 @@
 //! each user arrives with the workspaces the webhook's `organization_membership.*` events would
 //! link, named.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::directory::PageCursor;
 use crate::directory::{Directory, DirectoryError, Page};
-use crate::directory::{ListUsers, Settings, Source};
-use crate::domain::{UserEvent, Workspace};
+use crate::directory::{ListUsers, Memberships, Settings, Source, with_memberships};
+use crate::domain::UserEvent;
 use crate::providers::provider::read_part;
 
 /// WorkOS's documented page size limit.
@@ -31,7 +29,7 @@ pub struct WorkOsDirectory {
     api_key: String,
     limit: u64,
     /// Each user's organisations, by user id: read once, before the first page.
-    memberships: OnceCell<HashMap<String, Vec<Workspace>>>,
+    memberships: OnceCell<Memberships>,
 }
 
 impl WorkOsDirectory {
@@ -90,10 +88,10 @@ impl WorkOsDirectory {
     }
 
     /// Every active organisation membership, by user id.
-    async fn memberships(&self) -> Result<&HashMap<String, Vec<Workspace>>, DirectoryError> {
+    async fn memberships(&self) -> Result<&Memberships, DirectoryError> {
         self.memberships
             .get_or_try_init(|| async {
-                let mut by_user: HashMap<String, Vec<Workspace>> = HashMap::new();
+                let mut by_user = Memberships::new();
                 for organization in self.every("/organizations?").await? {
                     let Some(id) = organization["id"].as_str() else {
                         continue;
@@ -183,15 +181,8 @@ impl Directory for WorkOsDirectory {
     }
 
     fn event(&self, user: Value) -> Result<UserEvent, String> {
-        let mut event = super::listed_user(user).map_err(|e| e.to_string())?;
-        if let UserEvent::Upserted {
-            user, workspaces, ..
-        } = &mut event
-            && let Some(joined) = self.memberships.get().and_then(|m| m.get(&user.user_id))
-        {
-            workspaces.clone_from(joined);
-        }
-        Ok(event)
+        let event = super::listed_user(user).map_err(|e| e.to_string())?;
+        Ok(with_memberships(event, self.memberships.get()))
     }
 }
 

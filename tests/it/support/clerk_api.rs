@@ -164,6 +164,30 @@ fn gate(state: &Mutex<Inner>, headers: &HeaderMap) -> Option<Response> {
     None
 }
 
+/// `limit` (1–500, default 10) and `offset` (default 0), as Clerk's lists take them.
+/// `Err` holds the code and message of Clerk's `422`.
+fn limit_and_offset(
+    query: &HashMap<String, String>,
+) -> Result<(u64, u64), (&'static str, &'static str)> {
+    let number = |name: &str, default: u64| match query.get(name) {
+        None => Some(default),
+        Some(v) => v.parse::<u64>().ok(),
+    };
+    let (Some(limit), Some(offset)) = (number("limit", 10), number("offset", 0)) else {
+        return Err((
+            "form_param_format_invalid",
+            "limit and offset must be integers",
+        ));
+    };
+    if !(1..=500).contains(&limit) {
+        return Err((
+            "form_param_value_invalid",
+            "limit must be between 1 and 500",
+        ));
+    }
+    Ok((limit, offset))
+}
+
 async fn list(
     State(state): State<Arc<Mutex<Inner>>>,
     headers: HeaderMap,
@@ -172,24 +196,12 @@ async fn list(
     if let Some(answer) = gate(&state, &headers) {
         return answer;
     }
-    let number = |name: &str, default: u64| match query.get(name) {
-        None => Some(default),
-        Some(v) => v.parse::<u64>().ok(),
+    let (limit, offset) = match limit_and_offset(&query) {
+        Ok(paging) => paging,
+        Err((code, message)) => {
+            return clerk_error(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+        }
     };
-    let (Some(limit), Some(offset)) = (number("limit", 10), number("offset", 0)) else {
-        return clerk_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "form_param_format_invalid",
-            "limit and offset must be integers",
-        );
-    };
-    if !(1..=500).contains(&limit) {
-        return clerk_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "form_param_value_invalid",
-            "limit must be between 1 and 500",
-        );
-    }
     if let Some(order) = query.get("order_by")
         && order != "+created_at"
         && order != "-created_at"
@@ -228,24 +240,12 @@ async fn memberships(
     if let Some(answer) = gate(&state, &headers) {
         return answer;
     }
-    let number = |name: &str, default: u64| match query.get(name) {
-        None => Some(default),
-        Some(v) => v.parse::<u64>().ok(),
+    let (limit, offset) = match limit_and_offset(&query) {
+        Ok(paging) => paging,
+        Err((code, message)) => {
+            return clerk_error(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+        }
     };
-    let (Some(limit), Some(offset)) = (number("limit", 10), number("offset", 0)) else {
-        return clerk_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "form_param_format_invalid",
-            "limit and offset must be integers",
-        );
-    };
-    if !(1..=500).contains(&limit) {
-        return clerk_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "form_param_value_invalid",
-            "limit must be between 1 and 500",
-        );
-    }
     let s = state.lock().unwrap();
     let page: Vec<Value> = s
         .memberships
