@@ -13,6 +13,29 @@ use crate::secrets::Secret;
 /// Records a query page holds: Attio's most.
 pub const PAGE: u32 = 500;
 
+/// Which `users` records are a route's: those whose attribute `slug` (where the attribute map
+/// writes the canonical `provider` field) holds `route`, as text or as a select option's title.
+/// A record without it is not of the route.
+#[derive(Debug, Clone)]
+pub struct OfRoute {
+    /// The attribute's slug.
+    pub slug: String,
+    /// The route.
+    pub route: &'static str,
+}
+
+impl OfRoute {
+    fn holds(&self, values: &serde_json::Value) -> bool {
+        let first = values.pointer(&format!("/{}/0", self.slug));
+        let held = first.and_then(|v| {
+            v.get("value")
+                .or_else(|| v.pointer("/option/title"))
+                .and_then(serde_json::Value::as_str)
+        });
+        held == Some(self.route)
+    }
+}
+
 /// The `users` records Attio holds, by `user_id`.
 #[derive(Debug, Default)]
 pub struct AttioUsers {
@@ -27,11 +50,13 @@ struct Held {
 }
 
 impl AttioUsers {
-    /// Every `users` record, read page by page (`on_page` hears how many were read so far).
-    /// Reads are paced by the client's read limiter, when it has one; each page has a minute.
+    /// Every `users` record (of the route, with `of_route`), read page by page (`on_page`
+    /// hears how many records were read so far). Reads are paced by the client's read limiter,
+    /// when it has one; each page has a minute.
     pub async fn read(
         attio: &AttioClient,
         token: &Secret,
+        of_route: Option<&OfRoute>,
         mut on_page: impl FnMut(u64),
     ) -> Result<Self, AttioError> {
         let mut users = Self::default();
@@ -45,6 +70,9 @@ impl AttioUsers {
             let last = page.len() < PAGE as usize;
             offset += page.len() as u64;
             for record in page {
+                if of_route.is_some_and(|r| !r.holds(&record.values)) {
+                    continue;
+                }
                 // A record without a user_id (made by hand in Attio) is no user of a provider.
                 let Some(user_id) = record.text("user_id") else {
                     continue;

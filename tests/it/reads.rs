@@ -147,7 +147,7 @@ async fn the_users_snapshot_finds_each_user_and_what_the_listing_did_not_name() 
     let reader = client(&attio).with_read_limiter(Arc::new(WriteLimiter::new(95.0)));
 
     let mut pages = Vec::new();
-    let mut users = AttioUsers::read(&reader, &Secret::new(TOKEN), |read| pages.push(read))
+    let mut users = AttioUsers::read(&reader, &Secret::new(TOKEN), None, |read| pages.push(read))
         .await
         .expect("read");
 
@@ -176,4 +176,51 @@ async fn the_users_snapshot_finds_each_user_and_what_the_listing_did_not_name() 
         attio.requests().iter().filter(|r| r.status == 429).count(),
         0
     );
+}
+
+#[tokio::test]
+async fn with_provider_mapped_only_the_routes_records_count() {
+    use attio_user_sync::reconcile::snapshot::{AttioUsers, OfRoute};
+    let attio = AttioStandIn::start(TOKEN).await;
+    let writer = client(&attio);
+    for (n, provider) in [
+        (0, Some("clerk")),
+        (1, Some("okta")),
+        (2, None),
+        (3, Some("clerk")),
+    ] {
+        let mut values = json!({"user_id": format!("u_{n}"),
+            "primary_email_address": [{"email_address": format!("u.{n}@example.com")}]});
+        if let Some(provider) = provider {
+            values["signed_up_with"] = json!(provider);
+        }
+        writer
+            .assert_record(
+                &Secret::new(TOKEN),
+                "users",
+                "user_id",
+                values,
+                &mut budget(),
+            )
+            .await
+            .expect("the write lands");
+    }
+    let clerk = OfRoute {
+        slug: "signed_up_with".into(),
+        route: "clerk",
+    };
+
+    let mut users = AttioUsers::read(&client(&attio), &Secret::new(TOKEN), Some(&clerk), |_| {})
+        .await
+        .expect("read");
+
+    assert_eq!(
+        users.len(),
+        2,
+        "u_0 and u_3: okta's and the unmarked record are not clerk's"
+    );
+    assert!(users.listed("u_0").is_some());
+    assert!(users.listed("u_1").is_none());
+    assert!(users.listed("u_2").is_none());
+    assert!(users.listed("u_3").is_some());
 }
