@@ -224,3 +224,42 @@ async fn with_provider_mapped_only_the_routes_records_count() {
     assert!(users.listed("u_2").is_none());
     assert!(users.listed("u_3").is_some());
 }
+
+#[tokio::test]
+async fn a_provider_attribute_of_select_type_is_read_by_its_options_title() {
+    use attio_user_sync::reconcile::snapshot::{AttioUsers, OfRoute};
+    let attio = AttioStandIn::start(TOKEN).await;
+    let writer = client(&attio);
+    // The stand-in's select `plan` has the options Free, Pro and Enterprise; one stands for a
+    // route here, as a select whose options are route names would.
+    for (n, option) in [(0, "Pro"), (1, "Free"), (2, "Pro")] {
+        writer
+            .assert_record(
+                &Secret::new(TOKEN),
+                "users",
+                "user_id",
+                json!({"user_id": format!("u_{n}"), "plan": option,
+                       "primary_email_address": [{"email_address": format!("u.{n}@example.com")}]}),
+                &mut budget(),
+            )
+            .await
+            .expect("the write lands");
+    }
+    let of_route = OfRoute {
+        slug: "plan".into(),
+        route: "Pro",
+    };
+
+    let mut users = AttioUsers::read(
+        &client(&attio),
+        &Secret::new(TOKEN),
+        Some(&of_route),
+        |_| {},
+    )
+    .await
+    .expect("read");
+
+    assert_eq!(users.len(), 2);
+    assert!(users.listed("u_0").is_some() && users.listed("u_2").is_some());
+    assert!(users.listed("u_1").is_none());
+}
