@@ -45,34 +45,43 @@ impl WorkOsDirectory {
         }
     }
 
-    /// Every item of the list at `path` (a query string without `after` or `limit`), page by
-    /// page.
+    /// One page of the list at `path` (with its filters, not `limit` or `after`): `limit`
+    /// items, oldest first, after the item `after`; and the cursor of the next page.
+    async fn list_page(
+        &self,
+        path: &str,
+        limit: u64,
+        after: Option<&str>,
+    ) -> Result<(Vec<Value>, Option<String>), DirectoryError> {
+        let join = if path.contains('?') { '&' } else { '?' };
+        let mut url = format!("{}{path}{join}limit={limit}&order=asc", self.api_url);
+        if let Some(after) = after {
+            url.push_str("&after=");
+            url.push_str(&ascii_id(after)?);
+        }
+        let mut answer = crate::directory::fetch::get_json(
+            &self.http,
+            &url,
+            &self.api_key,
+            PROVIDER,
+            "WORKOS_API_KEY",
+        )
+        .await?;
+        let items = crate::directory::fetch::list_in(&mut answer, "data", PROVIDER)?;
+        let next = answer
+            .pointer("/list_metadata/after")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Ok((items, next))
+    }
+
+    /// Every item of the list at `path`, page by page.
     async fn every(&self, path: &str) -> Result<Vec<Value>, DirectoryError> {
         let mut items = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let mut url = format!("{}{path}&limit={MAX_LIMIT}&order=asc", self.api_url);
-            if let Some(after) = &after {
-                url.push_str("&after=");
-                url.push_str(&ascii_id(after)?);
-            }
-            let mut answer = crate::directory::fetch::get_json(
-                &self.http,
-                &url,
-                &self.api_key,
-                PROVIDER,
-                "WORKOS_API_KEY",
-            )
-            .await?;
-            items.extend(crate::directory::fetch::list_in(
-                &mut answer,
-                "data",
-                PROVIDER,
-            )?);
-            let next = answer
-                .pointer("/list_metadata/after")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
+            let (page, next) = self.list_page(path, MAX_LIMIT, after.as_deref()).await?;
+            items.extend(page);
             if next.is_none() {
                 return Ok(items);
             }
@@ -92,7 +101,7 @@ impl WorkOsDirectory {
         self.memberships
             .get_or_try_init(|| async {
                 let mut by_user = Memberships::new();
-                for organization in self.every("/organizations?").await? {
+                for organization in self.every("/organizations").await? {
                     let Some(id) = organization["id"].as_str() else {
                         continue;
                     };
@@ -146,37 +155,11 @@ impl Directory for WorkOsDirectory {
 
     async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
         self.memberships().await?;
-        let mut url = format!(
-            "{}/user_management/users?limit={}&order=asc",
-            self.api_url, self.limit
-        );
-        if let Some(after) = cursor.token(PROVIDER)? {
-            // WorkOS cursors are object ids (`user_…`): letters, digits and `_`.
-            if !after
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            {
-                return Err(DirectoryError::Failed {
-                    provider: PROVIDER,
-                    reason: "the checkpoint's cursor is not a WorkOS id".into(),
-                });
-            }
-            url.push_str("&after=");
-            url.push_str(after);
-        }
-        let mut answer = crate::directory::fetch::get_json(
-            &self.http,
-            &url,
-            &self.api_key,
-            PROVIDER,
-            "WORKOS_API_KEY",
-        )
-        .await?;
-        let users = crate::directory::fetch::list_in(&mut answer, "data", PROVIDER)?;
-        let next = answer
-            .pointer("/list_metadata/after")
-            .and_then(Value::as_str)
-            .map(|after| PageCursor::Token(after.to_owned()));
+        let after = cursor.token(PROVIDER)?;
+        let (users, next) = self
+            .list_page("/user_management/users", self.limit, after)
+            .await?;
+        let next = next.map(PageCursor::Token);
         Ok(Page { users, next })
     }
 
