@@ -26,7 +26,7 @@ pub struct OfRoute {
 
 impl OfRoute {
     fn holds(&self, values: &serde_json::Value) -> bool {
-        let first = values.pointer(&format!("/{}/0", self.slug));
+        let first = values.get(&self.slug).and_then(|list| list.get(0));
         let held = first.and_then(|v| {
             v.get("value")
                 .or_else(|| v.pointer("/option/title"))
