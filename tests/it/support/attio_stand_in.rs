@@ -1079,13 +1079,14 @@ fn normalise(s: &Inner, def: &Attribute, raw: &Value) -> Result<Vec<Value>, Stri
                 .or_else(|| item.get("value").and_then(Value::as_str))
                 .map(|t| json!(t))
                 .ok_or_else(|| format!("Invalid value for text attribute \"{}\".", def.slug)),
+            // Stored in UTC with nanoseconds, whatever the offset and precision sent.
             Timestamp => item
                 .as_str()
                 .or_else(|| item.get("value").and_then(Value::as_str))
-                .filter(|t| {
-                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).is_ok()
+                .and_then(|t| {
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
                 })
-                .map(|t| json!(t))
+                .map(|t| json!(attio_timestamp(t)))
                 .ok_or_else(|| format!("Invalid ISO 8601 timestamp for attribute \"{}\".", def.slug)),
             EmailAddress => {
                 let addr = item
@@ -1179,6 +1180,21 @@ fn normalise(s: &Inner, def: &Attribute, raw: &Value) -> Result<Vec<Value>, Stri
             }
         })
         .collect()
+}
+
+/// A time as Attio returns a timestamp attribute's value: UTC, nanoseconds, `Z`.
+pub fn attio_timestamp(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.nanosecond()
+    )
 }
 
 /// Attio validates email addresses strictly; this is close enough for tests.
