@@ -75,6 +75,7 @@ async fn main() {
     let options = Options {
         mode: Mode::Write,
         concurrency,
+        reconcile: None,
     };
 
     let started = Instant::now();

@@ -183,6 +183,16 @@ impl App {
         }
     }
 
+    /// The Attio client (with the app's pacing), for reads outside a sync (reconcile).
+    pub fn attio(&self) -> &crate::attio::AttioClient {
+        self.sync.attio()
+    }
+
+    /// The sync, for what reconcile asks of it (what it would write, a repair).
+    pub fn sync(&self) -> &UserSync {
+        &self.sync
+    }
+
     /// The HTTP client the app's AWS and Attio clients share.
     pub fn http_client(&self) -> reqwest::Client {
         self.http.clone()

@@ -33,6 +33,21 @@ pub struct Counts {
     /// Sent to the durable queue for the worker to write (`--enqueue`).
     #[serde(default)]
     pub queued: u64,
+    /// Compared with Attio first: users Attio does not hold.
+    #[serde(default)]
+    pub missing: u64,
+    /// Compared: users Attio holds otherwise than the sync would write them.
+    #[serde(default)]
+    pub differs: u64,
+    /// Compared: users Attio holds as the sync would write them (no write).
+    #[serde(default)]
+    pub same: u64,
+    /// Attio's users of the route the complete listing did not name.
+    #[serde(default)]
+    pub orphans: u64,
+    /// Orphans deleted (`--delete-orphans`).
+    #[serde(default)]
+    pub deleted: u64,
 }
 
 /// How far a backfill got.

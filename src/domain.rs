@@ -48,6 +48,11 @@ impl Timestamp {
         Self::from_unix_millis(i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()?)
     }
 
+    /// Unix milliseconds.
+    pub fn unix_millis(self) -> i64 {
+        self.0
+    }
+
     /// A time of this machine's clock.
     pub fn from_system_time(at: std::time::SystemTime) -> Self {
         let ms = at

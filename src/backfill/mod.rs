@@ -18,6 +18,9 @@ use crate::attio::AttioBudget;
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::directory::{Directory, DirectoryError, Page, PageCursor, PagingGuard};
 use crate::domain::UserEvent;
+use crate::reconcile::guard::{Listing, Refusal, may_delete};
+use crate::reconcile::snapshot::Class;
+use crate::reconcile::{Comparison, Found};
 use crate::sync::SyncOutcome;
 
 /// What a run does with the users it reads.
@@ -30,6 +33,8 @@ pub enum Mode {
     /// Sends them to the durable queue (`SYNC_QUEUE_URL`), for the worker to write at Attio's
     /// pace: as a queue message each, the webhook's schema, `event_type` `backfill`.
     Enqueue,
+    /// Compares them with what Attio holds and writes nothing (`--check`).
+    Check,
 }
 
 /// Users in flight at once unless asked otherwise: with Attio ~150 ms away, a new user (a read
@@ -44,6 +49,27 @@ pub struct Options {
     pub mode: Mode,
     /// Users applied at once (their writes paced by the app's limiter), or sent per batch.
     pub concurrency: usize,
+    /// Compare each user with what Attio holds first and write only the difference; `None`
+    /// rewrites every user (`--rewrite-all`). `--check` always compares.
+    pub reconcile: Option<Reconcile>,
+}
+
+/// How a comparing run treats the users Attio holds that the provider no longer lists.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reconcile {
+    /// Delete the orphans' `users` records (their people stay), as the guard allows.
+    pub delete_orphans: bool,
+    /// The most orphans deleted (`None`: the larger of 10 and 1 % of Attio's users of the route).
+    pub max_deletes: Option<u64>,
+}
+
+/// What a run notes about one user, for the report.
+#[derive(Debug, Clone, Copy)]
+pub enum Noted<'a> {
+    /// Not written (its data) or failed (a write).
+    Skipped(&'a Skipped),
+    /// Not `same` as Attio holds it (a comparing run).
+    Found(&'a Found),
 }
 
 /// One user not written, and why (never its email address).
@@ -102,10 +128,16 @@ pub async fn run<D: Directory>(
     checkpoint_path: &std::path::Path,
     options: &Options,
     mut on_progress: impl FnMut(&Checkpoint),
-    mut on_skip: impl FnMut(&Skipped),
+    mut on_note: impl FnMut(Noted<'_>),
 ) -> Result<Checkpoint, BackfillError> {
+    let reconcile = match options.mode {
+        Mode::Check => Some(options.reconcile.unwrap_or_default()),
+        Mode::DryRun => None,
+        Mode::Write | Mode::Enqueue => options.reconcile,
+    };
     let secrets = match options.mode {
-        Mode::Write => Some(app.secrets().await?),
+        Mode::Write | Mode::Check => Some(app.secrets().await?),
+        Mode::Enqueue if reconcile.is_some() => Some(app.secrets().await?),
         Mode::DryRun | Mode::Enqueue => None,
     };
     if options.mode == Mode::Enqueue && app.queue().is_none() {
@@ -113,7 +145,21 @@ pub async fn run<D: Directory>(
             "--enqueue needs SYNC_QUEUE_URL, the function's queue".into(),
         )));
     }
-    let saves = options.mode != Mode::DryRun;
+    // Orphans are known only to a run that listed every user itself, from the first page.
+    let from_start = checkpoint.counts.read == 0;
+    let mut comparison = match (&reconcile, &secrets) {
+        (Some(_), Some(secrets)) => Some(
+            Comparison::start(
+                &app,
+                secrets.attio_access_token.clone(),
+                directory.route(),
+                |_| {},
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    let saves = !matches!(options.mode, Mode::DryRun | Mode::Check);
     let concurrency = options.concurrency.max(1);
     // At most two pages at once: the oldest not finished (the checkpoint's) and the one after.
     // Users are tagged with their page's number in the run (`first` is the front page's).
@@ -150,6 +196,7 @@ pub async fn run<D: Directory>(
                         paging.after(route, &cursor, &page)?;
                         let done = std::mem::take(&mut next_done);
                         pages.push_back(PageInWork::new(cursor, page, done));
+                        on_progress(&checkpoint);
                         continue;
                     }
                     _ => break,
@@ -163,17 +210,78 @@ pub async fn run<D: Directory>(
                 Ok(event) => event,
                 Err(e) => {
                     checkpoint.counts.skipped += 1;
-                    on_skip(&Skipped {
+                    on_note(Noted::Skipped(&Skipped {
                         user_id,
                         reason: crate::domain::redact_emails(&e),
                         failed: false,
-                    });
+                    }));
                     back.done.insert(position);
                     checkpoint.counts.read += 1;
                     continue;
                 }
             };
-            let Some(secrets) = secrets.clone() else {
+            let mut repair = None;
+            if let Some(comparison) = comparison.as_mut() {
+                let counts = &mut checkpoint.counts;
+                let (class, attributes) = match comparison.classify(&app, &event).await? {
+                    Class::Same => {
+                        counts.same += 1;
+                        counts.read += 1;
+                        back.done.insert(position);
+                        continue;
+                    }
+                    Class::Missing => {
+                        counts.missing += 1;
+                        ("missing", Vec::new())
+                    }
+                    Class::Differs(drift) => {
+                        counts.differs += 1;
+                        repair = Some(drift.repair);
+                        ("differs", drift.attributes)
+                    }
+                };
+                on_note(Noted::Found(&Found {
+                    user_id: user_id.clone(),
+                    class,
+                    attributes,
+                }));
+                if options.mode == Mode::Check {
+                    counts.read += 1;
+                    back.done.insert(position);
+                    continue;
+                }
+            }
+            if let (Some(repair), Mode::Write, Some(secrets)) =
+                (repair, options.mode, secrets.clone())
+            {
+                let app = app.clone();
+                in_flight.spawn(async move {
+                    let mut budget =
+                        AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(120));
+                    let result = match &event {
+                        UserEvent::Upserted {
+                            user, occurred_at, ..
+                        } => app
+                            .sync()
+                            .repair(
+                                &secrets.attio_access_token,
+                                user,
+                                *occurred_at,
+                                &repair,
+                                &mut budget,
+                            )
+                            .await
+                            .map(|outcome| vec![outcome]),
+                        _ => app
+                            .apply(std::slice::from_ref(&event), None, secrets, &mut budget)
+                            .await
+                            .into_result(),
+                    };
+                    (number, position, user_id, result)
+                });
+                continue;
+            }
+            let Some(secrets) = secrets.clone().filter(|_| options.mode == Mode::Write) else {
                 // Enqueued in groups of `concurrency`; a dry run stops here, nothing written.
                 if options.mode == Mode::Enqueue {
                     to_queue.push((number, position, event));
@@ -213,7 +321,7 @@ pub async fn run<D: Directory>(
                 Ok(_) => checkpoint.counts.synced += 1,
                 Err(e) => {
                     checkpoint.counts.failed += 1;
-                    on_skip(&Skipped {
+                    on_note(Noted::Skipped(&Skipped {
                         user_id,
                         reason: format!(
                             "{}: {}",
@@ -221,7 +329,7 @@ pub async fn run<D: Directory>(
                             crate::domain::redact_emails(&e.to_string())
                         ),
                         failed: true,
-                    });
+                    }));
                 }
             }
             done.push((number, position));
@@ -251,9 +359,127 @@ pub async fn run<D: Directory>(
         on_progress(&checkpoint);
         if !went_on {
             // Nothing in flight and nothing left to start: every page has been read and done.
+            if let Some(comparison) = comparison.take() {
+                let reconcile = reconcile.unwrap_or_default();
+                let writes = options.mode != Mode::Check;
+                let refused = finish(
+                    &app,
+                    &comparison,
+                    &mut checkpoint,
+                    reconcile,
+                    writes,
+                    from_start,
+                    &mut on_note,
+                )
+                .await?;
+                on_progress(&checkpoint);
+                if let Some(refusal) = refused {
+                    return Err(BackfillError::Refused(refusal, Box::new(checkpoint)));
+                }
+            }
             return Ok(checkpoint);
         }
     }
+}
+
+/// After a compared listing: unlinks the workspaces of the route the provider no longer lists
+/// for its users, then finds the orphans (when this run listed every user itself) and, when
+/// asked and the guard allows, deletes their `users` records. Each is noted for the report.
+/// Returns the guard's refusal, if it refused.
+#[allow(clippy::too_many_arguments)] // the run's state, handed over at its end
+async fn finish(
+    app: &App,
+    comparison: &Comparison,
+    checkpoint: &mut Checkpoint,
+    reconcile: Reconcile,
+    writes: bool,
+    from_start: bool,
+    on_note: &mut impl FnMut(Noted<'_>),
+) -> Result<Option<Refusal>, BackfillError> {
+    let token = comparison.token();
+    let budget = || AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(120));
+    let counts = &mut checkpoint.counts;
+    for stale in comparison.stale_links() {
+        if !stale.drifted {
+            counts.same = counts.same.saturating_sub(1);
+            counts.differs += 1;
+        }
+        on_note(Noted::Found(&Found {
+            user_id: stale.user_id.clone(),
+            class: "differs",
+            attributes: vec!["workspace".into()],
+        }));
+        if !writes {
+            continue;
+        }
+        let unlinked = app
+            .sync()
+            .unlink_workspaces(token, &stale.record_id, &stale.unlink, &mut budget())
+            .await;
+        if let Err(e) = unlinked {
+            counts.failed += 1;
+            on_note(Noted::Skipped(&Skipped {
+                user_id: stale.user_id,
+                reason: format!(
+                    "{}: {}",
+                    e.code(),
+                    crate::domain::redact_emails(&e.to_string())
+                ),
+                failed: true,
+            }));
+        }
+    }
+    if !from_start {
+        return Ok((reconcile.delete_orphans && writes).then_some(Refusal::Resumed));
+    }
+    let orphans = comparison.orphans(app).await?;
+    counts.orphans = orphans.len() as u64;
+    let listing = Listing {
+        complete: true,
+        listed: counts.read,
+        attio_users: comparison.attio_users(),
+        orphans: counts.orphans,
+    };
+    let refused = match (reconcile.delete_orphans && writes, orphans.is_empty()) {
+        (true, false) => may_delete(listing, reconcile.max_deletes).err(),
+        _ => None,
+    };
+    for (user_id, record_id) in orphans {
+        let delete = reconcile.delete_orphans && writes && refused.is_none();
+        let class = if delete {
+            match app
+                .attio()
+                .delete_record(token, "users", &record_id, &mut budget())
+                .await
+            {
+                Ok(()) => {
+                    counts.deleted += 1;
+                    "deleted"
+                }
+                Err(e) => {
+                    counts.failed += 1;
+                    on_note(Noted::Skipped(&Skipped {
+                        user_id: user_id.clone(),
+                        reason: format!(
+                            "{}: {}",
+                            e.code(),
+                            crate::domain::redact_emails(&e.to_string())
+                        ),
+                        failed: true,
+                    }));
+                    "orphan"
+                }
+            }
+        } else {
+            "orphan"
+        };
+        on_note(Noted::Found(&Found {
+            user_id,
+            class,
+            attributes: Vec::new(),
+        }));
+    }
+    Ok(refused)
 }
 
 /// Sends one group's events to the queue, in one delivery whose identity is the route and the
@@ -289,6 +515,13 @@ pub enum BackfillError {
     /// The queue did not take a group of events (`--enqueue`).
     #[error(transparent)]
     Queue(#[from] crate::queue::QueueError),
+    /// Attio's users could not be read for the comparison.
+    #[error("reading what Attio holds: {0}")]
+    Attio(#[from] crate::attio::AttioError),
+    /// The run went to its end, but the orphans were not deleted: the guard refused. The
+    /// run's checkpoint, with its counts.
+    #[error("{0}")]
+    Refused(Refusal, Box<Checkpoint>),
     /// A user's write task ended without an answer (it panicked).
     #[error("a user's write did not finish: {0}")]
     Task(#[from] tokio::task::JoinError),

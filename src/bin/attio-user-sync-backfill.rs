@@ -1,9 +1,14 @@
-//! `attio-user-sync-backfill`: writes every user a provider already has to Attio, through the
-//! same sync as the webhook, paced under Attio's write limit, resumable from a checkpoint; or,
-//! with `--enqueue`, sends them to the function's queue for its worker. Run by a person (a
-//! laptop, CI): a progress bar on a terminal or a plain line every 5 s on stderr, a summary on
-//! stdout, exit code 0 when every user was written or skipped for its own data, 1 when writes
-//! failed, 2 when it could not run.
+//! `attio-user-sync-backfill`: brings Attio in step with every user a provider already has.
+//! It reads what Attio holds first and compares each listed user with it (`missing`, `differs`,
+//! `same`), writing only the difference through the same sync as the webhook, paced under
+//! Attio's limits, resumable from a checkpoint; or, with `--enqueue`, sends the difference to
+//! the function's queue for its worker. After a complete listing, Attio's users the provider
+//! no longer has are orphans: reported, and deleted with `--delete-orphans` as the guard
+//! allows. `--check` compares and writes nothing; `--rewrite-all` writes every user without
+//! comparing. Run by a person (a laptop, CI, cron): a progress bar on a terminal or a plain line
+//! every 5 s on stderr, a summary on stdout, exit code 0 when every user was written or skipped
+//! for its own data (with `--check`: Attio equals the provider), 1 when writes failed or the
+//! deletion guard refused, 2 when it could not run, 3 when `--check` found drift.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -12,7 +17,7 @@ use std::time::Instant;
 
 use attio_user_sync::App;
 use attio_user_sync::backfill::file::FileDirectory;
-use attio_user_sync::backfill::{self, Mode, Options};
+use attio_user_sync::backfill::{self, BackfillError, Mode, Noted, Options, Reconcile};
 use attio_user_sync::checkpoint::Checkpoint;
 use attio_user_sync::directory::{Directory, Settings};
 use attio_user_sync::pace::WriteLimiter;
@@ -55,9 +60,26 @@ struct Args {
     #[arg(long)]
     from_file: Option<PathBuf>,
     /// Send the users to the function's queue (SYNC_QUEUE_URL) for its worker to write at
-    /// Attio's pace, instead of writing them from here.
+    /// Attio's pace, instead of writing them from here. With an Attio secret or token only
+    /// the users that are missing or differ are sent; without one, every user.
     #[arg(long, conflicts_with = "dry_run")]
     enqueue: bool,
+    /// Compare with Attio and write nothing: print the drift, exit 0 when Attio equals the
+    /// provider, 3 when it has drifted (users missing, differing, or orphaned).
+    #[arg(long, conflicts_with_all = ["dry_run", "enqueue", "resume", "delete_orphans"])]
+    check: bool,
+    /// Write every user without comparing first (two writes each), as before reconcile.
+    #[arg(long, conflicts_with_all = ["check", "delete_orphans"])]
+    rewrite_all: bool,
+    /// Delete the `users` records of Attio's users of this route that the provider's complete
+    /// listing did not name (their people stay). Never when the listing did not complete, read
+    /// no users, or found more orphans than --max-deletes.
+    #[arg(long, conflicts_with_all = ["dry_run", "resume"])]
+    delete_orphans: bool,
+    /// The most orphans --delete-orphans deletes [default: the larger of 10 and 1 % of
+    /// Attio's users of this route, rounded up]; with more, it deletes none.
+    #[arg(long, requires = "delete_orphans")]
+    max_deletes: Option<u64>,
 }
 
 /// 1 to 25, fractions allowed.
@@ -153,18 +175,38 @@ async fn backfill_from(
         }
         None => None,
     };
-    let mode = match (args.dry_run, args.enqueue) {
-        (true, _) => Mode::DryRun,
-        (false, true) => Mode::Enqueue,
-        (false, false) => Mode::Write,
+    let mode = match (args.dry_run, args.enqueue, args.check) {
+        (true, _, _) => Mode::DryRun,
+        (_, _, true) => Mode::Check,
+        (false, true, false) => Mode::Enqueue,
+        (false, false, false) => Mode::Write,
     };
-    let started = Instant::now();
-    let mut progress = Progress::new(total, checkpoint.counts.read);
-    let mut reasons = Reasons::default();
+    // From a laptop with only the queue's URL there is nothing to compare with: every user is
+    // queued, as with --rewrite-all.
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let no_attio = args.enqueue
+        && var("ATTIO_SYNC_SECRET_ID").is_none()
+        && var("ATTIO_ACCESS_TOKEN").is_none();
+    if no_attio && !args.rewrite_all {
+        eprintln!(
+            "no Attio secret or token here: every user is queued (set ATTIO_SYNC_SECRET_ID or ATTIO_ACCESS_TOKEN to queue only the difference)"
+        );
+    }
+    let compares = mode == Mode::Check || !(args.rewrite_all || no_attio || args.dry_run);
     let options = Options {
         mode,
         concurrency: args.concurrency as usize,
+        reconcile: compares.then_some(Reconcile {
+            delete_orphans: args.delete_orphans,
+            max_deletes: args.max_deletes,
+        }),
     };
+    if compares {
+        eprintln!("reading what Attio holds of {}'s users…", directory.route());
+    }
+    let started = Instant::now();
+    let mut progress = Progress::new(total, checkpoint.counts.read, compares);
+    let mut reasons = Reasons::default();
     let done = backfill::run(
         app,
         directory,
@@ -172,47 +214,75 @@ async fn backfill_from(
         &path,
         &options,
         |c| progress.update(c),
-        |skipped| {
-            reasons.add(skipped);
+        |noted| {
+            let line = match noted {
+                Noted::Skipped(skipped) => {
+                    reasons.add(skipped);
+                    serde_json::json!({"user_id": skipped.user_id, "reason": skipped.reason, "failed": skipped.failed})
+                }
+                Noted::Found(found) => {
+                    reasons.found(found);
+                    found.to_json()
+                }
+            };
             if let Some(file) = report.as_mut() {
-                let line = serde_json::json!({"user_id": skipped.user_id, "reason": skipped.reason, "failed": skipped.failed});
                 let _ = writeln!(file, "{line}");
             }
         },
     )
     .await;
     progress.finish();
-    let done = done.map_err(|e| {
-        format!(
-            "{e}; {} keeps the position: rerun with --resume",
-            path.display()
-        )
-    })?;
+    let (done, refused) = match done {
+        Ok(done) => (done, None),
+        Err(BackfillError::Refused(refusal, done)) => (*done, Some(refusal)),
+        Err(e) => {
+            return Err(format!(
+                "{e}; {} keeps the position: rerun with --resume",
+                path.display()
+            ));
+        }
+    };
 
     let c = &done.counts;
     let done_what = match mode {
         Mode::DryRun => format!("would write {}", c.read - c.skipped),
         Mode::Enqueue => format!("queued {}", c.queued),
         Mode::Write => format!("synced {}", c.synced),
+        Mode::Check => "checked, nothing written".into(),
     };
-    println!(
-        "{}: read {}, {done_what}, unchanged {}, skipped {}, failed {} in {:.1} s",
-        directory.route(),
-        c.read,
-        c.unchanged,
-        c.skipped,
-        c.failed,
-        started.elapsed().as_secs_f64()
-    );
+    let elapsed = started.elapsed().as_secs_f64();
+    let route = directory.route();
+    if compares {
+        let deleted = if args.delete_orphans {
+            format!(", deleted {}", c.deleted)
+        } else {
+            String::new()
+        };
+        println!(
+            "{route}: read {}: same {}, missing {}, differs {}, orphans {}; {done_what}{deleted}, skipped {}, failed {} in {elapsed:.1} s",
+            c.read, c.same, c.missing, c.differs, c.orphans, c.skipped, c.failed,
+        );
+    } else {
+        println!(
+            "{route}: read {}, {done_what}, unchanged {}, skipped {}, failed {} in {elapsed:.1} s",
+            c.read, c.unchanged, c.skipped, c.failed,
+        );
+    }
     reasons.print();
-    if mode != Mode::DryRun {
+    if !matches!(mode, Mode::DryRun | Mode::Check) {
         // Finished: the next run starts over (and writes nothing twice: asserts are idempotent).
         let _ = std::fs::remove_file(&path);
     }
-    Ok(if c.failed == 0 {
-        std::process::ExitCode::SUCCESS
-    } else {
+    if let Some(refusal) = &refused {
+        eprintln!("orphans not deleted: {refusal}");
+    }
+    let drifted = c.missing + c.differs + c.orphans > 0;
+    Ok(if c.failed > 0 || refused.is_some() {
         std::process::ExitCode::from(1)
+    } else if mode == Mode::Check && drifted {
+        std::process::ExitCode::from(3)
+    } else {
+        std::process::ExitCode::SUCCESS
     })
 }
 
@@ -220,17 +290,19 @@ async fn backfill_from(
 /// (users of the total where the provider says, rate, ETA, failures so far); elsewhere (CI, a
 /// pipe, a log) a plain line every five seconds.
 enum Progress {
-    Bar(indicatif::ProgressBar),
+    /// The bar, and whether the run compares (its classes are shown as they are found).
+    Bar(indicatif::ProgressBar, bool),
     Lines {
         total: Option<u64>,
         started: Instant,
         from: u64,
         last: Instant,
+        compares: bool,
     },
 }
 
 impl Progress {
-    fn new(total: Option<u64>, already_read: u64) -> Self {
+    fn new(total: Option<u64>, already_read: u64, compares: bool) -> Self {
         use std::io::IsTerminal as _;
         if !std::io::stderr().is_terminal() {
             let now = Instant::now();
@@ -239,6 +311,7 @@ impl Progress {
                 started: now,
                 from: already_read,
                 last: now,
+                compares,
             };
         }
         let (bar, template) = match total {
@@ -259,17 +332,33 @@ impl Progress {
         bar.set_position(already_read);
         bar.reset_eta();
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
-        Self::Bar(bar)
+        Self::Bar(bar, compares)
     }
 
     fn update(&mut self, c: &Checkpoint) {
         let counts = &c.counts;
-        let tally = format!(
-            "synced {}  unchanged {}  queued {}  skipped {}  failed {}",
-            counts.synced, counts.unchanged, counts.queued, counts.skipped, counts.failed
-        );
+        let compares = match self {
+            Self::Bar(_, compares) | Self::Lines { compares, .. } => *compares,
+        };
+        let tally = if compares {
+            format!(
+                "same {}  missing {}  differs {}  orphans {}  written {}  queued {}  failed {}",
+                counts.same,
+                counts.missing,
+                counts.differs,
+                counts.orphans,
+                counts.synced,
+                counts.queued,
+                counts.failed
+            )
+        } else {
+            format!(
+                "synced {}  unchanged {}  queued {}  skipped {}  failed {}",
+                counts.synced, counts.unchanged, counts.queued, counts.skipped, counts.failed
+            )
+        };
         match self {
-            Self::Bar(bar) => {
+            Self::Bar(bar, _) => {
                 bar.set_position(counts.read);
                 bar.set_message(tally);
             }
@@ -278,6 +367,7 @@ impl Progress {
                 started,
                 from,
                 last,
+                ..
             } => {
                 if last.elapsed().as_secs() < 5 {
                     return;
@@ -292,18 +382,19 @@ impl Progress {
     }
 
     fn finish(&self) {
-        if let Self::Bar(bar) = self {
+        if let Self::Bar(bar, _) = self {
             // The last state stays on screen, above the summary.
             bar.finish();
         }
     }
 }
 
-/// Why users were skipped or failed, grouped for the summary.
+/// Why users were skipped or failed, and which attributes differed, grouped for the summary.
 #[derive(Default)]
 struct Reasons {
     skipped: std::collections::BTreeMap<String, u64>,
     failed: std::collections::BTreeMap<String, u64>,
+    differs: std::collections::BTreeMap<String, u64>,
 }
 
 impl Reasons {
@@ -318,7 +409,21 @@ impl Reasons {
         *map.entry(key).or_insert(0) += 1;
     }
 
+    fn found(&mut self, found: &attio_user_sync::reconcile::Found) {
+        for attribute in &found.attributes {
+            *self.differs.entry(attribute.clone()).or_insert(0) += 1;
+        }
+    }
+
     fn print(&self) {
+        if !self.differs.is_empty() {
+            let by: Vec<String> = self
+                .differs
+                .iter()
+                .map(|(a, n)| format!("{a} {n}"))
+                .collect();
+            println!("  differs by attribute: {}", by.join(", "));
+        }
         for (title, map) in [("skipped", &self.skipped), ("failed", &self.failed)] {
             for (reason, n) in map {
                 println!("  {title} {n}: {reason}");

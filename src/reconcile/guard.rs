@@ -28,6 +28,11 @@ pub enum Refusal {
         /// Orphans found so far.
         orphans: u64,
     },
+    /// A resumed run listed only the users after its checkpoint.
+    #[error(
+        "a resumed run did not list every user itself, so it cannot tell who is gone; run again from the start to delete orphans"
+    )]
+    Resumed,
     /// The provider listed nobody: more likely a wrong key or tenant than every user gone.
     #[error("the provider listed no users at all (a wrong key or tenant?); nothing was deleted")]
     NothingListed,

@@ -7,8 +7,12 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-use crate::attio::{AttioBudget, AttioClient, AttioError, RecordId};
+use crate::attio::{AttioBudget, AttioClient, AttioError, FoundRecord, RecordId};
+use crate::domain::{Timestamp, Workspace};
 use crate::secrets::Secret;
+use crate::sync::{Repair, WouldWrite, WrittenAttributes};
+
+use super::canonical::fingerprint;
 
 /// Records a query page holds: Attio's most.
 pub const PAGE: u32 = 500;
@@ -36,66 +40,200 @@ impl OfRoute {
     }
 }
 
-/// The `users` records Attio holds, by `user_id`.
+/// The `users` records Attio holds, by `user_id`, each with a fingerprint per compared
+/// attribute, its person's fingerprints and its workspace links; then what the provider's
+/// listing found of them.
 #[derive(Debug, Default)]
 pub struct AttioUsers {
+    written: WrittenAttributes,
     index: HashMap<u128, u32>,
     held: Vec<Held>,
+    /// `written.users.len()` fingerprints per user.
+    fingerprints: Vec<u64>,
+    /// Per user the event time Attio holds (Unix milliseconds, `i64::MIN`: none), when the
+    /// event-time attribute is configured.
+    event_times: Vec<i64>,
+    /// The workspace records users link to, `Held::links` ranges into it.
+    links: Vec<[u8; 16]>,
+    /// Linked people: record → index of their fingerprints in `people_fingerprints`
+    /// (`u32::MAX` until read: a person the users link to that Attio no longer holds).
+    people: HashMap<[u8; 16], u32>,
+    /// `written.people.len()` fingerprints per person.
+    people_fingerprints: Vec<u64>,
+    /// Workspace records → their `workspace_id`'s key, and back.
+    workspaces: HashMap<[u8; 16], u128>,
+    workspace_records: HashMap<u128, [u8; 16]>,
+    /// Organisations the listing named (their ids' keys): the route's workspaces.
+    route_organisations: std::collections::HashSet<u128>,
+    /// Links of listed users to workspaces the provider did not list for them, decided at the
+    /// end of the listing: (user id, user, workspace record).
+    unlisted_links: Vec<(String, u32, [u8; 16])>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Held {
     record: [u8; 16],
+    /// The linked person's record (all zero: none).
+    person: [u8; 16],
+    links: (u32, u16),
     listed: bool,
+    /// Found to differ while listed.
+    drifted: bool,
+}
+
+/// How a listed user compares with what Attio holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Class {
+    /// Attio holds no user with its id.
+    Missing,
+    /// Attio holds it as the sync would write it: nothing to write.
+    Same,
+    /// Something the sync would write differs.
+    Differs(Drift),
+}
+
+/// A listed user's links to workspaces of the route the provider no longer lists for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleLinks {
+    /// The provider's user id.
+    pub user_id: String,
+    /// The user's record.
+    pub record_id: RecordId,
+    /// The workspace records to unlink.
+    pub unlink: Vec<RecordId>,
+    /// Whether the user was found to differ already (and counted so).
+    pub drifted: bool,
+}
+
+/// What differs of a user, and the writes that repair it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drift {
+    /// The attributes that differ, by Attio slug (`person` for a missing person record,
+    /// `workspace` for links), never their values.
+    pub attributes: Vec<String>,
+    /// The user's record.
+    pub record_id: RecordId,
+    /// The writes it needs.
+    pub repair: Repair,
 }
 
 impl AttioUsers {
-    /// Every `users` record (of the route, with `of_route`), read page by page (`on_page`
-    /// hears how many records were read so far). Reads are paced by the client's read limiter,
-    /// when it has one; each page has a minute.
+    /// Every `users` record (of the route, with `of_route`), read page by page, with what
+    /// `written` names of it, then the people they link to and the workspaces (`on_page` hears
+    /// how many records were read so far). Reads are paced by the client's read limiter, when
+    /// it has one; each page has a minute.
     pub async fn read(
         attio: &AttioClient,
         token: &Secret,
         of_route: Option<&OfRoute>,
+        written: &WrittenAttributes,
         mut on_page: impl FnMut(u64),
     ) -> Result<Self, AttioError> {
-        let mut users = Self::default();
-        let mut offset = 0u64;
-        loop {
-            let mut budget =
-                AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(60));
-            let page = attio
-                .query_records(token, "users", PAGE, offset, &mut budget)
-                .await?;
-            let last = page.len() < PAGE as usize;
-            offset += page.len() as u64;
-            for record in page {
+        let mut users = Self {
+            written: written.clone(),
+            ..Self::default()
+        };
+        let mut read = 0;
+        each_record(
+            attio,
+            token,
+            "users",
+            |record| {
+                read += 1;
                 if of_route.is_some_and(|r| !r.holds(&record.values)) {
-                    continue;
+                    return Ok(());
                 }
                 // A record without a user_id (made by hand in Attio) is no user of a provider.
                 let Some(user_id) = record.text("user_id") else {
-                    continue;
+                    return Ok(());
                 };
-                let id = record_key(&record.id).ok_or_else(|| {
-                    AttioError::UnexpectedResponse("a record id is not a UUID".into())
-                })?;
-                users.insert(user_id, id);
-            }
-            on_page(offset);
-            if last {
-                return Ok(users);
-            }
+                users.insert(user_id, record)
+            },
+            &mut |n| on_page(n),
+        )
+        .await?;
+        if !users.people.is_empty() {
+            each_record(
+                attio,
+                token,
+                "people",
+                |record| {
+                    let key = record_key(&record.id).ok_or_else(not_a_uuid)?;
+                    if let Some(at) = users.people.get_mut(&key) {
+                        *at = (users.people_fingerprints.len() / users.written.people.len().max(1))
+                            as u32;
+                        for (slug, kind) in &users.written.people {
+                            users
+                                .people_fingerprints
+                                .push(fingerprint(kind, record.values.get(slug)));
+                        }
+                    }
+                    Ok(())
+                },
+                &mut |n| on_page(read + n),
+            )
+            .await?;
+        }
+        let workspaces = each_record(
+            attio,
+            token,
+            "workspaces",
+            |record| {
+                let key = record_key(&record.id).ok_or_else(not_a_uuid)?;
+                if let Some(id) = record.text("workspace_id") {
+                    users.workspaces.insert(key, user_key(id));
+                    users.workspace_records.insert(user_key(id), key);
+                }
+                Ok(())
+            },
+            &mut |_| {},
+        )
+        .await;
+        match workspaces {
+            // Not activated: no workspace to compare.
+            Ok(_) | Err(AttioError::ObjectNotActivated { .. }) => Ok(users),
+            Err(e) => Err(e),
         }
     }
 
-    fn insert(&mut self, user_id: &str, record: [u8; 16]) {
+    fn insert(&mut self, user_id: &str, record: &FoundRecord) -> Result<(), AttioError> {
         let at = self.held.len() as u32;
+        let reference = |v: &serde_json::Value| {
+            v.get("target_record_id")
+                .and_then(serde_json::Value::as_str)
+                .and_then(record_key)
+        };
+        let person = record
+            .values
+            .pointer("/person/0")
+            .and_then(reference)
+            .unwrap_or_default();
+        if person != [0; 16] {
+            self.people.entry(person).or_insert(u32::MAX);
+        }
+        let start = self.links.len() as u32;
+        let linked = record.values.get("workspace").and_then(|v| v.as_array());
+        self.links
+            .extend(linked.into_iter().flatten().filter_map(reference));
+        let count = (self.links.len() as u32 - start).min(u16::MAX.into()) as u16;
+        for (slug, kind) in &self.written.users {
+            self.fingerprints
+                .push(fingerprint(kind, record.values.get(slug)));
+        }
+        if let Some(attribute) = &self.written.event_time {
+            let held = record.text(attribute).and_then(Timestamp::parse);
+            self.event_times
+                .push(held.map_or(i64::MIN, |t| t.unix_millis()));
+        }
         self.held.push(Held {
-            record,
+            record: record_key(&record.id).ok_or_else(not_a_uuid)?,
+            person,
+            links: (start, count),
             listed: false,
+            drifted: false,
         });
         self.index.insert(user_key(user_id), at);
+        Ok(())
     }
 
     /// How many users Attio holds.
@@ -115,6 +253,140 @@ impl AttioUsers {
         Some(record_id(&self.held[at].record))
     }
 
+    /// Compares a listed user (`would` write, linked to `workspaces`) with what Attio holds,
+    /// and marks it listed.
+    pub fn compare(
+        &mut self,
+        user_id: &str,
+        would: &WouldWrite,
+        workspaces: &[Workspace],
+    ) -> Class {
+        for workspace in workspaces {
+            self.route_organisations.insert(user_key(&workspace.id));
+        }
+        let Some(&at) = self.index.get(&user_key(user_id)) else {
+            return Class::Missing;
+        };
+        let held = &mut self.held[at as usize];
+        held.listed = true;
+        let held = *held;
+        let mut attributes = Vec::new();
+        let mut user = false;
+        let width = self.written.users.len();
+        for (i, (slug, kind)) in self.written.users.iter().enumerate() {
+            let Some(value) = would.user.get(slug) else {
+                continue; // the provider left it out: not compared
+            };
+            if fingerprint(kind, Some(value)) != self.fingerprints[at as usize * width + i] {
+                attributes.push(slug.clone());
+                user = true;
+            }
+        }
+        if let (Some(attribute), Some(at_time)) = (&self.written.event_time, would.event_time) {
+            // Attio holding a later change is not drift: the listing is not newer than it.
+            if self.event_times[at as usize] < at_time.unix_millis() {
+                attributes.push(attribute.clone());
+                user = true;
+            }
+        }
+        let person = self
+            .people
+            .get(&held.person)
+            .copied()
+            .filter(|p| *p != u32::MAX);
+        let mut person_same = person.is_some();
+        match person {
+            None => attributes.push("person".into()),
+            Some(p) => {
+                let width = self.written.people.len();
+                for (i, (slug, kind)) in self.written.people.iter().enumerate() {
+                    let Some(value) = would.person.get(slug) else {
+                        continue;
+                    };
+                    if fingerprint(kind, Some(value))
+                        != self.people_fingerprints[p as usize * width + i]
+                    {
+                        attributes.push(slug.clone());
+                        person_same = false;
+                    }
+                }
+            }
+        }
+        // A new address may be another person's: the person is asserted by it again.
+        if attributes.iter().any(|a| a == "primary_email_address") {
+            person_same = false;
+        }
+        let (start, count) = held.links;
+        let linked = &self.links[start as usize..start as usize + count as usize];
+        let linked_ids: Vec<Option<u128>> = linked
+            .iter()
+            .map(|w| self.workspaces.get(w).copied())
+            .collect();
+        let mut link = Vec::new();
+        for workspace in workspaces {
+            let id = user_key(&workspace.id);
+            if !linked_ids.contains(&Some(id))
+                && !link
+                    .iter()
+                    .any(|(w, _): &(Workspace, _)| w.id == workspace.id)
+            {
+                let known = self.workspace_records.get(&id).map(record_id);
+                link.push((workspace.clone(), known));
+            }
+        }
+        for (w, id) in linked.iter().zip(&linked_ids) {
+            let listed_here = id.is_some_and(|id| workspaces.iter().any(|l| user_key(&l.id) == id));
+            if !listed_here && id.is_some() {
+                self.unlisted_links.push((user_id.to_owned(), at, *w));
+            }
+        }
+        if !link.is_empty() {
+            attributes.push("workspace".into());
+        }
+        if attributes.is_empty() {
+            return Class::Same;
+        }
+        self.held[at as usize].drifted = true;
+        Class::Differs(Drift {
+            attributes,
+            record_id: record_id(&held.record),
+            repair: Repair {
+                record: Some(record_id(&held.record)),
+                person: person_same.then(|| record_id(&held.person)),
+                user,
+                link,
+                unlink: Vec::new(),
+            },
+        })
+    }
+
+    /// After the listing: the listed users linked to workspaces of the route (organisations the
+    /// listing named) that the provider did not list for them. Links to any other workspace
+    /// are left alone.
+    pub fn stale_links(&self) -> Vec<StaleLinks> {
+        let mut stale: Vec<StaleLinks> = Vec::new();
+        for (user_id, at, workspace) in &self.unlisted_links {
+            let of_route = self
+                .workspaces
+                .get(workspace)
+                .is_some_and(|id| self.route_organisations.contains(id));
+            if !of_route {
+                continue;
+            }
+            let held = &self.held[*at as usize];
+            match stale.last_mut() {
+                Some(last) if last.user_id == *user_id => last.unlink.push(record_id(workspace)),
+                _ => stale.push(StaleLinks {
+                    user_id: user_id.clone(),
+                    record_id: record_id(&held.record),
+                    unlink: vec![record_id(workspace)],
+                    drifted: held.drifted,
+                }),
+            }
+        }
+        stale
+    }
+
     /// The record ids of the users the provider did not list (after a complete listing: the
     /// orphans).
     pub fn unlisted(&self) -> impl Iterator<Item = RecordId> + '_ {
@@ -124,6 +396,80 @@ impl AttioUsers {
             .filter(|h| !h.listed)
             .map(|h| record_id(&h.record))
     }
+
+    /// The users the provider did not list, with their `user_id`s (read again from Attio, as
+    /// the snapshot keeps no ids): the orphans, for the report and their deletion.
+    pub async fn unlisted_users(
+        &self,
+        attio: &AttioClient,
+        token: &Secret,
+        of_route: Option<&OfRoute>,
+    ) -> Result<Vec<(String, RecordId)>, AttioError> {
+        let mut orphans = Vec::new();
+        let wanted = self
+            .index
+            .values()
+            .filter(|&&at| !self.held[at as usize].listed)
+            .count();
+        if wanted == 0 {
+            return Ok(orphans);
+        }
+        each_record(
+            attio,
+            token,
+            "users",
+            |record| {
+                if of_route.is_some_and(|r| !r.holds(&record.values)) {
+                    return Ok(());
+                }
+                let Some(user_id) = record.text("user_id") else {
+                    return Ok(());
+                };
+                let unlisted = self
+                    .index
+                    .get(&user_key(user_id))
+                    .is_some_and(|&at| !self.held[at as usize].listed);
+                if unlisted {
+                    orphans.push((user_id.to_owned(), record.id.clone()));
+                }
+                Ok(())
+            },
+            &mut |_| {},
+        )
+        .await?;
+        Ok(orphans)
+    }
+}
+
+/// Reads every record of `object` in pages, handing each to `each`; `on_page` hears how many
+/// were read so far. Returns how many there were.
+async fn each_record(
+    attio: &AttioClient,
+    token: &Secret,
+    object: &str,
+    mut each: impl FnMut(&FoundRecord) -> Result<(), AttioError>,
+    on_page: &mut dyn FnMut(u64),
+) -> Result<u64, AttioError> {
+    let mut offset = 0u64;
+    loop {
+        let mut budget = AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(60));
+        let page = attio
+            .query_records(token, object, PAGE, offset, &mut budget)
+            .await?;
+        let last = page.len() < PAGE as usize;
+        offset += page.len() as u64;
+        for record in &page {
+            each(record)?;
+        }
+        on_page(offset);
+        if last {
+            return Ok(offset);
+        }
+    }
+}
+
+fn not_a_uuid() -> AttioError {
+    AttioError::UnexpectedResponse("a record id is not a UUID".into())
 }
 
 /// A `user_id` as two independent 64-bit hashes (a collision among a million ids is about one

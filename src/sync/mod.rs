@@ -16,10 +16,12 @@ use crate::secrets::Secret;
 
 mod catalog;
 mod outcome;
+mod plan;
 mod values;
 
 use catalog::AttributeCatalog;
 pub use outcome::{SyncError, SyncOutcome, Warning};
+pub use plan::{Repair, WouldWrite, WrittenAttributes};
 use values::{Fingerprint, Written, person_values, user_values, with_mapped, workspace_ref};
 
 /// Turns user events into Attio calls.
@@ -54,6 +56,11 @@ impl UserSync {
             mapping: config.attribute_map.clone(),
             catalog: AttributeCatalog::default(),
         }
+    }
+
+    /// The Attio client it writes through.
+    pub fn attio(&self) -> &AttioClient {
+        &self.attio
     }
 
     /// Whether applying `event` calls Attio at all: an unmapped sign-in and a deletion kept by
@@ -165,8 +172,13 @@ impl UserSync {
                     .find_record(token, "workspaces", "workspace_id", workspace_id, budget)
                     .await?;
                 if let Some(workspace) = workspace {
-                    self.unlink(token, &record_id, &workspace.id, budget)
-                        .await?;
+                    self.unlink_workspaces(
+                        token,
+                        &record_id,
+                        std::slice::from_ref(&workspace.id),
+                        budget,
+                    )
+                    .await?;
                 }
                 Ok(SyncOutcome::Unlinked {
                     record_id: Some(record_id),
@@ -225,14 +237,8 @@ impl UserSync {
         warnings: &mut Vec<Warning>,
         budget: &mut AttioBudget,
     ) -> Result<(RecordId, RecordId), AttioError> {
-        let route = user.details.provider;
-        let read = |source: &Source| source.read(Some(user), None);
-        let person_mapped = self
-            .mapped(token, MappedObject::People, route, &read, warnings, budget)
-            .await?;
-        let user_mapped = self
-            .mapped(token, MappedObject::Users, route, &read, warnings, budget)
-            .await?;
+        let (person_mapped, user_mapped) =
+            self.mapped_of_user(token, user, warnings, budget).await?;
         let person_values = with_mapped(person_values(user), &person_mapped);
         let person_fingerprint = Fingerprint::of(&person_values);
         let email = user.email.as_str();
@@ -303,6 +309,44 @@ impl UserSync {
             }
             result => Ok((result?, person)),
         }
+    }
+
+    /// The mapped attributes of the user's person and of its `users` record: (people, users).
+    async fn mapped_of_user(
+        &self,
+        token: &Secret,
+        user: &UserProfile,
+        warnings: &mut Vec<Warning>,
+        budget: &mut AttioBudget,
+    ) -> Result<(Vec<(String, Value)>, Vec<(String, Value)>), AttioError> {
+        let route = user.details.provider;
+        let read = |source: &Source| source.read(Some(user), None);
+        let person_mapped = self
+            .mapped(token, MappedObject::People, route, &read, warnings, budget)
+            .await?;
+        let user_mapped = self
+            .mapped(token, MappedObject::Users, route, &read, warnings, budget)
+            .await?;
+        Ok((person_mapped, user_mapped))
+    }
+
+    /// The `users` record's values: the user's own, its mapped ones, the sign-up and event
+    /// times where configured.
+    fn user_record_values(
+        &self,
+        user: &UserProfile,
+        person: &str,
+        occurred_at: Option<Timestamp>,
+        mapped: &[(String, Value)],
+    ) -> Value {
+        let mut values = with_mapped(user_values(user, person), mapped);
+        if let (Some(attribute), Some(created_at)) = (&self.created_at_attribute, user.created_at) {
+            values[attribute.as_str()] = json!(created_at.to_rfc3339());
+        }
+        if let (Some(attribute), Some(occurred_at)) = (&self.event_time_attribute, occurred_at) {
+            values[attribute.as_str()] = json!(occurred_at.to_rfc3339());
+        }
+        values
     }
 
     /// Refuses, before anything is written, a user whose other unique value (the address when
@@ -389,13 +433,7 @@ impl UserSync {
         warnings: &mut Vec<Warning>,
         budget: &mut AttioBudget,
     ) -> Result<RecordId, AttioError> {
-        let mut values = with_mapped(user_values(user, person), mapped);
-        if let (Some(attribute), Some(created_at)) = (&self.created_at_attribute, user.created_at) {
-            values[attribute.as_str()] = json!(created_at.to_rfc3339());
-        }
-        if let (Some(attribute), Some(occurred_at)) = (&self.event_time_attribute, occurred_at) {
-            values[attribute.as_str()] = json!(occurred_at.to_rfc3339());
-        }
+        let values = self.user_record_values(user, person, occurred_at, mapped);
         let key = (Written::Profile, user.user_id.clone());
         self.assert_user_once(
             token,
@@ -707,38 +745,6 @@ impl UserSync {
                 record_id,
                 values,
                 ListUpdate::Append,
-                budget,
-            )
-            .await
-    }
-
-    /// Removes the workspace from the user's list, keeping the others (read, then overwrite).
-    async fn unlink(
-        &self,
-        token: &Secret,
-        record_id: &str,
-        workspace_record_id: &str,
-        budget: &mut AttioBudget,
-    ) -> Result<(), AttioError> {
-        let linked = self
-            .attio
-            .referenced_ids(token, "users", record_id, "workspace", budget)
-            .await?;
-        if !linked.iter().any(|id| id == workspace_record_id) {
-            return Ok(());
-        }
-        let remaining: Vec<Value> = linked
-            .iter()
-            .filter(|id| *id != workspace_record_id)
-            .map(|id| workspace_ref(id))
-            .collect();
-        self.attio
-            .update_record(
-                token,
-                "users",
-                record_id,
-                json!({ "workspace": remaining }),
-                ListUpdate::Replace,
                 budget,
             )
             .await

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use attio_user_sync::backfill::{self, Mode, Options, Skipped};
+use attio_user_sync::backfill::{self, Mode, Noted, Options, Skipped};
 use attio_user_sync::checkpoint::Checkpoint;
 use attio_user_sync::directory::{Directory, DirectoryError, Page, PageCursor};
 use attio_user_sync::domain::UserEvent;
@@ -51,6 +51,7 @@ async fn backfill(
     let options = Options {
         mode,
         concurrency: 4,
+        reconcile: None,
     };
     let checkpoint = backfill::run(
         app,
@@ -59,7 +60,11 @@ async fn backfill(
         &path,
         &options,
         |_| {},
-        |s| skipped.push(s.clone()),
+        |noted| {
+            if let Noted::Skipped(s) = noted {
+                skipped.push(s.clone())
+            }
+        },
     )
     .await?;
     Ok(Run {
@@ -201,7 +206,9 @@ async fn the_binary_backfills_reports_the_skipped_and_refuses_to_overrun_an_inte
 
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.contains("clerk: read 25, synced 22, unchanged 0, skipped 3, failed 0"),
+        out.contains(
+            "clerk: read 25: same 0, missing 22, differs 0, orphans 0; synced 22, skipped 3, failed 0"
+        ),
         "{out}"
     );
     assert_eq!(user_ids(&t.attio), expected_ids());
@@ -210,8 +217,13 @@ async fn the_binary_backfills_reports_the_skipped_and_refuses_to_overrun_an_inte
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 3);
-    assert_eq!(lines[0]["user_id"], "user_backfill_0007");
+    // A line for each user not written for its data, and for each user not `same`.
+    let skipped: Vec<&Value> = lines.iter().filter(|l| l.get("reason").is_some()).collect();
+    assert_eq!(skipped.len(), 3);
+    assert_eq!(skipped[0]["user_id"], "user_backfill_0007");
+    let missing: Vec<&Value> = lines.iter().filter(|l| l["class"] == "missing").collect();
+    assert_eq!(missing.len(), 22);
+    assert_eq!(lines.len(), 25);
     assert!(
         !std::fs::read_to_string(&report)
             .unwrap()
@@ -313,11 +325,33 @@ async fn an_access_token_can_stand_in_for_the_secret() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(user_ids(&t.attio), expected_ids());
 
-    // A wrong token is Attio's refusal, reported, not a crash.
-    let (code, out, _) = run_binary_with(
+    // A wrong token is Attio's refusal, reported, not a crash: comparing first, the run cannot
+    // read Attio and says so before writing anything; rewriting all, every write fails.
+    let writes = t.attio.request_count();
+    let (code, out, err) = run_binary_with(
         &t,
         &api,
         &["clerk", "--checkpoint", checkpoint.to_str().unwrap()],
+        &[("ATTIO_ACCESS_TOKEN", "not-the-token")],
+    )
+    .await;
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("reading what Attio holds"), "{err}");
+    assert_eq!(
+        t.attio.request_count(),
+        writes + 1,
+        "one read refused, nothing else"
+    );
+    let _ = std::fs::remove_file(&checkpoint);
+    let (code, out, _) = run_binary_with(
+        &t,
+        &api,
+        &[
+            "clerk",
+            "--rewrite-all",
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+        ],
         &[("ATTIO_ACCESS_TOKEN", "not-the-token")],
     )
     .await;
@@ -498,7 +532,8 @@ async fn the_binary_reads_okta_200_users_a_page_as_the_readme_says() {
 
     let out = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{out}");
-    assert!(out.contains("okta: read 201, synced 201"), "{out}");
+    assert!(out.contains("okta: read 201: same 0, missing 201"), "{out}");
+    assert!(out.contains("synced 201"), "{out}");
     assert_eq!(
         api.requests(),
         ["limit=200", "after=00uBACKFILL00199&limit=200"],

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use attio_user_sync::backfill::{self, Mode, Options, Skipped};
+use attio_user_sync::backfill::{self, Mode, Noted, Options, Skipped};
 use attio_user_sync::checkpoint::Checkpoint;
 use attio_user_sync::directory::{Directory, DirectoryError, Page, PageCursor};
 use attio_user_sync::domain::UserEvent;
@@ -102,6 +102,7 @@ async fn run(
     let options = Options {
         mode,
         concurrency: CONCURRENCY,
+        reconcile: None,
     };
     let done = backfill::run(
         app,
@@ -110,7 +111,11 @@ async fn run(
         path,
         &options,
         |_| {},
-        |s| skipped.push(s.clone()),
+        |noted| {
+            if let Noted::Skipped(s) = noted {
+                skipped.push(s.clone())
+            }
+        },
     )
     .await;
     (done, skipped)
@@ -641,6 +646,7 @@ async fn a_stop_while_two_pages_are_in_flight_resumes_exactly() {
     let options = Options {
         mode: Mode::Write,
         concurrency: CONCURRENCY,
+        reconcile: None,
     };
     let first_run = directory();
     let reached = Arc::new(Notify::new());

@@ -197,5 +197,8 @@ async fn a_kinde_sign_in_updates_the_mapped_last_seen() {
     );
     assert_eq!(answer.body["record_id"], created.body["record_id"]);
     let [user] = t.attio.records("users").try_into().expect("one user");
-    assert_eq!(user.values["last_seen"], json!(["2026-11-27T10:30:00.000000000Z"]));
+    assert_eq!(
+        user.values["last_seen"],
+        json!(["2026-11-27T10:30:00.000000000Z"])
+    );
 }

@@ -52,8 +52,14 @@ async fn a_millisecond_created_at_lands_in_a_timestamp_attribute() {
 
     assert_eq!(answer.status, 200, "{}", answer.body);
     let user = the_user(&t);
-    assert_eq!(user.values["signed_up_at"], json!(["2026-11-27T09:00:00.000000000Z"]));
-    assert_eq!(user.values["last_seen"], json!(["2026-11-27T09:00:00.000000000Z"]));
+    assert_eq!(
+        user.values["signed_up_at"],
+        json!(["2026-11-27T09:00:00.000000000Z"])
+    );
+    assert_eq!(
+        user.values["last_seen"],
+        json!(["2026-11-27T09:00:00.000000000Z"])
+    );
 }
 
 #[tokio::test]
@@ -290,7 +296,10 @@ async fn a_sign_in_updates_the_mapped_last_seen_of_the_user() {
     assert_eq!(answer.body["status"], "signed_in");
     assert_eq!(answer.body["record_id"], created.body["record_id"]);
     let user = the_user(&t);
-    assert_eq!(user.values["last_seen"], json!(["2026-11-27T10:00:00.000000000Z"]));
+    assert_eq!(
+        user.values["last_seen"],
+        json!(["2026-11-27T10:00:00.000000000Z"])
+    );
     assert_eq!(user.text("primary_email_address"), Some("ada@example.com"));
 }
 

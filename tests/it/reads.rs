@@ -147,9 +147,15 @@ async fn the_users_snapshot_finds_each_user_and_what_the_listing_did_not_name() 
     let reader = client(&attio).with_read_limiter(Arc::new(WriteLimiter::new(95.0)));
 
     let mut pages = Vec::new();
-    let mut users = AttioUsers::read(&reader, &Secret::new(TOKEN), None, |read| pages.push(read))
-        .await
-        .expect("read");
+    let mut users = AttioUsers::read(
+        &reader,
+        &Secret::new(TOKEN),
+        None,
+        &Default::default(),
+        |read| pages.push(read),
+    )
+    .await
+    .expect("read");
 
     assert_eq!(users.len(), 1_050);
     assert_eq!(pages, [500, 1_000, 1_050]);
@@ -210,9 +216,15 @@ async fn with_provider_mapped_only_the_routes_records_count() {
         route: "clerk",
     };
 
-    let mut users = AttioUsers::read(&client(&attio), &Secret::new(TOKEN), Some(&clerk), |_| {})
-        .await
-        .expect("read");
+    let mut users = AttioUsers::read(
+        &client(&attio),
+        &Secret::new(TOKEN),
+        Some(&clerk),
+        &Default::default(),
+        |_| {},
+    )
+    .await
+    .expect("read");
 
     assert_eq!(
         users.len(),
@@ -254,6 +266,7 @@ async fn a_provider_attribute_of_select_type_is_read_by_its_options_title() {
         &client(&attio),
         &Secret::new(TOKEN),
         Some(&of_route),
+        &Default::default(),
         |_| {},
     )
     .await
