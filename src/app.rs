@@ -114,14 +114,20 @@ impl App {
     }
 
     /// As [`from_config`](Self::from_config), with Attio writes paced by `limiter` when given
-    /// (the backfill, which writes as fast as Attio allows and no faster).
+    /// (the backfill, which writes as fast as Attio allows and no faster), and then reads
+    /// paced at [`crate::pace::READS_PER_SECOND`].
     pub fn from_config_paced(
         config: Config,
         limiter: Option<std::sync::Arc<crate::pace::WriteLimiter>>,
     ) -> Result<Self, BuildError> {
         let (mut attio, client) = build_clients(&config, |n| std::env::var(n).ok())?;
         if let Some(limiter) = limiter {
-            attio = attio.with_limiter(limiter);
+            // Reads paced too, evenly under Attio's 100 a second.
+            attio = attio
+                .with_limiter(limiter)
+                .with_read_limiter(std::sync::Arc::new(crate::pace::WriteLimiter::new(
+                    crate::pace::READS_PER_SECOND,
+                )));
         }
         let queue = config.sync_queue_url.clone().map(|url| {
             let sqs =

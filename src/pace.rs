@@ -19,6 +19,10 @@ use tokio::time::Instant;
 
 const WINDOW: Duration = Duration::from_secs(1);
 
+/// Reads a second a run that reads as fast as it can (reconcile's snapshot) asks for: under
+/// Attio's 100, with the same room for jitter as 24.5 writes under 25.
+pub const READS_PER_SECOND: f64 = 98.0;
+
 /// How late a timer may wake an evenly spaced write and still have it counted at its slot.
 const TIMER_SLACK: Duration = Duration::from_millis(5);
 

@@ -296,7 +296,11 @@ impl AttioUsers {
             .filter(|p| *p != u32::MAX);
         let mut person_same = person.is_some();
         match person {
-            None => attributes.push("person".into()),
+            // No person (deleted or merged in Attio): asserted anew, and the user linked to it.
+            None => {
+                attributes.push("person".into());
+                user = true;
+            }
             Some(p) => {
                 let width = self.written.people.len();
                 for (i, (slug, kind)) in self.written.people.iter().enumerate() {
@@ -312,8 +316,9 @@ impl AttioUsers {
                 }
             }
         }
-        // A new address may be another person's: the person is asserted by it again.
-        if attributes.iter().any(|a| a == "primary_email_address") {
+        // A new address may be another person's: the person is asserted by it again (and the
+        // user, whose address differs, links to it).
+        if user && attributes.iter().any(|a| a == "primary_email_address") {
             person_same = false;
         }
         let (start, count) = held.links;

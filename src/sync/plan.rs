@@ -43,7 +43,7 @@ pub struct Repair {
     /// The person record the user is linked to, when Attio holds it and its values are as the
     /// sync would write them (no person assert then).
     pub person: Option<RecordId>,
-    /// Whether the `users` record's values differ (or the person is asserted anew).
+    /// Whether the `users` record's values differ, or its link to the person.
     pub user: bool,
     /// The user's workspaces to link: their record ids where Attio holds them, else asserted.
     pub link: Vec<(Workspace, Option<RecordId>)>,
@@ -155,7 +155,7 @@ impl UserSync {
                 .await?
             }
         };
-        let record_id = if repair.user || repair.person.is_none() {
+        let record_id = if repair.user || repair.record.is_none() {
             let values = self.user_record_values(user, &person, occurred_at, &user_mapped);
             self.assert_mapped(
                 token,

@@ -22,6 +22,7 @@ mod pace;
 mod providers;
 mod queue;
 mod reads;
+mod reconcile;
 
 mod secrets;
 mod tls;

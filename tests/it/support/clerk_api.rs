@@ -29,6 +29,8 @@ struct Inner {
     rate_limited: u32,
     /// List requests served: (limit, offset).
     pages: Vec<(u64, u64)>,
+    /// Answers every users page after the first `500`, as an outage mid-listing.
+    fail_after_first_page: bool,
 }
 
 /// A running stand-in.
@@ -124,6 +126,11 @@ impl ClerkApi {
         self.state.lock().unwrap().memberships = memberships;
     }
 
+    /// From the second users page on, answers `500` (an outage in the middle of a listing).
+    pub fn fail_after_first_page(&self) {
+        self.state.lock().unwrap().fail_after_first_page = true;
+    }
+
     /// The list pages served, as (limit, offset).
     pub fn pages(&self) -> Vec<(u64, u64)> {
         self.state.lock().unwrap().pages.clone()
@@ -213,6 +220,13 @@ async fn list(
         );
     }
     let mut s = state.lock().unwrap();
+    if s.fail_after_first_page && !s.pages.is_empty() {
+        return clerk_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_clerk_error",
+            "Internal error",
+        );
+    }
     s.pages.push((limit, offset));
     let page: Vec<Value> = s
         .users

@@ -1,0 +1,474 @@
+//! Reconcile: the backfill compares each listed user with what Attio holds and writes only the
+//! difference; orphans are found after a complete listing and deleted only as the guard allows.
+//! Against the strict Attio stand-in (which stores values as Attio does: timestamps in UTC with
+//! nanoseconds, lower-cased addresses and domains, numbers as numbers) and the Clerk stand-in.
+
+use std::sync::Arc;
+
+use attio_user_sync::backfill::{self, BackfillError, Mode, Noted, Options, Reconcile};
+use attio_user_sync::checkpoint::{Checkpoint, Counts};
+use attio_user_sync::providers::clerk::directory::ClerkDirectory;
+use attio_user_sync::reconcile::Found;
+use serde_json::{Value, json};
+
+use crate::support::clerk_api::{
+    CLERK_SECRET_KEY, ClerkApi, clerk_listed_membership, clerk_listed_user,
+};
+use crate::support::*;
+
+/// A mapping writing every attribute type the mapping converts to: a select, text (the
+/// route), a timestamp, a number, a checkbox, a date, a phone number, a domain and an email
+/// address on the user; text on the person. The values below come in shapes Attio stores
+/// otherwise (numeric text, mixed case, an offset, spaces in a phone number, unix seconds).
+const MAP: &str = r#"{"users": {"plan": "/public_metadata/plan", "signed_up_with": "provider",
+    "last_seen": "/public_metadata/seen", "seats": "/public_metadata/seats",
+    "beta_tester": "/public_metadata/beta", "birthday": "/public_metadata/born",
+    "mobile": "/public_metadata/mobile", "company_domain": "/public_metadata/domain",
+    "work_email": "/public_metadata/work_email"},
+  "people": {"job_title": "/public_metadata/title"}}"#;
+
+fn env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("ATTIO_ATTRIBUTE_MAP", MAP),
+        ("ATTIO_USER_CREATED_AT_ATTRIBUTE", "signed_up_at"),
+    ]
+}
+
+/// The `n`th Clerk user, with a value for every mapped attribute.
+fn user(n: usize) -> Value {
+    let mut user = clerk_listed_user(n, Some(&format!("Reconcile.User.{n}@Example.com")));
+    user["public_metadata"] = json!({
+        "plan": "Pro", "seen": "2026-11-27T10:00:00.25+01:00", "seats": "12", "beta": "true",
+        "born": 1_654_012_591, "mobile": "+1 415 555 0100", "domain": "Example.COM",
+        "work_email": format!("Ada.Work.{n}@Example.com"), "title": "Engineer",
+    });
+    user
+}
+
+fn users(count: usize) -> Vec<Value> {
+    (0..count).map(user).collect()
+}
+
+fn clerk(api: &ClerkApi) -> ClerkDirectory {
+    ClerkDirectory::new(
+        reqwest::Client::new(),
+        &api.url(),
+        CLERK_SECRET_KEY.into(),
+        10,
+    )
+}
+
+struct Run {
+    counts: Counts,
+    found: Vec<Found>,
+    failed: Vec<String>,
+}
+
+impl Run {
+    /// The found users of `class`, with their attributes, sorted by user id.
+    fn of(&self, class: &str) -> Vec<(String, Vec<String>)> {
+        let mut found: Vec<(String, Vec<String>)> = self
+            .found
+            .iter()
+            .filter(|f| f.class == class)
+            .map(|f| {
+                let mut attributes = f.attributes.clone();
+                attributes.sort();
+                (f.user_id.clone(), attributes)
+            })
+            .collect();
+        found.sort();
+        found
+    }
+}
+
+async fn reconcile(
+    t: &TestApp,
+    api: &ClerkApi,
+    mode: Mode,
+    reconcile: Option<Reconcile>,
+) -> Result<Run, BackfillError> {
+    let app = Arc::new(app_for(&t.secret_id, &t.attio.url(), &env()).await);
+    let path = std::env::temp_dir().join(format!("reconcile-test-{:016x}.json", fastrand::u64(..)));
+    let options = Options {
+        mode,
+        concurrency: 4,
+        reconcile,
+    };
+    let mut found = Vec::new();
+    let mut failed = Vec::new();
+    let done = backfill::run(
+        app,
+        &clerk(api),
+        Checkpoint::start("clerk"),
+        &path,
+        &options,
+        |_| {},
+        |noted| match noted {
+            Noted::Found(f) => found.push(f.clone()),
+            Noted::Skipped(s) if s.failed => failed.push(format!("{}: {}", s.user_id, s.reason)),
+            Noted::Skipped(_) => {}
+        },
+    )
+    .await;
+    let _ = std::fs::remove_file(&path);
+    let counts = match done {
+        Ok(done) => done.counts,
+        Err(BackfillError::Refused(refusal, done)) => {
+            return Err(BackfillError::Refused(refusal, done));
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Run {
+        counts,
+        found,
+        failed,
+    })
+}
+
+fn compare() -> Option<Reconcile> {
+    Some(Reconcile::default())
+}
+
+/// (same, missing, differs, orphans) of a run.
+fn classes(c: &Counts) -> (u64, u64, u64, u64) {
+    (c.same, c.missing, c.differs, c.orphans)
+}
+
+fn sorted(mut writes: Vec<(String, String)>) -> Vec<(String, String)> {
+    writes.sort();
+    writes
+}
+
+fn pair(method: &str, object: &str) -> (String, String) {
+    (method.to_owned(), object.to_owned())
+}
+
+#[tokio::test]
+async fn a_just_synced_user_of_every_mapped_type_compares_same_and_a_rerun_writes_nothing() {
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users(12)).await;
+
+    let first = reconcile(&t, &api, Mode::Write, compare()).await.unwrap();
+    assert_eq!(classes(&first.counts), (0, 12, 0, 0));
+    assert!(first.failed.is_empty(), "{:?}", first.failed);
+    // Every mapped value was written (none left out with a warning), in Attio's stored forms.
+    let stored = t.attio.records("users");
+    let user = stored
+        .iter()
+        .find(|u| u.text("user_id") == Some("user_backfill_0003"))
+        .unwrap();
+    for slug in [
+        "plan",
+        "signed_up_with",
+        "last_seen",
+        "seats",
+        "beta_tester",
+        "birthday",
+        "mobile",
+        "company_domain",
+        "work_email",
+        "signed_up_at",
+    ] {
+        assert!(
+            user.values[slug].as_array().is_some_and(|v| !v.is_empty()),
+            "{slug} written"
+        );
+    }
+    assert_eq!(
+        user.values["last_seen"],
+        json!(["2026-11-27T09:00:00.250000000Z"])
+    );
+    assert_eq!(user.values["seats"], json!([12.0]));
+    assert_eq!(user.values["company_domain"], json!(["example.com"]));
+
+    let before = t.attio.request_count();
+    let rerun = reconcile(&t, &api, Mode::Write, compare()).await.unwrap();
+
+    assert_eq!(classes(&rerun.counts), (12, 0, 0, 0));
+    assert!(rerun.found.is_empty(), "{:?}", rerun.found);
+    assert_eq!(
+        writes_since(&t.attio, before),
+        Vec::<(String, String)>::new()
+    );
+}
+
+#[tokio::test]
+async fn each_kind_of_drift_is_reported_by_attribute_and_repaired_by_exactly_the_writes_it_needs() {
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users(10)).await;
+    reconcile(&t, &api, Mode::Write, compare()).await.unwrap();
+
+    // Changed at the provider while the function was not listening.
+    let mut changed = users(10);
+    changed[1]["email_addresses"][0]["email_address"] = json!("moved.1@example.com");
+    changed[2]["last_name"] = json!("Renamed");
+    changed[3]["public_metadata"]["plan"] = json!("Enterprise");
+    changed[4]["public_metadata"]["seats"] = json!(13);
+    changed[5]["public_metadata"]["title"] = json!("Director");
+    changed[6]["public_metadata"]["beta"] = json!(false);
+    changed[7]["public_metadata"]["born"] = json!("2022-06-01");
+    // Removed in Attio by hand.
+    let gone = t
+        .attio
+        .records("users")
+        .into_iter()
+        .find(|u| u.text("user_id") == Some("user_backfill_0008"))
+        .unwrap();
+    t.attio.remove_record("users", &gone.id);
+    let api = ClerkApi::start(changed).await;
+
+    // --check: found and named, nothing written.
+    let before = t.attio.request_count();
+    let check = reconcile(&t, &api, Mode::Check, None).await.unwrap();
+    assert_eq!(
+        writes_since(&t.attio, before),
+        Vec::<(String, String)>::new()
+    );
+    assert_eq!(classes(&check.counts), (2, 1, 7, 0));
+    let id = |n: usize| format!("user_backfill_{n:04}");
+    let named = |n: usize, attributes: &[&str]| {
+        (
+            id(n),
+            attributes.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(
+        check.of("differs"),
+        [
+            named(1, &["primary_email_address"]),
+            named(2, &["name"]),
+            named(3, &["plan"]),
+            named(4, &["seats"]),
+            named(5, &["job_title"]),
+            named(6, &["beta_tester"]),
+            named(7, &["birthday"]),
+        ]
+    );
+    assert_eq!(check.of("missing"), [named(8, &[])]);
+
+    // The repair writes what each needs: the person for a name or a person's attribute, the
+    // user for a user's attribute, both for a new address and for a missing user.
+    let before = t.attio.request_count();
+    let repair = reconcile(&t, &api, Mode::Write, compare()).await.unwrap();
+    assert!(repair.failed.is_empty(), "{:?}", repair.failed);
+    assert_eq!(classes(&repair.counts), (2, 1, 7, 0));
+    let mut expected = vec![pair("PUT", "people"); 4]; // 1, 2, 5, 8
+    expected.extend(vec![pair("PUT", "users"); 6]); // 1, 3, 4, 6, 7, 8
+    assert_eq!(sorted(writes_since(&t.attio, before)), sorted(expected));
+    let held = |n: usize| {
+        t.attio
+            .records("users")
+            .into_iter()
+            .find(|u| u.text("user_id") == Some(id(n).as_str()))
+            .unwrap()
+    };
+    assert_eq!(
+        held(1).values["primary_email_address"],
+        json!(["moved.1@example.com"])
+    );
+    assert_eq!(held(3).values["plan"], json!(["Enterprise"]));
+    assert_eq!(held(4).values["seats"], json!([13.0]));
+
+    // And then Attio equals the provider.
+    let before = t.attio.request_count();
+    let again = reconcile(&t, &api, Mode::Check, None).await.unwrap();
+    assert_eq!(classes(&again.counts), (10, 0, 0, 0), "{:?}", again.found);
+    assert_eq!(
+        writes_since(&t.attio, before),
+        Vec::<(String, String)>::new()
+    );
+}
+
+#[tokio::test]
+async fn workspace_links_added_and_removed_are_drift_and_links_to_other_workspaces_stay() {
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users(4)).await;
+    api.set_memberships(vec![
+        clerk_listed_membership(0, "org_acme", "Acme", "org:admin"),
+        clerk_listed_membership(1, "org_acme", "Acme", "org:member"),
+        clerk_listed_membership(1, "org_beta", "Beta", "org:member"),
+        clerk_listed_membership(2, "org_beta", "Beta", "org:member"),
+    ]);
+    reconcile(&t, &api, Mode::Write, compare()).await.unwrap();
+    assert_eq!(sorted_links(&t, 1), ["org_acme", "org_beta"]);
+    // A workspace of another source, linked to user 0 by someone else.
+    link_other_workspace(&t, "user_backfill_0000").await;
+
+    // User 0 joins Gamma; user 1 leaves Beta (which user 2 keeps).
+    let api = ClerkApi::start(users(4)).await;
+    api.set_memberships(vec![
+        clerk_listed_membership(0, "org_acme", "Acme", "org:admin"),
+        clerk_listed_membership(0, "org_gamma", "Gamma", "org:member"),
+        clerk_listed_membership(1, "org_acme", "Acme", "org:member"),
+        clerk_listed_membership(2, "org_beta", "Beta", "org:member"),
+    ]);
+    let check = reconcile(&t, &api, Mode::Check, None).await.unwrap();
+    assert_eq!(
+        check.of("differs"),
+        [
+            ("user_backfill_0000".into(), vec!["workspace".to_string()]),
+            ("user_backfill_0001".into(), vec!["workspace".to_string()]),
+        ]
+    );
+    assert_eq!(classes(&check.counts), (2, 0, 2, 0));
+
+    let before = t.attio.request_count();
+    let repair = reconcile(&t, &api, Mode::Write, compare()).await.unwrap();
+    assert!(repair.failed.is_empty(), "{:?}", repair.failed);
+    // Gamma asserted and appended to user 0; user 1's list overwritten without Beta.
+    assert_eq!(
+        sorted(writes_since(&t.attio, before)),
+        sorted(vec![
+            pair("PUT", "workspaces"),
+            pair("PATCH", "users"),
+            pair("PUT", "users")
+        ])
+    );
+    assert_eq!(
+        sorted_links(&t, 0),
+        ["org_acme", "org_gamma", "other_source_ws"]
+    );
+    assert_eq!(sorted_links(&t, 1), ["org_acme"]);
+    assert_eq!(sorted_links(&t, 2), ["org_beta"]);
+
+    let again = reconcile(&t, &api, Mode::Check, None).await.unwrap();
+    assert_eq!(classes(&again.counts), (4, 0, 0, 0), "{:?}", again.found);
+}
+
+fn sorted_links(t: &TestApp, n: usize) -> Vec<String> {
+    let mut links = linked_workspaces(&t.attio, &format!("user_backfill_{n:04}"));
+    links.sort();
+    links
+}
+
+/// Links `user_id` to a workspace no Clerk organisation names, through Attio's API.
+async fn link_other_workspace(t: &TestApp, user_id: &str) {
+    let http = reqwest::Client::new();
+    let put = http
+        .put(format!(
+            "{}/v2/objects/workspaces/records?matching_attribute=workspace_id",
+            t.attio.url()
+        ))
+        .bearer_auth(TOKEN)
+        .json(&json!({"data": {"values": {"workspace_id": "other_source_ws"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let workspace: Value = put.json().await.unwrap();
+    let user = t
+        .attio
+        .records("users")
+        .into_iter()
+        .find(|u| u.text("user_id") == Some(user_id))
+        .unwrap();
+    let patch = http
+        .patch(format!(
+            "{}/v2/objects/users/records/{}",
+            t.attio.url(),
+            user.id
+        ))
+        .bearer_auth(TOKEN)
+        .json(
+            &json!({"data": {"values": {"workspace": [{"target_object": "workspaces",
+            "target_record_id": workspace["data"]["id"]["record_id"]}]}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status(), 200);
+}
+
+#[tokio::test]
+async fn orphans_are_found_after_a_complete_listing_and_deleted_only_as_the_guard_allows() {
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users(12)).await;
+    reconcile(&t, &api, Mode::Write, compare()).await.unwrap();
+    let people = t.attio.records("people").len();
+    // Users 3 and 9 were deleted at the provider while the function was not deployed.
+    let listed: Vec<Value> = users(12)
+        .into_iter()
+        .enumerate()
+        .filter(|(n, _)| ![3, 9].contains(n))
+        .map(|(_, u)| u)
+        .collect();
+    let api = ClerkApi::start(listed).await;
+    let orphans = vec![
+        ("user_backfill_0003".to_string(), Vec::<String>::new()),
+        ("user_backfill_0009".to_string(), Vec::new()),
+    ];
+
+    // Reported, not deleted, without --delete-orphans.
+    let run = reconcile(&t, &api, Mode::Write, compare()).await.unwrap();
+    assert_eq!(classes(&run.counts), (10, 0, 0, 2));
+    assert_eq!(run.of("orphan"), orphans);
+    assert_eq!(t.attio.records("users").len(), 12);
+
+    // More orphans than --max-deletes: refused, nothing deleted.
+    let over = Reconcile {
+        delete_orphans: true,
+        max_deletes: Some(1),
+    };
+    let refused = reconcile(&t, &api, Mode::Write, Some(over)).await;
+    match refused {
+        Err(BackfillError::Refused(refusal, done)) => {
+            assert!(
+                refusal.to_string().contains("over --max-deletes 1"),
+                "{refusal}"
+            );
+            assert_eq!((done.counts.orphans, done.counts.deleted), (2, 0));
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|r| r.counts)),
+    }
+    assert_eq!(t.attio.records("users").len(), 12);
+
+    // As many as the limit (the default: the larger of 10 and 1 %): deleted, people kept.
+    let delete = Reconcile {
+        delete_orphans: true,
+        max_deletes: None,
+    };
+    let run = reconcile(&t, &api, Mode::Write, Some(delete))
+        .await
+        .unwrap();
+    assert_eq!((run.counts.orphans, run.counts.deleted), (2, 2));
+    assert_eq!(run.of("deleted"), orphans);
+    assert_eq!(t.attio.records("users").len(), 10);
+    assert_eq!(t.attio.records("people").len(), people, "their people stay");
+    let check = reconcile(&t, &api, Mode::Check, None).await.unwrap();
+    assert_eq!(classes(&check.counts), (10, 0, 0, 0));
+}
+
+#[tokio::test]
+async fn no_orphan_is_deleted_when_the_listing_is_empty_or_stops_before_its_end() {
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users(12)).await;
+    reconcile(&t, &api, Mode::Write, compare()).await.unwrap();
+    let delete = Some(Reconcile {
+        delete_orphans: true,
+        max_deletes: Some(1000),
+    });
+
+    // A provider listing nobody: a wrong key or tenant, more likely than everyone gone.
+    let empty = ClerkApi::start(Vec::new()).await;
+    match reconcile(&t, &empty, Mode::Write, delete).await {
+        Err(BackfillError::Refused(refusal, done)) => {
+            assert!(refusal.to_string().contains("no users at all"), "{refusal}");
+            assert_eq!((done.counts.orphans, done.counts.deleted), (12, 0));
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|r| r.counts)),
+    }
+    assert_eq!(t.attio.records("users").len(), 12);
+
+    // A listing that fails after its first page (Clerk keeps answering 429): the run stops
+    // with the provider's error, and the users it did not reach are not orphans.
+    let failing = ClerkApi::start(users(12)).await;
+    failing.fail_after_first_page();
+    let stopped = reconcile(&t, &failing, Mode::Write, delete).await;
+    assert!(
+        matches!(stopped, Err(BackfillError::Directory(_))),
+        "{:?}",
+        stopped.map(|r| r.counts)
+    );
+    assert_eq!(t.attio.records("users").len(), 12);
+}
