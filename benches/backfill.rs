@@ -76,6 +76,7 @@ async fn main() {
         mode: Mode::Write,
         concurrency,
         reconcile: None,
+        reading: Default::default(),
     };
 
     let started = Instant::now();

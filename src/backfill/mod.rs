@@ -19,7 +19,7 @@ use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::directory::{Directory, DirectoryError, Page, PageCursor, PagingGuard};
 use crate::domain::UserEvent;
 use crate::reconcile::guard::{Listing, Refusal, may_delete};
-use crate::reconcile::snapshot::Class;
+use crate::reconcile::snapshot::{Class, Reading};
 use crate::reconcile::{Comparison, Found};
 use crate::sync::SyncOutcome;
 
@@ -52,6 +52,8 @@ pub struct Options {
     /// Compare each user with what Attio holds first and write only the difference; `None`
     /// rewrites every user (`--rewrite-all`). `--check` always compares.
     pub reconcile: Option<Reconcile>,
+    /// How what Attio holds is read when comparing.
+    pub reading: Reading,
 }
 
 /// How a comparing run treats the users Attio holds that the provider no longer lists.
@@ -153,6 +155,7 @@ pub async fn run<D: Directory>(
                 &app,
                 secrets.attio_access_token.clone(),
                 directory.route(),
+                options.reading,
                 |_| {},
             )
             .await?,

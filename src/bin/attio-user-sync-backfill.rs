@@ -200,6 +200,7 @@ async fn backfill_from(
             delete_orphans: args.delete_orphans,
             max_deletes: args.max_deletes,
         }),
+        reading: Default::default(),
     };
     if compares {
         eprintln!("reading what Attio holds of {}'s users…", directory.route());

@@ -14,7 +14,7 @@ use crate::attio::{AttioBudget, AttioError, RecordId};
 use crate::domain::UserEvent;
 use crate::mapping::{CanonicalField, MappedObject, Source};
 use crate::secrets::Secret;
-use snapshot::{AttioUsers, Class, OfRoute, StaleLinks};
+use snapshot::{AttioUsers, Class, OfRoute, Reading, StaleLinks};
 
 /// A user's line in a reconcile report: each user that is not `same`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,19 +61,28 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    /// Reads what Attio holds of `route`'s users (paced by the app's read limiter).
+    /// Reads what Attio holds of `route`'s users as `reading` says (paced by the app's read
+    /// limiter).
     pub async fn start(
         app: &App,
         token: Secret,
         route: &'static str,
+        reading: Reading,
         on_page: impl FnMut(u64),
     ) -> Result<Self, AttioError> {
         let of_route = of_route(app, route);
         let mut budget =
             AttioBudget::until(tokio::time::Instant::now() + std::time::Duration::from_secs(120));
         let written = app.sync().written_attributes(&token, &mut budget).await?;
-        let users =
-            AttioUsers::read(app.attio(), &token, of_route.as_ref(), &written, on_page).await?;
+        let users = AttioUsers::read(
+            app.attio(),
+            &token,
+            of_route.as_ref(),
+            &written,
+            reading,
+            on_page,
+        )
+        .await?;
         Ok(Self {
             users,
             token,

@@ -14,8 +14,25 @@ use crate::sync::{Repair, WouldWrite, WrittenAttributes};
 
 use super::canonical::fingerprint;
 
-/// Records a query page holds: Attio's most.
-pub const PAGE: u32 = 500;
+/// How the snapshot reads Attio's records: pages of `page` records (Attio's most, 500, by
+/// default), `at_once` of them in flight (8 by default: Attio's round trip is paid once for
+/// several pages, and the client's read limiter keeps them under 100 a second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    /// Records a query page holds.
+    pub page: u32,
+    /// Pages in flight at once.
+    pub at_once: usize,
+}
+
+impl Default for Reading {
+    fn default() -> Self {
+        Self {
+            page: 500,
+            at_once: 8,
+        }
+    }
+}
 
 /// Which `users` records are a route's: those whose attribute `slug` (where the attribute map
 /// writes the canonical `provider` field) holds `route`, as text or as a select option's title.
@@ -46,6 +63,7 @@ impl OfRoute {
 #[derive(Debug, Default)]
 pub struct AttioUsers {
     written: WrittenAttributes,
+    reading: Reading,
     index: HashMap<u128, u32>,
     held: Vec<Held>,
     /// `written.users.len()` fingerprints per user.
@@ -127,10 +145,12 @@ impl AttioUsers {
         token: &Secret,
         of_route: Option<&OfRoute>,
         written: &WrittenAttributes,
+        reading: Reading,
         mut on_page: impl FnMut(u64),
     ) -> Result<Self, AttioError> {
         let mut users = Self {
             written: written.clone(),
+            reading,
             ..Self::default()
         };
         let mut read = 0;
@@ -138,6 +158,7 @@ impl AttioUsers {
             attio,
             token,
             "users",
+            reading,
             |record| {
                 read += 1;
                 if of_route.is_some_and(|r| !r.holds(&record.values)) {
@@ -157,6 +178,7 @@ impl AttioUsers {
                 attio,
                 token,
                 "people",
+                reading,
                 |record| {
                     let key = record_key(&record.id).ok_or_else(not_a_uuid)?;
                     if let Some(at) = users.people.get_mut(&key) {
@@ -178,6 +200,7 @@ impl AttioUsers {
             attio,
             token,
             "workspaces",
+            reading,
             |record| {
                 let key = record_key(&record.id).ok_or_else(not_a_uuid)?;
                 if let Some(id) = record.text("workspace_id") {
@@ -423,6 +446,7 @@ impl AttioUsers {
             attio,
             token,
             "users",
+            self.reading,
             |record| {
                 if of_route.is_some_and(|r| !r.holds(&record.values)) {
                     return Ok(());
@@ -446,29 +470,46 @@ impl AttioUsers {
     }
 }
 
-/// Reads every record of `object` in pages, handing each to `each`; `on_page` hears how many
-/// were read so far. Returns how many there were.
+/// Reads every record of `object` in pages, `reading.at_once` at a time, handing each record
+/// to `each` in Attio's order; `on_page` hears how many were read so far. A page shorter than
+/// asked for is the last: the pages after it, already asked for, are dropped. Returns how many
+/// records there were.
 async fn each_record(
     attio: &AttioClient,
     token: &Secret,
     object: &str,
+    reading: Reading,
     mut each: impl FnMut(&FoundRecord) -> Result<(), AttioError>,
     on_page: &mut dyn FnMut(u64),
 ) -> Result<u64, AttioError> {
-    let mut offset = 0u64;
+    use futures_util::StreamExt as _;
+    let size = reading.page.max(1);
+    let mut pending = futures_util::stream::FuturesOrdered::new();
+    let mut next = 0u64;
+    let mut read = 0u64;
     loop {
-        let mut budget = AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(60));
-        let page = attio
-            .query_records(token, object, PAGE, offset, &mut budget)
-            .await?;
-        let last = page.len() < PAGE as usize;
-        offset += page.len() as u64;
+        while pending.len() < reading.at_once.max(1) {
+            let offset = next;
+            next += u64::from(size);
+            pending.push_back(async move {
+                let mut budget =
+                    AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(60));
+                attio
+                    .query_records(token, object, size, offset, &mut budget)
+                    .await
+            });
+        }
+        let Some(page) = pending.next().await else {
+            return Ok(read);
+        };
+        let page = page?;
+        read += page.len() as u64;
         for record in &page {
             each(record)?;
         }
-        on_page(offset);
-        if last {
-            return Ok(offset);
+        on_page(read);
+        if page.len() < size as usize {
+            return Ok(read);
         }
     }
 }

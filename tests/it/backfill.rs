@@ -52,6 +52,7 @@ async fn backfill(
         mode,
         concurrency: 4,
         reconcile: None,
+        reading: Default::default(),
     };
     let checkpoint = backfill::run(
         app,

@@ -103,6 +103,7 @@ async fn run(
         mode,
         concurrency: CONCURRENCY,
         reconcile: None,
+        reading: Default::default(),
     };
     let done = backfill::run(
         app,
@@ -647,6 +648,7 @@ async fn a_stop_while_two_pages_are_in_flight_resumes_exactly() {
         mode: Mode::Write,
         concurrency: CONCURRENCY,
         reconcile: None,
+        reading: Default::default(),
     };
     let first_run = directory();
     let reached = Arc::new(Notify::new());

@@ -152,6 +152,7 @@ async fn the_users_snapshot_finds_each_user_and_what_the_listing_did_not_name() 
         &Secret::new(TOKEN),
         None,
         &Default::default(),
+        Default::default(),
         |read| pages.push(read),
     )
     .await
@@ -221,6 +222,7 @@ async fn with_provider_mapped_only_the_routes_records_count() {
         &Secret::new(TOKEN),
         Some(&clerk),
         &Default::default(),
+        Default::default(),
         |_| {},
     )
     .await
@@ -267,6 +269,7 @@ async fn a_provider_attribute_of_select_type_is_read_by_its_options_title() {
         &Secret::new(TOKEN),
         Some(&of_route),
         &Default::default(),
+        Default::default(),
         |_| {},
     )
     .await

@@ -94,6 +94,7 @@ async fn reconcile(
         mode,
         concurrency: 4,
         reconcile,
+        reading: Default::default(),
     };
     let mut found = Vec::new();
     let mut failed = Vec::new();
@@ -471,4 +472,148 @@ async fn no_orphan_is_deleted_when_the_listing_is_empty_or_stops_before_its_end(
         stopped.map(|r| r.counts)
     );
     assert_eq!(t.attio.records("users").len(), 12);
+}
+
+/// Runs `attio-user-sync-backfill` as a person would, against the stand-ins; (exit code,
+/// stdout, stderr).
+async fn run_binary(t: &TestApp, api: &ClerkApi, args: &[&str]) -> (i32, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_attio-user-sync-backfill"))
+        .args(args)
+        .envs(env())
+        .env("ATTIO_SYNC_SECRET_ID", &t.secret_id)
+        .env("ATTIO_API_URL", t.attio.url())
+        .env("CLERK_API_URL", api.url())
+        .env("CLERK_SECRET_KEY", CLERK_SECRET_KEY)
+        .output()
+        .await
+        .expect("the backfill binary runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn check_exits_0_when_attio_equals_the_provider_and_3_with_the_drift_reported() {
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users(6)).await;
+    let (code, out, err) = run_binary(&t, &api, &["clerk"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (code, out, err) = run_binary(&t, &api, &["clerk", "--check"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(
+            "clerk: read 6: same 6, missing 0, differs 0, orphans 0; checked, nothing written"
+        ),
+        "{out}"
+    );
+
+    let mut changed = users(6);
+    changed[2]["public_metadata"]["plan"] = json!("Free");
+    changed[4]["last_name"] = json!("Renamed");
+    changed.remove(5);
+    changed.push(user(6));
+    let api = ClerkApi::start(changed).await;
+    let report =
+        std::env::temp_dir().join(format!("reconcile-report-{:016x}.jsonl", fastrand::u64(..)));
+    let before = t.attio.request_count();
+    let (code, out, err) = run_binary(
+        &t,
+        &api,
+        &["clerk", "--check", "--report", report.to_str().unwrap()],
+    )
+    .await;
+
+    assert_eq!(code, 3, "{out}{err}");
+    assert_eq!(
+        writes_since(&t.attio, before),
+        Vec::<(String, String)>::new()
+    );
+    assert!(
+        out.contains("clerk: read 6: same 3, missing 1, differs 2, orphans 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("differs by attribute: name 1, plan 1"),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(&report).unwrap();
+    let mut lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    lines.sort_by_key(|l| l["user_id"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(
+        lines,
+        [
+            json!({"user_id": "user_backfill_0002", "class": "differs", "attributes": ["plan"]}),
+            json!({"user_id": "user_backfill_0004", "class": "differs", "attributes": ["name"]}),
+            json!({"user_id": "user_backfill_0005", "class": "orphan", "attributes": []}),
+            json!({"user_id": "user_backfill_0006", "class": "missing", "attributes": []}),
+        ]
+    );
+    assert!(!text.contains("@"), "no address in the report");
+    let _ = std::fs::remove_file(&report);
+}
+
+#[tokio::test]
+async fn a_check_reading_many_pages_at_once_keeps_attio_reads_under_100_a_second() {
+    use attio_user_sync::App;
+    use attio_user_sync::pace::WriteLimiter;
+    use attio_user_sync::reconcile::snapshot::Reading;
+    let t = TestApp::spawn().await;
+    // 4,000 users in Attio, 10 of them still at the provider. Read in pages of 20, 16 at once
+    // (as a fast Attio answers 500-record pages): 200 query pages, then 200 more for the
+    // orphans' ids, as fast as the backfill binary's own app lets them go.
+    let seeded = (0..4_000).map(|n| {
+        json!({"user_id": [format!("user_backfill_{n:04}")],
+               "primary_email_address": [format!("seeded.{n}@example.com")]})
+    });
+    t.attio.seed("users", seeded);
+    t.attio.limit_rates(25, 100);
+    let api = ClerkApi::start(users(10)).await;
+    let vars = [
+        ("ATTIO_SYNC_SECRET_ID", t.secret_id.clone()),
+        ("ATTIO_API_URL", t.attio.url()),
+    ];
+    let config = attio_user_sync::config::Config::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let limiter = Arc::new(WriteLimiter::new(24.5));
+    let app = Arc::new(App::from_config_paced(config, Some(limiter)).unwrap());
+    let options = Options {
+        mode: Mode::Check,
+        concurrency: 4,
+        reconcile: None,
+        reading: Reading {
+            page: 20,
+            at_once: 16,
+        },
+    };
+    let path = std::env::temp_dir().join("unused-by-a-check.json");
+
+    let done = backfill::run(
+        app,
+        &clerk(&api),
+        Checkpoint::start("clerk"),
+        &path,
+        &options,
+        |_| {},
+        |_| {},
+    )
+    .await
+    .unwrap();
+
+    // The ten listed differ from the seeded records (address, no person).
+    assert_eq!(classes(&done.counts), (0, 0, 10, 3_990));
+    let requests = t.attio.requests();
+    let queries = requests.iter().filter(|r| r.method == "POST").count();
+    assert!(queries >= 400, "{queries} queries");
+    let refused = requests.iter().filter(|r| r.status == 429).count();
+    assert_eq!(refused, 0, "reads over Attio's 100 a second were refused");
 }

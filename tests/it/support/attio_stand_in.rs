@@ -402,6 +402,20 @@ impl AttioStandIn {
             .push_back((Some(object.to_owned()), fault));
     }
 
+    /// Adds records to `object` directly (not through the API, nothing logged): each
+    /// `{"<slug>": [<stored value>, …]}` as the stand-in stores values (record ids by themselves
+    /// for references). For tests that need a large workspace quickly.
+    pub fn seed(&self, object: &str, records: impl IntoIterator<Item = Value>) {
+        let mut s = lock(&self.state);
+        let list = s.records.entry(object.to_owned()).or_default();
+        for values in records {
+            let Value::Object(values) = values else {
+                panic!("seed records as JSON objects");
+            };
+            list.push(Record { id: uuid(), values });
+        }
+    }
+
     /// Enforce Attio's rate limits: past `writes` writes or `reads` reads in one second,
     /// answer 429 with `Retry-After` set to the next second as an HTTP date.
     pub fn limit_rates(&self, writes: usize, reads: usize) {
