@@ -405,15 +405,20 @@ impl AttioStandIn {
     /// Adds records to `object` directly (not through the API, nothing logged): each
     /// `{"<slug>": [<stored value>, …]}` as the stand-in stores values (record ids by themselves
     /// for references). For tests that need a large workspace quickly.
-    pub fn seed(&self, object: &str, records: impl IntoIterator<Item = Value>) {
+    /// Returns the new records' ids, in order.
+    pub fn seed(&self, object: &str, records: impl IntoIterator<Item = Value>) -> Vec<String> {
         let mut s = lock(&self.state);
         let list = s.records.entry(object.to_owned()).or_default();
+        let mut ids = Vec::new();
         for values in records {
             let Value::Object(values) = values else {
                 panic!("seed records as JSON objects");
             };
-            list.push(Record { id: uuid(), values });
+            let id = uuid();
+            ids.push(id.clone());
+            list.push(Record { id, values });
         }
+        ids
     }
 
     /// Enforce Attio's rate limits: past `writes` writes or `reads` reads in one second,
