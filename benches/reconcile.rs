@@ -200,6 +200,18 @@ async fn main() {
             .expect("attributes")
     };
     let reader = app();
+    // Once first, so the connection pool and its buffers (which stay) are not counted.
+    let warm_up = AttioUsers::read(
+        reader.attio(),
+        &token,
+        None,
+        &written,
+        Reading::default(),
+        |_| {},
+    )
+    .await
+    .expect("snapshot");
+    drop(warm_up);
     let before = HELD.load(Ordering::Relaxed);
     PEAK.store(before, Ordering::Relaxed);
     let snapshot = AttioUsers::read(

@@ -8,8 +8,9 @@
 //!   becomes an HTTP status, and the only reader of Lambda's HTTP events), [`worker`] (SQS
 //!   batches, message fates, dead letters), [`cognito_trigger`], [`backfill`] (a run over a
 //!   provider's list API or an export file) and [`doctor`] (preflight checks).
-//! - **Reconcile** ([`reconcile`]): what the backfill and a scheduled check use to compare
-//!   Attio with a provider's listing (so far the deletion guard).
+//! - **Reconcile** ([`reconcile`]): what the backfill (and `--check`) use to compare Attio
+//!   with a provider's listing: what Attio holds, read small; `missing`, `differs`, `same`;
+//!   orphans and the deletion guard.
 //! - **The app** ([`app`]): the clients (TLS, Attio, Secrets Manager, SQS) built once; applies
 //!   a delivery's users at the same time under the write pacing, queues what Attio cannot take.
 //! - **The sync core** ([`sync`]): a [`domain::UserEvent`] becomes Attio calls, with the fields

@@ -64,7 +64,9 @@ impl OfRoute {
 pub struct AttioUsers {
     written: WrittenAttributes,
     reading: Reading,
-    index: HashMap<u128, u32>,
+    /// Each user's `user_id` key and its place in `held`, sorted by key (a binary search finds
+    /// a user: no hash table's empty slots).
+    index: Vec<(Key, u32)>,
     held: Vec<Held>,
     /// `written.users.len()` fingerprints per user.
     fingerprints: Vec<u64>,
@@ -73,16 +75,17 @@ pub struct AttioUsers {
     event_times: Vec<i64>,
     /// The workspace records users link to, `Held::links` ranges into it.
     links: Vec<[u8; 16]>,
-    /// Linked people: record → index of their fingerprints in `people_fingerprints`
-    /// (`u32::MAX` until read: a person the users link to that Attio no longer holds).
-    people: HashMap<[u8; 16], u32>,
-    /// `written.people.len()` fingerprints per person.
+    /// The linked people's records, sorted; `Held::person` is a place in it, plus one.
+    people: Vec<[u8; 16]>,
+    /// Whether Attio still holds each linked person (a user may link to one since deleted).
+    people_found: Vec<bool>,
+    /// `written.people.len()` fingerprints per linked person.
     people_fingerprints: Vec<u64>,
     /// Workspace records → their `workspace_id`'s key, and back.
-    workspaces: HashMap<[u8; 16], u128>,
-    workspace_records: HashMap<u128, [u8; 16]>,
+    workspaces: HashMap<[u8; 16], Key>,
+    workspace_records: HashMap<Key, [u8; 16]>,
     /// Organisations the listing named (their ids' keys): the route's workspaces.
-    route_organisations: std::collections::HashSet<u128>,
+    route_organisations: std::collections::HashSet<Key>,
     /// Links of listed users to workspaces the provider did not list for them, decided at the
     /// end of the listing: (user id, user, workspace record).
     unlisted_links: Vec<(String, u32, [u8; 16])>,
@@ -91,8 +94,8 @@ pub struct AttioUsers {
 #[derive(Debug, Clone, Copy)]
 struct Held {
     record: [u8; 16],
-    /// The linked person's record (all zero: none).
-    person: [u8; 16],
+    /// The linked person's place in `AttioUsers::people`, plus one (0: none).
+    person: u32,
     links: (u32, u16),
     listed: bool,
     /// Found to differ while listed.
@@ -154,6 +157,8 @@ impl AttioUsers {
             ..Self::default()
         };
         let mut read = 0;
+        // Each user's person record, until the people are known.
+        let mut persons: Vec<[u8; 16]> = Vec::new();
         each_record(
             attio,
             token,
@@ -168,12 +173,19 @@ impl AttioUsers {
                 let Some(user_id) = record.text("user_id") else {
                     return Ok(());
                 };
+                persons.push(person_of(record));
                 users.insert(user_id, record)
             },
             &mut |n| on_page(n),
         )
         .await?;
+        users.index.sort_unstable();
+        users.link_people(&persons);
+        drop(persons);
         if !users.people.is_empty() {
+            let width = users.written.people.len();
+            users.people_found = vec![false; users.people.len()];
+            users.people_fingerprints = vec![0; users.people.len() * width];
             each_record(
                 attio,
                 token,
@@ -181,13 +193,11 @@ impl AttioUsers {
                 reading,
                 |record| {
                     let key = record_key(&record.id).ok_or_else(not_a_uuid)?;
-                    if let Some(at) = users.people.get_mut(&key) {
-                        *at = (users.people_fingerprints.len() / users.written.people.len().max(1))
-                            as u32;
-                        for (slug, kind) in &users.written.people {
-                            users
-                                .people_fingerprints
-                                .push(fingerprint(kind, record.values.get(slug)));
+                    if let Ok(at) = users.people.binary_search(&key) {
+                        users.people_found[at] = true;
+                        for (i, (slug, kind)) in users.written.people.iter().enumerate() {
+                            users.people_fingerprints[at * width + i] =
+                                fingerprint(kind, record.values.get(slug));
                         }
                     }
                     Ok(())
@@ -214,9 +224,37 @@ impl AttioUsers {
         .await;
         match workspaces {
             // Not activated: no workspace to compare.
-            Ok(_) | Err(AttioError::ObjectNotActivated { .. }) => Ok(users),
+            Ok(_) | Err(AttioError::ObjectNotActivated { .. }) => {
+                users.held.shrink_to_fit();
+                users.fingerprints.shrink_to_fit();
+                users.event_times.shrink_to_fit();
+                users.links.shrink_to_fit();
+                Ok(users)
+            }
             Err(e) => Err(e),
         }
+    }
+
+    /// Sorts the users' people into `people` and points each user at its own (`persons`: each
+    /// user's person record, in `held`'s order, all zero for none).
+    fn link_people(&mut self, persons: &[[u8; 16]]) {
+        self.people = persons.iter().copied().filter(|p| *p != [0; 16]).collect();
+        self.people.sort_unstable();
+        self.people.dedup();
+        self.people.shrink_to_fit();
+        for (held, person) in self.held.iter_mut().zip(persons) {
+            held.person = match self.people.binary_search(person) {
+                Ok(at) => at as u32 + 1,
+                Err(_) => 0,
+            };
+        }
+    }
+
+    /// The place in `held` of the user `user_id`.
+    fn position(&self, user_id: &str) -> Option<usize> {
+        let key = user_key(user_id);
+        let at = self.index.binary_search_by_key(&key, |(k, _)| *k).ok()?;
+        Some(self.index[at].1 as usize)
     }
 
     fn insert(&mut self, user_id: &str, record: &FoundRecord) -> Result<(), AttioError> {
@@ -226,14 +264,6 @@ impl AttioUsers {
                 .and_then(serde_json::Value::as_str)
                 .and_then(record_key)
         };
-        let person = record
-            .values
-            .pointer("/person/0")
-            .and_then(reference)
-            .unwrap_or_default();
-        if person != [0; 16] {
-            self.people.entry(person).or_insert(u32::MAX);
-        }
         let start = self.links.len() as u32;
         let linked = record.values.get("workspace").and_then(|v| v.as_array());
         self.links
@@ -250,12 +280,12 @@ impl AttioUsers {
         }
         self.held.push(Held {
             record: record_key(&record.id).ok_or_else(not_a_uuid)?,
-            person,
+            person: 0,
             links: (start, count),
             listed: false,
             drifted: false,
         });
-        self.index.insert(user_key(user_id), at);
+        self.index.push((user_key(user_id), at));
         Ok(())
     }
 
@@ -271,7 +301,7 @@ impl AttioUsers {
 
     /// The provider listed `user_id`: its record id, if Attio holds the user (`None`: missing).
     pub fn listed(&mut self, user_id: &str) -> Option<RecordId> {
-        let at = *self.index.get(&user_key(user_id))? as usize;
+        let at = self.position(user_id)?;
         self.held[at].listed = true;
         Some(record_id(&self.held[at].record))
     }
@@ -287,10 +317,10 @@ impl AttioUsers {
         for workspace in workspaces {
             self.route_organisations.insert(user_key(&workspace.id));
         }
-        let Some(&at) = self.index.get(&user_key(user_id)) else {
+        let Some(at) = self.position(user_id) else {
             return Class::Missing;
         };
-        let held = &mut self.held[at as usize];
+        let held = &mut self.held[at];
         held.listed = true;
         let held = *held;
         let mut attributes = Vec::new();
@@ -300,23 +330,21 @@ impl AttioUsers {
             let Some(value) = would.user.get(slug) else {
                 continue; // the provider left it out: not compared
             };
-            if fingerprint(kind, Some(value)) != self.fingerprints[at as usize * width + i] {
+            if fingerprint(kind, Some(value)) != self.fingerprints[at * width + i] {
                 attributes.push(slug.clone());
                 user = true;
             }
         }
         if let (Some(attribute), Some(at_time)) = (&self.written.event_time, would.event_time) {
             // Attio holding a later change is not drift: the listing is not newer than it.
-            if self.event_times[at as usize] < at_time.unix_millis() {
+            if self.event_times[at] < at_time.unix_millis() {
                 attributes.push(attribute.clone());
                 user = true;
             }
         }
-        let person = self
-            .people
-            .get(&held.person)
-            .copied()
-            .filter(|p| *p != u32::MAX);
+        let person = (held.person as usize)
+            .checked_sub(1)
+            .filter(|&p| self.people_found[p]);
         let mut person_same = person.is_some();
         match person {
             // No person (deleted or merged in Attio): asserted anew, and the user linked to it.
@@ -330,9 +358,7 @@ impl AttioUsers {
                     let Some(value) = would.person.get(slug) else {
                         continue;
                     };
-                    if fingerprint(kind, Some(value))
-                        != self.people_fingerprints[p as usize * width + i]
-                    {
+                    if fingerprint(kind, Some(value)) != self.people_fingerprints[p * width + i] {
                         attributes.push(slug.clone());
                         person_same = false;
                     }
@@ -346,7 +372,7 @@ impl AttioUsers {
         }
         let (start, count) = held.links;
         let linked = &self.links[start as usize..start as usize + count as usize];
-        let linked_ids: Vec<Option<u128>> = linked
+        let linked_ids: Vec<Option<Key>> = linked
             .iter()
             .map(|w| self.workspaces.get(w).copied())
             .collect();
@@ -365,7 +391,8 @@ impl AttioUsers {
         for (w, id) in linked.iter().zip(&linked_ids) {
             let listed_here = id.is_some_and(|id| workspaces.iter().any(|l| user_key(&l.id) == id));
             if !listed_here && id.is_some() {
-                self.unlisted_links.push((user_id.to_owned(), at, *w));
+                self.unlisted_links
+                    .push((user_id.to_owned(), at as u32, *w));
             }
         }
         if !link.is_empty() {
@@ -374,13 +401,15 @@ impl AttioUsers {
         if attributes.is_empty() {
             return Class::Same;
         }
-        self.held[at as usize].drifted = true;
+        self.held[at].drifted = true;
         Class::Differs(Drift {
             attributes,
             record_id: record_id(&held.record),
             repair: Repair {
                 record: Some(record_id(&held.record)),
-                person: person_same.then(|| record_id(&held.person)),
+                person: person
+                    .filter(|_| person_same)
+                    .map(|p| record_id(&self.people[p])),
                 user,
                 link,
                 unlink: Vec::new(),
@@ -418,9 +447,8 @@ impl AttioUsers {
     /// The record ids of the users the provider did not list (after a complete listing: the
     /// orphans).
     pub fn unlisted(&self) -> impl Iterator<Item = RecordId> + '_ {
-        self.index
-            .values()
-            .map(|&at| self.held[at as usize])
+        self.held
+            .iter()
             .filter(|h| !h.listed)
             .map(|h| record_id(&h.record))
     }
@@ -434,11 +462,7 @@ impl AttioUsers {
         of_route: Option<&OfRoute>,
     ) -> Result<Vec<(String, RecordId)>, AttioError> {
         let mut orphans = Vec::new();
-        let wanted = self
-            .index
-            .values()
-            .filter(|&&at| !self.held[at as usize].listed)
-            .count();
+        let wanted = self.held.iter().filter(|h| !h.listed).count();
         if wanted == 0 {
             return Ok(orphans);
         }
@@ -455,9 +479,8 @@ impl AttioUsers {
                     return Ok(());
                 };
                 let unlisted = self
-                    .index
-                    .get(&user_key(user_id))
-                    .is_some_and(|&at| !self.held[at as usize].listed);
+                    .position(user_id)
+                    .is_some_and(|at| !self.held[at].listed);
                 if unlisted {
                     orphans.push((user_id.to_owned(), record.id.clone()));
                 }
@@ -520,13 +543,26 @@ fn not_a_uuid() -> AttioError {
 
 /// A `user_id` as two independent 64-bit hashes (a collision among a million ids is about one
 /// chance in 10^25).
-fn user_key(user_id: &str) -> u128 {
+fn user_key(user_id: &str) -> Key {
     let half = |salt: u8| {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (salt, user_id).hash(&mut hasher);
-        hasher.finish() as u128
+        hasher.finish()
     };
-    (half(0) << 64) | half(1)
+    [half(0), half(1)]
+}
+
+/// A 128-bit key, as two words (a `u128` is aligned to 16 bytes, which pads what holds it).
+type Key = [u64; 2];
+
+/// The person record a `users` record links to (all zero: none).
+fn person_of(record: &FoundRecord) -> [u8; 16] {
+    record
+        .values
+        .pointer("/person/0/target_record_id")
+        .and_then(serde_json::Value::as_str)
+        .and_then(record_key)
+        .unwrap_or_default()
 }
 
 /// A record id (a UUID) in 16 bytes.

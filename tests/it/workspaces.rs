@@ -194,3 +194,55 @@ async fn user_deleted_with_delete_policy_removes_the_user_and_keeps_the_person()
         "already gone is fine"
     );
 }
+
+/// An Auth0 Event Streams organisation membership CloudEvent (`added` or `deleted`).
+fn auth0_membership(kind: &str, user_id: &str, org: &str, name: &str) -> serde_json::Value {
+    with_body(
+        "auth0-log-stream.json",
+        &json!({"specversion": "1.0", "type": format!("organization.member.{kind}"),
+                "source": "urn:auth0:example.auth0app.com", "id": "evt_vjFVP5pVdfvsfRKatshkVV",
+                "time": "2026-11-27T09:05:00Z", "a0tenant": "example", "a0stream": "est_vjFVP5pVdfvsfRKatshkVV",
+                "data": {"object": {"organization": {"id": org, "name": name},
+                                    "user": {"user_id": user_id}}}}),
+        AUTH0_SECRET,
+    )
+}
+
+#[tokio::test]
+async fn auth0_member_events_link_and_unlink_the_users_workspace() {
+    let t = TestApp::spawn().await;
+    let user_id = "auth0|6564a1b2c3d4e5f6a7b8c9d0";
+    let signup = t
+        .send(&resign(event_file("auth0-log-stream.json"), AUTH0_SECRET))
+        .await;
+    assert_eq!(signup.status, 200, "{:?}", signup.body);
+
+    let added = t
+        .send(&auth0_membership("added", user_id, "org_acme", "acme"))
+        .await;
+    let other = t
+        .send(&auth0_membership("added", user_id, "org_beta", "beta"))
+        .await;
+
+    assert_eq!(added.status, 200, "{:?}", added.body);
+    assert_eq!(added.body["event_type"], "organization.member.added");
+    assert_eq!(added.body["status"], "linked", "{:?}", added.body);
+    assert_eq!(other.status, 200, "{:?}", other.body);
+    let mut linked = workspace_ids_of_user(&t, user_id);
+    linked.sort();
+    assert_eq!(linked, ["org_acme", "org_beta"]);
+    let acme = t
+        .attio
+        .records("workspaces")
+        .into_iter()
+        .find(|w| w.text("workspace_id") == Some("org_acme"))
+        .unwrap();
+    assert_eq!(acme.text("name"), Some("acme"));
+
+    let deleted = t
+        .send(&auth0_membership("deleted", user_id, "org_acme", "acme"))
+        .await;
+
+    assert_eq!(deleted.status, 200, "{:?}", deleted.body);
+    assert_eq!(workspace_ids_of_user(&t, user_id), ["org_beta"]);
+}

@@ -1,7 +1,9 @@
 //! Auth0: `POST /webhooks/auth0`, authenticated by the `Authorization` header value configured
 //! on the stream (compared in constant time). Reads Log Streams (custom webhook, in JSON array,
 //! JSON lines or single-object format: `ss` successful signup creates, `du` deleted user
-//! deletes) and Event Streams CloudEvents (`user.created`, `user.updated`, `user.deleted`).
+//! deletes) and Event Streams CloudEvents (`user.created`, `user.updated`, `user.deleted`, and
+//! `organization.member.added` / `.deleted`, which link the user to its organisation's
+//! workspace and unlink it).
 
 pub mod directory;
 
@@ -9,7 +11,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::{
-    Timestamp, UserChange, UserDetails, UserEvent, UserProfile, name_part, split_full_name,
+    Timestamp, UserChange, UserDetails, UserEvent, UserProfile, UserRef, Workspace, name_part,
+    split_full_name,
 };
 use crate::providers::provider::{
     Delivery, PayloadError, Provider, SecretForm, WebhookRequest, read_part, required_email,
@@ -173,8 +176,64 @@ fn items(body: &[u8]) -> Result<Vec<Value>, PayloadError> {
     }
 }
 
+/// An Event Streams organisation membership (`organization.member.added` and `.deleted`):
+/// `data.object` is `{"organization": {"id", "name"?}, "user": {"user_id"}}`.
+#[derive(Deserialize)]
+struct MemberEvent {
+    data: MemberData,
+}
+
+#[derive(Deserialize)]
+struct MemberData {
+    object: Member,
+}
+
+#[derive(Deserialize)]
+struct Member {
+    organization: Organization,
+    user: MemberUser,
+}
+
+/// An Auth0 organisation as member events and the Management API give it: its id and `name`
+/// (the identifier its users know it by).
+#[derive(Deserialize)]
+pub(crate) struct Organization {
+    pub(crate) id: String,
+    pub(crate) name: Option<String>,
+}
+
+impl Organization {
+    /// The organisation as a workspace, named as the webhook and the backfill both name it.
+    pub(crate) fn workspace(self) -> Workspace {
+        Workspace::new(self.id, self.name.filter(|n| !n.trim().is_empty()))
+    }
+}
+
+#[derive(Deserialize)]
+struct MemberUser {
+    user_id: String,
+}
+
 /// One entry as a user event; `None` for entry types this function does not act on.
 fn read_item(item: Value) -> Result<Option<UserEvent>, PayloadError> {
+    let kind = item.get("type").and_then(Value::as_str).unwrap_or("");
+    if kind.ends_with("organization.member.added") || kind.ends_with("organization.member.deleted")
+    {
+        let added = kind.ends_with(".added");
+        let member: MemberEvent = read_part(NAME, "", &item)?;
+        let Member { organization, user } = member.data.object;
+        return Ok(Some(if added {
+            UserEvent::JoinedWorkspace {
+                user: UserRef::Id(user.user_id),
+                workspace: organization.workspace(),
+            }
+        } else {
+            UserEvent::LeftWorkspace {
+                user_id: user.user_id,
+                workspace_id: organization.id,
+            }
+        }));
+    }
     if let Some(object) = item.get("data").and_then(|d| d.get("object")) {
         let event: CloudEvent = read_part(NAME, "", &item)?;
         let raw = object.clone();
