@@ -180,6 +180,7 @@ impl AttioUsers {
         )
         .await?;
         users.index.sort_unstable();
+        users.index.shrink_to_fit();
         users.link_people(&persons);
         drop(persons);
         if !users.people.is_empty() {

@@ -869,3 +869,50 @@ fn workspace_names(attio: &AttioStandIn) -> Vec<String> {
     names.sort();
     names
 }
+
+#[tokio::test]
+async fn auth0_users_arrive_linked_to_their_organisations_read_one_members_list_per_organisation() {
+    use crate::support::auth0_api::{
+        AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET, AUTH0_DOMAIN, Auth0Api, auth0_listed_user,
+    };
+    use attio_user_sync::providers::auth0::directory::{Auth0Directory, Auth0Token};
+    let t = TestApp::spawn().await;
+    let api = Auth0Api::start((0..150).map(auth0_listed_user).collect()).await;
+    // 120 members in Acme: two checkpoint pages of members (take 100).
+    let acme: Vec<usize> = (0..120).collect();
+    api.set_organisations(&[
+        ("org_acme", "acme", acme.as_slice()),
+        ("org_beta", "beta", &[1, 140]),
+    ]);
+    let directory = Auth0Directory::new(
+        reqwest::Client::new(),
+        AUTH0_DOMAIN,
+        Some(&api.url()),
+        Auth0Token::Client {
+            id: AUTH0_CLIENT_ID.into(),
+            secret: AUTH0_CLIENT_SECRET.into(),
+        },
+        100,
+    );
+
+    backfill(&t, &directory, Checkpoint::start("auth0"), Mode::Write)
+        .await
+        .unwrap();
+
+    assert_eq!(t.attio.records("users").len(), 150);
+    let mut first = linked_workspaces(&t.attio, "auth0|backfill000001");
+    first.sort();
+    assert_eq!(first, ["org_acme", "org_beta"]);
+    assert_eq!(
+        linked_workspaces(&t.attio, "auth0|backfill000119"),
+        ["org_acme"],
+        "a member of Acme's second page"
+    );
+    assert_eq!(
+        linked_workspaces(&t.attio, "auth0|backfill000140"),
+        ["org_beta"]
+    );
+    assert!(linked_workspaces(&t.attio, "auth0|backfill000130").is_empty());
+    // Named as the webhook's member events name them.
+    assert_eq!(workspace_names(&t.attio), ["acme", "beta"]);
+}

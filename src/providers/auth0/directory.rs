@@ -5,14 +5,22 @@
 //! anything is written, with the way round: a user export job (format json), whose NDJSON
 //! file `--from-file` reads with the same field names. Log Streams (the webhook) send another
 //! shape, so the listed user is read here.
+//!
+//! Before the first page, every organisation (`GET /api/v2/organizations`) and its members
+//! (`GET /api/v2/organizations/{id}/members`) are read, 100 at a time with checkpoint paging
+//! (`take`, then `from` the answer's `next`, which has no 1,000-result cap), so each user
+//! arrives with the workspaces the webhook's `organization.member.added` events link: one list
+//! per organisation, not one call per user. The token needs `read:organizations` and
+//! `read:organization_members` besides `read:users`.
 
 use serde_json::{Value, json};
+use tokio::sync::OnceCell;
 
-use super::Auth0User;
+use super::{Auth0User, Organization};
 use crate::directory::PageCursor;
 use crate::directory::fetch::ClientToken;
 use crate::directory::{Directory, DirectoryError, Page};
-use crate::directory::{ListUsers, Settings, Source};
+use crate::directory::{ListUsers, Memberships, Settings, Source, with_memberships};
 use crate::domain::{UserChange, UserEvent};
 use crate::providers::provider::{PayloadError, read_part};
 
@@ -40,7 +48,14 @@ pub struct Auth0Directory {
     credentials: Auth0Token,
     token: ClientToken,
     per_page: u64,
+    /// Each user's organisations, by user id: read once, before the first page.
+    memberships: OnceCell<Memberships>,
 }
+
+/// What a checkpoint-paged list asks for at once (Auth0's most).
+const TAKE: u32 = 100;
+/// What the credentials need, for Auth0's refusals.
+const NEEDS: &str = "AUTH0_MANAGEMENT_TOKEN (or AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET) with read:users, read:organizations and read:organization_members";
 
 impl Auth0Directory {
     /// `domain` is `AUTH0_DOMAIN` (`acme.us.auth0.com`); `api_url`, `AUTH0_API_URL`, replaces
@@ -65,6 +80,84 @@ impl Auth0Directory {
             },
             credentials,
             per_page: per_page.clamp(1, MAX_PER_PAGE),
+            memberships: OnceCell::new(),
+        }
+    }
+
+    /// Every organisation's members, by user id: the organisations, then one members list
+    /// each. A tenant where the list is not found has none.
+    async fn memberships(&self) -> Result<&Memberships, DirectoryError> {
+        self.memberships
+            .get_or_try_init(|| async {
+                let mut by_user = Memberships::new();
+                let organisations = match self
+                    .checkpoint_list("/api/v2/organizations", "organizations")
+                    .await
+                {
+                    Err(DirectoryError::Failed { reason, .. })
+                        if reason.ends_with("answered 404") =>
+                    {
+                        return Ok(by_user);
+                    }
+                    listed => listed?,
+                };
+                for organisation in organisations {
+                    let organisation: Organization =
+                        read_part(PROVIDER, "organization", &organisation).map_err(failed)?;
+                    let path = format!("/api/v2/organizations/{}/members", organisation.id);
+                    let members = self.checkpoint_list(&path, "members").await?;
+                    let workspace = organisation.workspace();
+                    for member in members {
+                        if let Some(user_id) = member.get("user_id").and_then(Value::as_str) {
+                            by_user
+                                .entry(user_id.to_owned())
+                                .or_default()
+                                .push(workspace.clone());
+                        }
+                    }
+                }
+                Ok(by_user)
+            })
+            .await
+    }
+
+    /// Every item of a checkpoint-paged list (`{<key>: […], "next"?}`), `take` 100 at a time,
+    /// each next page `from` the last answer's `next`; a `next` already read is refused.
+    async fn checkpoint_list(&self, path: &str, key: &str) -> Result<Vec<Value>, DirectoryError> {
+        let mut items = Vec::new();
+        let mut from: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let take = TAKE.to_string();
+            let mut query = vec![("take", take.as_str())];
+            if let Some(from) = &from {
+                query.push(("from", from));
+            }
+            let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.base), &query)
+                .map_err(|e| failed(e.to_string()))?;
+            let token = self.token().await?;
+            let mut answer =
+                crate::directory::fetch::get_json(&self.http, url.as_str(), token, PROVIDER, NEEDS)
+                    .await?;
+            items.extend(crate::directory::fetch::list_in(
+                &mut answer,
+                key,
+                PROVIDER,
+            )?);
+            match answer
+                .get("next")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+            {
+                None => return Ok(items),
+                Some(next) if seen.insert(next.to_owned()) => from = Some(next.to_owned()),
+                Some(_) => {
+                    return Err(DirectoryError::Loops {
+                        route: crate::routes::AUTH0,
+                        what: format!("{path} gave a next checkpoint already read"),
+                    });
+                }
+            }
         }
     }
 
@@ -96,6 +189,7 @@ impl Directory for Auth0Directory {
     }
 
     async fn page(&self, cursor: &PageCursor) -> Result<Page, DirectoryError> {
+        self.memberships().await?;
         let page = cursor.page_number(self.per_page, PROVIDER)?;
         let url = format!(
             "{}/api/v2/users?page={page}&per_page={}&include_totals=true&sort=created_at%3A1",
@@ -127,7 +221,8 @@ impl Directory for Auth0Directory {
     }
 
     fn event(&self, user: Value) -> Result<UserEvent, String> {
-        listed_user(user).map_err(|e| e.to_string())
+        let event = listed_user(user).map_err(|e| e.to_string())?;
+        Ok(with_memberships(event, self.memberships.get()))
     }
 }
 
@@ -166,3 +261,11 @@ pub const SOURCE: Source = Source {
     },
     read_exported: Some(|user| listed_user(user).map_err(|e| e.to_string())),
 };
+
+/// A list answer that could not be read, as the directory's failure.
+fn failed(reason: impl std::fmt::Display) -> DirectoryError {
+    DirectoryError::Failed {
+        provider: PROVIDER,
+        reason: reason.to_string(),
+    }
+}

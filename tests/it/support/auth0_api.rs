@@ -1,7 +1,10 @@
 //! A stand-in for Auth0's Management API users list, strict about what Auth0 documents: a token
 //! from `POST /oauth/token` (JSON client-credentials grant, audience `https://<domain>/api/v2/`),
 //! `GET /api/v2/users?page=&per_page=&include_totals=true` (per_page at most 100) answering
-//! `{start, limit, length, total, users}`, and `400` past the first 1,000 records.
+//! `{start, limit, length, total, users}`, and `400` past the first 1,000 records; organisations
+//! and their members with checkpoint paging (`GET /api/v2/organizations?take=&from=` answering
+//! `{organizations, next?}`, `GET /api/v2/organizations/{id}/members?take=&from=` answering
+//! `{members, next?}`, `take` at most 100).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -31,8 +34,12 @@ pub fn auth0_listed_user(n: usize) -> Value {
     })
 }
 
+/// Organisations and their members' user ids.
+type Organisations = Arc<Mutex<Vec<(Value, Vec<String>)>>>;
+
 pub struct Auth0Api {
     addr: std::net::SocketAddr,
+    organisations: Organisations,
     pages: Arc<Mutex<Vec<String>>>,
     rate_limited: Arc<AtomicU32>,
     _server: tokio::task::JoinHandle<()>,
@@ -45,17 +52,36 @@ impl Auth0Api {
     pub async fn start(users: Vec<Value>) -> Self {
         let pages = Arc::new(Mutex::new(Vec::new()));
         let rate_limited = Arc::new(AtomicU32::new(0));
+        let organisations = Organisations::default();
         let app = Router::new()
+            .route("/api/v2/organizations", get(organisations_list))
+            .route("/api/v2/organizations/{id}/members", get(members_list))
+            .with_state(organisations.clone())
             .route("/oauth/token", post(token))
             .route("/api/v2/users", get(list))
             .with_state((Arc::new(users), pages.clone(), rate_limited.clone()));
         let (addr, server) = super::serve_on_loopback(app, "Auth0 stand-in").await;
         Self {
             addr,
+            organisations,
             pages,
             rate_limited,
             _server: server,
         }
+    }
+
+    /// The tenant's organisations from now on: (id, name, the `n`s of its members, as
+    /// [`auth0_listed_user`] numbers them).
+    pub fn set_organisations(&self, organisations: &[(&str, &str, &[usize])]) {
+        *self.organisations.lock().unwrap() = organisations
+            .iter()
+            .map(|(id, name, members)| {
+                (
+                    json!({"id": id, "name": name, "display_name": name.to_uppercase(), "branding": {}}),
+                    members.iter().map(|n| format!("auth0|backfill{n:06}")).collect(),
+                )
+            })
+            .collect();
     }
 
     /// `AUTH0_API_URL` for it.
@@ -160,4 +186,96 @@ async fn list(
         return axum::Json(Value::Array(slice)).into_response();
     }
     axum::Json(json!({"start": page * per_page, "limit": per_page, "length": slice.len(), "total": users.len(), "users": slice})).into_response()
+}
+
+/// `take` (1–100) and `from` (the index to start at, as this stand-in's checkpoints are) of a
+/// checkpoint-paged list; `Err` is Auth0's `400`.
+fn checkpoint(query: &HashMap<String, String>) -> Result<(usize, usize), Response> {
+    let bad = |message: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"statusCode": 400, "error": "Bad Request", "message": message})),
+        )
+            .into_response()
+    };
+    let take = match query.get("take").map(|t| t.parse::<usize>()) {
+        None => 50,
+        Some(Ok(t)) if (1..=100).contains(&t) => t,
+        _ => return Err(bad("take must be between 1 and 100")),
+    };
+    let from = match query.get("from").map(|f| f.parse::<usize>()) {
+        None => 0,
+        Some(Ok(f)) => f,
+        Some(Err(_)) => return Err(bad("from is not a checkpoint of this list")),
+    };
+    Ok((take, from))
+}
+
+fn authorised(headers: &HeaderMap) -> bool {
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"))
+}
+
+/// A checkpoint page of `items` under `key`, with `next` while more remain.
+fn checkpoint_page(key: &str, items: Vec<Value>, take: usize, from: usize) -> Response {
+    let page: Vec<Value> = items.iter().skip(from).take(take).cloned().collect();
+    let mut body = json!({ key: page });
+    if from + take < items.len() {
+        body["next"] = json!((from + take).to_string());
+    }
+    axum::Json(body).into_response()
+}
+
+async fn organisations_list(
+    State(organisations): State<Organisations>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if !authorised(&headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let (take, from) = match checkpoint(&query) {
+        Ok(paging) => paging,
+        Err(answer) => return answer,
+    };
+    let all: Vec<Value> = organisations
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(o, _)| o.clone())
+        .collect();
+    checkpoint_page("organizations", all, take, from)
+}
+
+async fn members_list(
+    State(organisations): State<Organisations>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if !authorised(&headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let (take, from) = match checkpoint(&query) {
+        Ok(paging) => paging,
+        Err(answer) => return answer,
+    };
+    let members: Option<Vec<Value>> = organisations
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(o, _)| o["id"] == id)
+        .map(|(_, members)| {
+            members
+                .iter()
+                .map(|user_id| json!({"user_id": user_id, "email": "hidden@example.com", "picture": "", "name": "Member"}))
+                .collect()
+        });
+    match members {
+        Some(members) => checkpoint_page("members", members, take, from),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"statusCode": 404, "error": "Not Found", "message": "No organization found by that id"})),
+        )
+            .into_response(),
+    }
 }
