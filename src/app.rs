@@ -184,6 +184,7 @@ impl App {
             secrets: self.secrets.given(SyncSecrets {
                 attio_access_token: token,
                 webhook_secrets: Default::default(),
+                list_api: Default::default(),
             }),
             ..self
         }

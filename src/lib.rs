@@ -7,7 +7,8 @@
 //! - **Adapters**: [`http`] (route, verify, parse, apply, answer; the only place a failure
 //!   becomes an HTTP status, and the only reader of Lambda's HTTP events), [`worker`] (SQS
 //!   batches, message fates, dead letters), [`cognito_trigger`], [`backfill`] (a run over a
-//!   provider's list API or an export file) and [`doctor`] (preflight checks).
+//!   provider's list API or an export file), [`scheduled`] (the scheduled reconcile) and
+//!   [`doctor`] (preflight checks).
 //! - **Reconcile** ([`reconcile`]): what the backfill (and `--check`) use to compare Attio
 //!   with a provider's listing: what Attio holds, read small; `missing`, `differs`, `same`;
 //!   orphans and the deletion guard.
@@ -48,6 +49,7 @@ pub mod queue;
 pub mod recent;
 pub mod reconcile;
 pub mod routes;
+pub mod scheduled;
 pub mod sdk_http;
 pub mod secrets;
 pub mod signature;

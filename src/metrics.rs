@@ -106,6 +106,54 @@ impl Tally {
     }
 }
 
+/// The EMF document of one scheduled reconcile of `route`: its classes as counts, `Drift` (the
+/// users missing, differing or orphaned), `ReconcileFailed` (1 when the run did not finish) and
+/// how long it took.
+pub fn reconcile_document(
+    route: &str,
+    counts: &crate::checkpoint::Counts,
+    failed: bool,
+    took: Duration,
+    at: SystemTime,
+) -> Value {
+    let drift = counts.missing + counts.differs + counts.orphans;
+    let values = [
+        ("Same", counts.same),
+        ("Missing", counts.missing),
+        ("Differs", counts.differs),
+        ("Orphans", counts.orphans),
+        ("Drift", drift),
+        ("ReconcileFailed", u64::from(failed)),
+    ];
+    let mut definitions: Vec<Value> = values
+        .iter()
+        .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
+        .collect();
+    definitions.push(json!({"Name": "ReconcileSeconds", "Unit": "Seconds"}));
+    let mut document = Map::new();
+    for (name, value) in values {
+        document.insert(name.into(), value.into());
+    }
+    document.insert("ReconcileSeconds".into(), json!(took.as_secs_f64()));
+    document.insert("Provider".into(), route.into());
+    let timestamp = at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    document.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp,
+            // By provider, and in all (the drift alarm's metric).
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Provider"], []],
+                "Metrics": definitions,
+            }],
+        }),
+    );
+    Value::Object(document)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,11 +50,15 @@ pub struct SyncSecrets {
     pub attio_access_token: Secret,
     /// Signing secrets (or shared header values) per route name; several during rotation.
     pub webhook_secrets: HashMap<String, Vec<Secret>>,
+    /// The list APIs' credentials for the scheduled reconcile, by the variable name the
+    /// backfill reads them from (`CLERK_SECRET_KEY`, …).
+    pub list_api: HashMap<String, Secret>,
 }
 
 impl SyncSecrets {
     /// Parses the SecretString JSON:
-    /// `{"attio_access_token":"…","webhook_secrets":{"clerk":"whsec_…","standard":["…","…"]}}`.
+    /// `{"attio_access_token":"…","webhook_secrets":{"clerk":"whsec_…","standard":["…","…"]}}`,
+    /// and for the scheduled reconcile `"list_api":{"CLERK_SECRET_KEY":"sk_…"}`.
     pub fn parse(secret_string: &str) -> Result<Self, SecretsError> {
         #[derive(Deserialize)]
         #[serde(untagged)]
@@ -67,6 +71,8 @@ impl SyncSecrets {
             attio_access_token: Option<Secret>,
             #[serde(default)]
             webhook_secrets: HashMap<String, OneOrMany>,
+            #[serde(default)]
+            list_api: HashMap<String, Secret>,
         }
         // serde_json's message could quote the secret's text, so it is not passed on.
         let raw: Raw = serde_json::from_str(secret_string).map_err(|e| {
@@ -94,6 +100,7 @@ impl SyncSecrets {
         Ok(Self {
             attio_access_token,
             webhook_secrets,
+            list_api: raw.list_api,
         })
     }
 

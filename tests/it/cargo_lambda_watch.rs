@@ -548,3 +548,108 @@ async fn an_okta_batch_of_60_lands_within_oktas_two_attempts_with_attio_150_ms_a
         assert_eq!(body["error"]["code"], "time_budget_exhausted", "{body}");
     }
 }
+
+#[tokio::test]
+async fn the_scheduled_reconcile_emits_the_drift_of_each_route_under_cargo_lambda_watch() {
+    use crate::support::clerk_api::{CLERK_SECRET_KEY, ClerkApi, clerk_listed_user};
+    let attio = AttioStandIn::start(TOKEN).await;
+    let listed: Vec<Value> = (0..6)
+        .map(|n| clerk_listed_user(n, Some(&format!("scheduled.{n}@example.com"))))
+        .collect();
+    // Attio holds users 0 to 4 as synced, user 4 under an old name, and a user Clerk no
+    // longer lists; user 5 is missing.
+    let people = attio.seed(
+        "people",
+        (0..5).map(|n| {
+            let last = if n == 4 {
+                "Old".to_owned()
+            } else {
+                format!("User {n}")
+            };
+            serde_json::json!({"email_addresses": [format!("scheduled.{n}@example.com")],
+                "name": [{"first_name": "Backfill", "last_name": last,
+                          "full_name": format!("Backfill {last}")}]})
+        }),
+    );
+    let mut users: Vec<Value> = people
+        .iter()
+        .enumerate()
+        .map(|(n, person)| {
+            serde_json::json!({"user_id": [format!("user_backfill_{n:04}")],
+                "primary_email_address": [format!("scheduled.{n}@example.com")], "person": [person]})
+        })
+        .collect();
+    users.push(serde_json::json!({"user_id": ["user_gone"], "primary_email_address": ["gone@example.com"]}));
+    attio.seed("users", users);
+    let clerk = ClerkApi::start(listed).await;
+    // The list API's key comes from the function's secret.
+    let mut secret = default_secret();
+    secret["list_api"] = serde_json::json!({"CLERK_SECRET_KEY": CLERK_SECRET_KEY});
+    let secret_id = create_secret(&secret).await;
+    let function = Emulated::start(
+        env!("CARGO_BIN_EXE_attio-user-sync-reconcile"),
+        &[
+            ("ATTIO_SYNC_SECRET_ID", secret_id),
+            ("ATTIO_API_URL", attio.url()),
+            ("CLERK_API_URL", clerk.url()),
+            ("RECONCILE_ROUTES", "clerk".into()),
+        ],
+    )
+    .await;
+    // What an EventBridge schedule sends.
+    let scheduled = serde_json::json!({"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event", "source": "aws.events", "account": "123456789012",
+        "time": "2026-12-03T06:00:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/attio-user-sync-reconcile"], "detail": {}});
+
+    let answer = function.invoke_event(&scheduled).await;
+
+    assert_eq!(
+        (
+            &answer["clerk"]["same"],
+            &answer["clerk"]["missing"],
+            &answer["clerk"]["differs"],
+            &answer["clerk"]["orphans"]
+        ),
+        (
+            &Value::from(4),
+            &Value::from(1),
+            &Value::from(1),
+            &Value::from(1)
+        ),
+        "{answer}"
+    );
+    let writes = attio
+        .requests()
+        .iter()
+        .filter(|r| r.method != "POST" && r.method != "GET")
+        .count();
+    assert_eq!(writes, 0, "a check writes nothing");
+    let (logs, lines) = function.logs().await;
+    let metrics = lines
+        .iter()
+        .find(|l| l.get("_aws").is_some())
+        .unwrap_or_else(|| panic!("no EMF line in {logs}"));
+    assert_eq!(metrics["Provider"], "clerk");
+    assert_eq!(
+        (
+            metrics["Missing"].as_u64(),
+            metrics["Differs"].as_u64(),
+            metrics["Orphans"].as_u64(),
+            metrics["Drift"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1), Some(3))
+    );
+    assert_eq!(metrics["ReconcileFailed"].as_u64(), Some(0));
+    let declared: Vec<&str> = metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["Name"].as_str())
+        .collect();
+    assert!(
+        declared.contains(&"Drift") && declared.contains(&"ReconcileSeconds"),
+        "{declared:?}"
+    );
+    assert!(!logs.contains("@example.com"), "{logs}");
+}

@@ -189,26 +189,27 @@ async fn list(
 }
 
 /// `take` (1–100) and `from` (the index to start at, as this stand-in's checkpoints are) of a
-/// checkpoint-paged list; `Err` is Auth0's `400`.
-fn checkpoint(query: &HashMap<String, String>) -> Result<(usize, usize), Response> {
-    let bad = |message: &str| {
-        (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"statusCode": 400, "error": "Bad Request", "message": message})),
-        )
-            .into_response()
-    };
+/// checkpoint-paged list; `Err` is the message of Auth0's `400`.
+fn checkpoint(query: &HashMap<String, String>) -> Result<(usize, usize), &'static str> {
     let take = match query.get("take").map(|t| t.parse::<usize>()) {
         None => 50,
         Some(Ok(t)) if (1..=100).contains(&t) => t,
-        _ => return Err(bad("take must be between 1 and 100")),
+        _ => return Err("take must be between 1 and 100"),
     };
     let from = match query.get("from").map(|f| f.parse::<usize>()) {
         None => 0,
         Some(Ok(f)) => f,
-        Some(Err(_)) => return Err(bad("from is not a checkpoint of this list")),
+        Some(Err(_)) => return Err("from is not a checkpoint of this list"),
     };
     Ok((take, from))
+}
+
+fn bad_request(message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"statusCode": 400, "error": "Bad Request", "message": message})),
+    )
+        .into_response()
 }
 
 fn authorised(headers: &HeaderMap) -> bool {
@@ -235,7 +236,7 @@ async fn organisations_list(
     }
     let (take, from) = match checkpoint(&query) {
         Ok(paging) => paging,
-        Err(answer) => return answer,
+        Err(message) => return bad_request(message),
     };
     let all: Vec<Value> = organisations
         .lock()
@@ -257,7 +258,7 @@ async fn members_list(
     }
     let (take, from) = match checkpoint(&query) {
         Ok(paging) => paging,
-        Err(answer) => return answer,
+        Err(message) => return bad_request(message),
     };
     let members: Option<Vec<Value>> = organisations
         .lock()
