@@ -197,11 +197,12 @@ async fn a_just_synced_user_of_every_mapped_type_compares_same_and_a_rerun_write
 #[tokio::test]
 async fn each_kind_of_drift_is_reported_by_attribute_and_repaired_by_exactly_the_writes_it_needs() {
     let t = TestApp::spawn().await;
-    let api = ClerkApi::start(users(10)).await;
+    let api = ClerkApi::start(users(16)).await;
     reconcile(&t, &api, Mode::Write, compare()).await.unwrap();
 
-    // Changed at the provider while the function was not listening.
-    let mut changed = users(10);
+    // Changed at the provider while the function was not listening: the address, the name,
+    // and one attribute of each mapped type.
+    let mut changed = users(16);
     changed[1]["email_addresses"][0]["email_address"] = json!("moved.1@example.com");
     changed[2]["last_name"] = json!("Renamed");
     changed[3]["public_metadata"]["plan"] = json!("Enterprise");
@@ -209,6 +210,16 @@ async fn each_kind_of_drift_is_reported_by_attribute_and_repaired_by_exactly_the
     changed[5]["public_metadata"]["title"] = json!("Director");
     changed[6]["public_metadata"]["beta"] = json!(false);
     changed[7]["public_metadata"]["born"] = json!("2022-06-01");
+    changed[10]["public_metadata"]["seen"] = json!("2026-11-27T10:00:00.251+01:00");
+    changed[11]["public_metadata"]["mobile"] = json!("+1 415 555 0199");
+    changed[12]["public_metadata"]["domain"] = json!("example.org");
+    changed[13]["public_metadata"]["work_email"] = json!("Another.Address@Example.com");
+    changed[14]["created_at"] = json!(1_654_012_591_999_i64);
+    // A value the provider now leaves out is not compared (nor written): not drift.
+    changed[15]["public_metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("plan");
     // Removed in Attio by hand.
     let gone = t
         .attio
@@ -226,7 +237,7 @@ async fn each_kind_of_drift_is_reported_by_attribute_and_repaired_by_exactly_the
         writes_since(&t.attio, before),
         Vec::<(String, String)>::new()
     );
-    assert_eq!(classes(&check.counts), (2, 1, 7, 0));
+    assert_eq!(classes(&check.counts), (3, 1, 12, 0));
     let id = |n: usize| format!("user_backfill_{n:04}");
     let named = |n: usize, attributes: &[&str]| {
         (
@@ -244,6 +255,11 @@ async fn each_kind_of_drift_is_reported_by_attribute_and_repaired_by_exactly_the
             named(5, &["job_title"]),
             named(6, &["beta_tester"]),
             named(7, &["birthday"]),
+            named(10, &["last_seen"]),
+            named(11, &["mobile"]),
+            named(12, &["company_domain"]),
+            named(13, &["work_email"]),
+            named(14, &["signed_up_at"]),
         ]
     );
     assert_eq!(check.of("missing"), [named(8, &[])]);
@@ -253,9 +269,9 @@ async fn each_kind_of_drift_is_reported_by_attribute_and_repaired_by_exactly_the
     let before = t.attio.request_count();
     let repair = reconcile(&t, &api, Mode::Write, compare()).await.unwrap();
     assert!(repair.failed.is_empty(), "{:?}", repair.failed);
-    assert_eq!(classes(&repair.counts), (2, 1, 7, 0));
+    assert_eq!(classes(&repair.counts), (3, 1, 12, 0));
     let mut expected = vec![pair("PUT", "people"); 4]; // 1, 2, 5, 8
-    expected.extend(vec![pair("PUT", "users"); 6]); // 1, 3, 4, 6, 7, 8
+    expected.extend(vec![pair("PUT", "users"); 11]); // 1, 3, 4, 6, 7, 8, 10 to 14
     assert_eq!(sorted(writes_since(&t.attio, before)), sorted(expected));
     let held = |n: usize| {
         t.attio
@@ -274,7 +290,7 @@ async fn each_kind_of_drift_is_reported_by_attribute_and_repaired_by_exactly_the
     // And then Attio equals the provider.
     let before = t.attio.request_count();
     let again = reconcile(&t, &api, Mode::Check, None).await.unwrap();
-    assert_eq!(classes(&again.counts), (10, 0, 0, 0), "{:?}", again.found);
+    assert_eq!(classes(&again.counts), (16, 0, 0, 0), "{:?}", again.found);
     assert_eq!(
         writes_since(&t.attio, before),
         Vec::<(String, String)>::new()
