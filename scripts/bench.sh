@@ -66,3 +66,6 @@ cargo bench --locked --bench backfill
 say "over a network: the backfill, the queue's workers and an Okta batch with Attio 150 ms away"
 BENCH_LATENCY_MS=150 cargo bench --locked --bench backfill
 cargo bench --locked --bench latency | grep -v '^{'
+
+say "reconcile: a compare-first rerun against rewrite-all, 10,000 users, Attio 150 ms away (about 15 min)"
+BENCH_LATENCY_MS=150 cargo bench --locked --bench reconcile

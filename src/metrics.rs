@@ -82,21 +82,7 @@ impl Tally {
             );
         }
         document.insert("Provider".into(), provider.into());
-        let timestamp = at
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        document.insert(
-            "_aws".into(),
-            json!({
-                "Timestamp": timestamp,
-                "CloudWatchMetrics": [{
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [["Provider"]],
-                    "Metrics": definitions,
-                }],
-            }),
-        );
-        Value::Object(document)
+        emf(document, definitions, json!([["Provider"]]), at)
     }
 
     /// Writes the document as one stdout line, where Lambda's log capture picks it up.
@@ -136,6 +122,18 @@ pub fn reconcile_document(
     }
     document.insert("ReconcileSeconds".into(), json!(took.as_secs_f64()));
     document.insert("Provider".into(), route.into());
+    // By provider, and in all (the drift alarm's metric).
+    emf(document, definitions, json!([["Provider"], []]), at)
+}
+
+/// `document` (the metrics' values and their dimensions' values) as an EMF document: the
+/// metric `definitions` declared under the namespace with `dimensions`, stamped `at`.
+fn emf(
+    mut document: Map<String, Value>,
+    definitions: Vec<Value>,
+    dimensions: Value,
+    at: SystemTime,
+) -> Value {
     let timestamp = at
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
@@ -143,10 +141,9 @@ pub fn reconcile_document(
         "_aws".into(),
         json!({
             "Timestamp": timestamp,
-            // By provider, and in all (the drift alarm's metric).
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [["Provider"], []],
+                "Dimensions": dimensions,
                 "Metrics": definitions,
             }],
         }),

@@ -82,8 +82,11 @@ pub struct AttioUsers {
     /// `written.people.len()` fingerprints per linked person.
     people_fingerprints: Vec<u64>,
     /// Workspace records → their `workspace_id`'s key, and back.
-    workspaces: HashMap<[u8; 16], Key>,
+    /// Workspace records → their `workspace_id`'s key and their name's fingerprint.
+    workspaces: HashMap<[u8; 16], (Key, u64)>,
     workspace_records: HashMap<Key, [u8; 16]>,
+    /// Workspaces whose name was found to differ (once each, on the first member listed).
+    renamed: std::collections::HashSet<Key>,
     /// Organisations the listing named (their ids' keys): the route's workspaces.
     route_organisations: std::collections::HashSet<Key>,
     /// Links of listed users to workspaces the provider did not list for them, decided at the
@@ -215,7 +218,8 @@ impl AttioUsers {
             |record| {
                 let key = record_key(&record.id).ok_or_else(not_a_uuid)?;
                 if let Some(id) = record.text("workspace_id") {
-                    users.workspaces.insert(key, user_key(id));
+                    let name = fingerprint("text", record.values.get("name"));
+                    users.workspaces.insert(key, (user_key(id), name));
                     users.workspace_records.insert(user_key(id), key);
                 }
                 Ok(())
@@ -375,7 +379,7 @@ impl AttioUsers {
         let linked = &self.links[start as usize..start as usize + count as usize];
         let linked_ids: Vec<Option<Key>> = linked
             .iter()
-            .map(|w| self.workspaces.get(w).copied())
+            .map(|w| self.workspaces.get(w).map(|(id, _)| *id))
             .collect();
         let mut link = Vec::new();
         for workspace in workspaces {
@@ -399,6 +403,27 @@ impl AttioUsers {
         if !link.is_empty() {
             attributes.push("workspace".into());
         }
+        // A workspace of the user's whose name differs, once per workspace (its first member
+        // listed carries it): asserted again.
+        let mut rename = Vec::new();
+        for workspace in workspaces {
+            let Some(name) = &workspace.name else {
+                continue; // the provider did not name it: not compared
+            };
+            let id = user_key(&workspace.id);
+            let held_name = self
+                .workspace_records
+                .get(&id)
+                .and_then(|record| self.workspaces.get(record))
+                .map(|(_, name)| *name);
+            let written = fingerprint("text", Some(&serde_json::Value::from(name.as_str())));
+            if held_name.is_some_and(|held| held != written) && self.renamed.insert(id) {
+                rename.push(workspace.clone());
+            }
+        }
+        if !rename.is_empty() {
+            attributes.push("workspaces.name".into());
+        }
         if attributes.is_empty() {
             return Class::Same;
         }
@@ -413,6 +438,7 @@ impl AttioUsers {
                     .map(|p| record_id(&self.people[p])),
                 user,
                 link,
+                rename,
                 unlink: Vec::new(),
             },
         })
@@ -427,7 +453,7 @@ impl AttioUsers {
             let of_route = self
                 .workspaces
                 .get(workspace)
-                .is_some_and(|id| self.route_organisations.contains(id));
+                .is_some_and(|(id, _)| self.route_organisations.contains(id));
             if !of_route {
                 continue;
             }

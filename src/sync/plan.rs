@@ -49,6 +49,8 @@ pub struct Repair {
     pub link: Vec<(Workspace, Option<RecordId>)>,
     /// Linked workspaces of the route the provider no longer lists for the user.
     pub unlink: Vec<RecordId>,
+    /// The user's workspaces whose values (their name) Attio holds otherwise: asserted again.
+    pub rename: Vec<Workspace>,
 }
 
 impl UserSync {
@@ -172,6 +174,10 @@ impl UserSync {
         } else {
             self.find_user_id(token, &user.user_id, budget).await?
         };
+        for workspace in &repair.rename {
+            self.assert_workspace(token, workspace, Some(user), &mut warnings, budget)
+                .await?;
+        }
         let mut workspace_record_ids = Vec::with_capacity(repair.link.len());
         for (workspace, known) in &repair.link {
             workspace_record_ids.push(match known {

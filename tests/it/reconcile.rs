@@ -298,7 +298,8 @@ async fn each_kind_of_drift_is_reported_by_attribute_and_repaired_by_exactly_the
 }
 
 #[tokio::test]
-async fn workspace_links_added_and_removed_are_drift_and_links_to_other_workspaces_stay() {
+async fn workspace_links_added_and_removed_and_a_renamed_workspace_are_drift_and_links_to_other_workspaces_stay()
+ {
     let t = TestApp::spawn().await;
     let api = ClerkApi::start(users(4)).await;
     api.set_memberships(vec![
@@ -312,19 +313,22 @@ async fn workspace_links_added_and_removed_are_drift_and_links_to_other_workspac
     // A workspace of another source, linked to user 0 by someone else.
     link_other_workspace(&t, "user_backfill_0000").await;
 
-    // User 0 joins Gamma; user 1 leaves Beta (which user 2 keeps).
+    // User 0 joins Gamma; user 1 leaves Beta (which user 2 keeps); Acme is renamed.
     let api = ClerkApi::start(users(4)).await;
     api.set_memberships(vec![
-        clerk_listed_membership(0, "org_acme", "Acme", "org:admin"),
+        clerk_listed_membership(0, "org_acme", "Acme Inc", "org:admin"),
         clerk_listed_membership(0, "org_gamma", "Gamma", "org:member"),
-        clerk_listed_membership(1, "org_acme", "Acme", "org:member"),
+        clerk_listed_membership(1, "org_acme", "Acme Inc", "org:member"),
         clerk_listed_membership(2, "org_beta", "Beta", "org:member"),
     ]);
     let check = reconcile(&t, &api, Mode::Check, None).await.unwrap();
     assert_eq!(
         check.of("differs"),
         [
-            ("user_backfill_0000".into(), vec!["workspace".to_string()]),
+            (
+                "user_backfill_0000".into(),
+                vec!["workspace".to_string(), "workspaces.name".to_string()]
+            ),
             ("user_backfill_0001".into(), vec!["workspace".to_string()]),
         ]
     );
@@ -333,15 +337,25 @@ async fn workspace_links_added_and_removed_are_drift_and_links_to_other_workspac
     let before = t.attio.request_count();
     let repair = reconcile(&t, &api, Mode::Write, compare()).await.unwrap();
     assert!(repair.failed.is_empty(), "{:?}", repair.failed);
-    // Gamma asserted and appended to user 0; user 1's list overwritten without Beta.
+    // Acme asserted with its new name once; Gamma asserted and appended to user 0; user 1's
+    // list overwritten without Beta.
     assert_eq!(
         sorted(writes_since(&t.attio, before)),
         sorted(vec![
+            pair("PUT", "workspaces"),
             pair("PUT", "workspaces"),
             pair("PATCH", "users"),
             pair("PUT", "users")
         ])
     );
+    let mut names: Vec<String> = t
+        .attio
+        .records("workspaces")
+        .iter()
+        .filter_map(|w| w.text("name").map(str::to_owned))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Acme Inc", "Beta", "Gamma"]);
     assert_eq!(
         sorted_links(&t, 0),
         ["org_acme", "org_gamma", "other_source_ws"]
