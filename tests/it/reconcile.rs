@@ -647,3 +647,57 @@ async fn a_check_reading_many_pages_at_once_keeps_attio_reads_under_100_a_second
     let refused = requests.iter().filter(|r| r.status == 429).count();
     assert_eq!(refused, 0, "reads over Attio's 100 a second were refused");
 }
+
+#[tokio::test]
+async fn enqueue_sends_only_the_users_that_are_missing_or_differ() {
+    use crate::support::queue::Queues;
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users(8)).await;
+    reconcile(&t, &api, Mode::Write, compare()).await.unwrap();
+    let queues = Queues::create(std::time::Duration::from_secs(1), 3).await;
+    let mut changed = users(9);
+    changed[3]["public_metadata"]["plan"] = json!("Free");
+    let api = ClerkApi::start(changed).await;
+    let mut vars: Vec<(&str, String)> = env().into_iter().map(|(k, v)| (k, v.to_owned())).collect();
+    vars.extend(queues.env());
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = Arc::new(app_for(&t.secret_id, &t.attio.url(), &vars).await);
+    let before = t.attio.request_count();
+    let options = Options {
+        mode: Mode::Enqueue,
+        concurrency: 4,
+        reconcile: compare(),
+        reading: Default::default(),
+    };
+    let path =
+        std::env::temp_dir().join(format!("reconcile-enqueue-{:016x}.json", fastrand::u64(..)));
+
+    let done = backfill::run(
+        app,
+        &clerk(&api),
+        Checkpoint::start("clerk"),
+        &path,
+        &options,
+        |_| {},
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let _ = std::fs::remove_file(&path);
+
+    assert_eq!(classes(&done.counts), (7, 1, 1, 0));
+    assert_eq!(done.counts.queued, 2);
+    assert_eq!(
+        writes_since(&t.attio, before),
+        Vec::<(String, String)>::new(),
+        "nothing written from here"
+    );
+    let mut queued: Vec<String> = queues
+        .take_all()
+        .await
+        .iter()
+        .filter_map(|m| m["event"]["user"]["user_id"].as_str().map(str::to_owned))
+        .collect();
+    queued.sort();
+    assert_eq!(queued, ["user_backfill_0003", "user_backfill_0008"]);
+}

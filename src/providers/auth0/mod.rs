@@ -176,24 +176,6 @@ fn items(body: &[u8]) -> Result<Vec<Value>, PayloadError> {
     }
 }
 
-/// An Event Streams organisation membership (`organization.member.added` and `.deleted`):
-/// `data.object` is `{"organization": {"id", "name"?}, "user": {"user_id"}}`.
-#[derive(Deserialize)]
-struct MemberEvent {
-    data: MemberData,
-}
-
-#[derive(Deserialize)]
-struct MemberData {
-    object: Member,
-}
-
-#[derive(Deserialize)]
-struct Member {
-    organization: Organization,
-    user: MemberUser,
-}
-
 /// An Auth0 organisation as member events and the Management API give it: its id and `name`
 /// (the identifier its users know it by).
 #[derive(Deserialize)]
@@ -209,9 +191,37 @@ impl Organization {
     }
 }
 
-#[derive(Deserialize)]
-struct MemberUser {
-    user_id: String,
+/// An Event Streams organisation membership (`organization.member.added` and `.deleted`):
+/// `data.object` is `{"organization": {"id", "name"?}, "user": {"user_id"}}`. Read by pointer
+/// from the JSON already parsed (derived readers for these three objects cost the webhook
+/// binary more than the event needs).
+fn member_event(item: &Value, added: bool) -> Result<UserEvent, PayloadError> {
+    let text = |pointer: &str| {
+        item.pointer(pointer)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let missing = |what: &str| PayloadError::Malformed {
+        provider: NAME,
+        reason: format!("a member event without {what}"),
+    };
+    let user_id = text("/data/object/user/user_id").ok_or_else(|| missing("user.user_id"))?;
+    let organization = Organization {
+        id: text("/data/object/organization/id").ok_or_else(|| missing("organization.id"))?,
+        name: text("/data/object/organization/name"),
+    };
+    Ok(if added {
+        UserEvent::JoinedWorkspace {
+            user: UserRef::Id(user_id),
+            workspace: organization.workspace(),
+        }
+    } else {
+        UserEvent::LeftWorkspace {
+            user_id,
+            workspace_id: organization.id,
+        }
+    })
 }
 
 /// One entry as a user event; `None` for entry types this function does not act on.
@@ -219,20 +229,7 @@ fn read_item(item: Value) -> Result<Option<UserEvent>, PayloadError> {
     let kind = item.get("type").and_then(Value::as_str).unwrap_or("");
     if kind.ends_with("organization.member.added") || kind.ends_with("organization.member.deleted")
     {
-        let added = kind.ends_with(".added");
-        let member: MemberEvent = read_part(NAME, "", &item)?;
-        let Member { organization, user } = member.data.object;
-        return Ok(Some(if added {
-            UserEvent::JoinedWorkspace {
-                user: UserRef::Id(user.user_id),
-                workspace: organization.workspace(),
-            }
-        } else {
-            UserEvent::LeftWorkspace {
-                user_id: user.user_id,
-                workspace_id: organization.id,
-            }
-        }));
+        return member_event(&item, kind.ends_with(".added")).map(Some);
     }
     if let Some(object) = item.get("data").and_then(|d| d.get("object")) {
         let event: CloudEvent = read_part(NAME, "", &item)?;
@@ -360,6 +357,42 @@ mod tests {
             (*change, user.first_name.as_deref()),
             (UserChange::Updated, Some("Ada"))
         );
+    }
+
+    #[test]
+    fn member_events_link_and_unlink_and_one_without_its_user_is_refused_as_malformed() {
+        let event = |kind: &str, user: &str| {
+            format!(
+                r#"{{"specversion":"1.0","type":"organization.member.{kind}","source":"urn:auth0:example.auth0app.com","id":"evt_1",
+                "time":"2026-11-27T09:00:00Z","data":{{"object":{{"organization":{{"id":"org_1","name":"acme"}},"user":{{{user}}}}}}}}}"#
+            )
+        };
+        let added = Auth0
+            .parse(event("added", r#""user_id":"auth0|1""#).as_bytes())
+            .unwrap();
+        assert_eq!(
+            added.events,
+            [UserEvent::JoinedWorkspace {
+                user: UserRef::Id("auth0|1".into()),
+                workspace: Workspace::new("org_1".into(), Some("acme".into())),
+            }]
+        );
+        let deleted = Auth0
+            .parse(event("deleted", r#""user_id":"auth0|1""#).as_bytes())
+            .unwrap();
+        assert_eq!(
+            deleted.events,
+            [UserEvent::LeftWorkspace {
+                user_id: "auth0|1".into(),
+                workspace_id: "org_1".into(),
+            }]
+        );
+        match Auth0.parse(event("added", "").as_bytes()) {
+            Err(PayloadError::Malformed { reason, .. }) => {
+                assert!(reason.contains("user.user_id"), "{reason}")
+            }
+            other => panic!("expected malformed, got {other:?}"),
+        }
     }
 
     #[test]
