@@ -184,7 +184,6 @@ impl App {
             secrets: self.secrets.given(SyncSecrets {
                 attio_access_token: token,
                 webhook_secrets: Default::default(),
-                list_api: Default::default(),
             }),
             ..self
         }
@@ -198,6 +197,13 @@ impl App {
     /// The sync, for what reconcile asks of it (what it would write, a repair).
     pub fn sync(&self) -> &UserSync {
         &self.sync
+    }
+
+    /// The list APIs' credentials the secret holds, for the scheduled reconcile.
+    pub async fn list_api_credentials(
+        &self,
+    ) -> Result<std::collections::HashMap<String, crate::secrets::Secret>, SecretsError> {
+        self.secrets.list_api().await
     }
 
     /// The HTTP client the app's AWS and Attio clients share.

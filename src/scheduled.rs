@@ -102,10 +102,13 @@ impl Scheduled {
     }
 
     async fn reconcile(&self, route: &'static str) -> Result<Counts, String> {
-        let secrets = self.app.secrets().await.map_err(|e| e.to_string())?;
+        let credentials = self
+            .app
+            .list_api_credentials()
+            .await
+            .map_err(|e| e.to_string())?;
         let var = |name: &str| {
-            secrets
-                .list_api
+            credentials
                 .get(name)
                 .map(|s| s.expose().to_owned())
                 .or_else(|| std::env::var(name).ok())

@@ -50,15 +50,12 @@ pub struct SyncSecrets {
     pub attio_access_token: Secret,
     /// Signing secrets (or shared header values) per route name; several during rotation.
     pub webhook_secrets: HashMap<String, Vec<Secret>>,
-    /// The list APIs' credentials for the scheduled reconcile, by the variable name the
-    /// backfill reads them from (`CLERK_SECRET_KEY`, …).
-    pub list_api: HashMap<String, Secret>,
 }
 
 impl SyncSecrets {
     /// Parses the SecretString JSON:
-    /// `{"attio_access_token":"…","webhook_secrets":{"clerk":"whsec_…","standard":["…","…"]}}`,
-    /// and for the scheduled reconcile `"list_api":{"CLERK_SECRET_KEY":"sk_…"}`.
+    /// `{"attio_access_token":"…","webhook_secrets":{"clerk":"whsec_…","standard":["…","…"]}}`;
+    /// the scheduled reconcile's `list_api` is read by [`SecretCache::list_api`].
     pub fn parse(secret_string: &str) -> Result<Self, SecretsError> {
         #[derive(Deserialize)]
         #[serde(untagged)]
@@ -71,10 +68,6 @@ impl SyncSecrets {
             attio_access_token: Option<Secret>,
             #[serde(default)]
             webhook_secrets: HashMap<String, OneOrMany>,
-            // Read as JSON values, then kept as secrets: no map visitor of its own in every
-            // function's binary for what only the reconcile reads.
-            #[serde(default)]
-            list_api: serde_json::Map<String, serde_json::Value>,
         }
         // serde_json's message could quote the secret's text, so it is not passed on.
         let raw: Raw = serde_json::from_str(secret_string).map_err(|e| {
@@ -102,11 +95,6 @@ impl SyncSecrets {
         Ok(Self {
             attio_access_token,
             webhook_secrets,
-            list_api: raw
-                .list_api
-                .into_iter()
-                .filter_map(|(name, value)| Some((name, Secret::new(value.as_str()?))))
-                .collect(),
         })
     }
 
@@ -272,14 +260,46 @@ impl SecretCache {
             .secret_id(&self.secret_id)
             .send()
             .await
-            .map_err(|e| {
-                SecretsError::Fetch(
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-                )
-            })?;
+            .map_err(fetch_failed)?;
         let text = out.secret_string().ok_or(SecretsError::NotAString)?;
         SyncSecrets::parse(text)
     }
+
+    /// The list APIs' credentials the secret holds for the scheduled reconcile
+    /// (`"list_api": {"CLERK_SECRET_KEY": "sk_…"}`, by the backfill's variable names), read
+    /// anew: only the reconcile asks, once a run, so the functions that never do carry no
+    /// reader for them. None when the secret was given directly.
+    pub async fn list_api(&self) -> Result<HashMap<String, Secret>, SecretsError> {
+        if self.given.is_some() {
+            return Ok(HashMap::new());
+        }
+        // Its own call rather than one shared with `fetch`: the webhook's path stays as it was.
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(fetch_failed)?;
+        let text = out.secret_string().ok_or(SecretsError::NotAString)?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|_| {
+            SecretsError::Malformed("it is not a JSON object of the documented shape".into())
+        })?;
+        Ok(value
+            .get("list_api")
+            .and_then(serde_json::Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, v)| Some((name.clone(), Secret::new(v.as_str()?))))
+            .collect())
+    }
+}
+
+/// A failed `GetSecretValue`, as the error says it (the SDK's whole context).
+fn fetch_failed<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    e: aws_sdk_secretsmanager::error::SdkError<E, R>,
+) -> SecretsError {
+    SecretsError::Fetch(aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string())
 }
 
 #[cfg(test)]
