@@ -589,7 +589,7 @@ async fn the_scheduled_reconcile_emits_the_drift_of_each_route_under_cargo_lambd
     let function = Emulated::start(
         env!("CARGO_BIN_EXE_attio-user-sync-reconcile"),
         &[
-            ("ATTIO_SYNC_SECRET_ID", secret_id),
+            ("ATTIO_SYNC_SECRET_ID", secret_id.clone()),
             ("ATTIO_API_URL", attio.url()),
             ("CLERK_API_URL", clerk.url()),
             ("RECONCILE_ROUTES", "clerk".into()),
@@ -652,4 +652,35 @@ async fn the_scheduled_reconcile_emits_the_drift_of_each_route_under_cargo_lambd
         "{declared:?}"
     );
     assert!(!logs.contains("@example.com"), "{logs}");
+
+    // Asked to repair through the queue: the missing and the differing user are queued for the
+    // worker, nothing is written from the reconcile, the orphan stays.
+    let queues = crate::support::queue::Queues::create(Duration::from_secs(1), 3).await;
+    let mut env = vec![
+        ("ATTIO_SYNC_SECRET_ID", secret_id),
+        ("ATTIO_API_URL", attio.url()),
+        ("CLERK_API_URL", clerk.url()),
+        ("RECONCILE_ROUTES", "clerk".into()),
+        ("RECONCILE_REPAIR", "queue".into()),
+    ];
+    env.extend(queues.env());
+    let repairing = Emulated::start(env!("CARGO_BIN_EXE_attio-user-sync-reconcile"), &env).await;
+
+    let answer = repairing.invoke_event(&scheduled).await;
+
+    assert_eq!(answer["clerk"]["queued"], 2, "{answer}");
+    let mut queued: Vec<String> = queues
+        .take_all()
+        .await
+        .iter()
+        .filter_map(|m| m["event"]["user"]["user_id"].as_str().map(str::to_owned))
+        .collect();
+    queued.sort();
+    assert_eq!(queued, ["user_backfill_0004", "user_backfill_0005"]);
+    let writes = attio
+        .requests()
+        .iter()
+        .filter(|r| r.method != "POST" && r.method != "GET")
+        .count();
+    assert_eq!(writes, 0, "the reconcile queues, the worker writes");
 }

@@ -16,15 +16,16 @@ use crate::support::clerk_api::{
 };
 use crate::support::*;
 
-/// A mapping writing every attribute type the mapping converts to: a select, text (the
-/// route), a timestamp, a number, a checkbox, a date, a phone number, a domain and an email
-/// address on the user; text on the person. The values below come in shapes Attio stores
+/// A mapping writing every attribute type the mapping converts to: a select, a status, text
+/// (the route), a timestamp, a number, a rating, a checkbox, a date, a phone number, a domain
+/// and an email address on the user; text on the person. The values below come in shapes Attio stores
 /// otherwise (numeric text, mixed case, an offset, spaces in a phone number, unix seconds).
 const MAP: &str = r#"{"users": {"plan": "/public_metadata/plan", "signed_up_with": "provider",
     "last_seen": "/public_metadata/seen", "seats": "/public_metadata/seats",
     "beta_tester": "/public_metadata/beta", "birthday": "/public_metadata/born",
     "mobile": "/public_metadata/mobile", "company_domain": "/public_metadata/domain",
-    "work_email": "/public_metadata/work_email"},
+    "work_email": "/public_metadata/work_email", "stage": "/public_metadata/stage",
+    "satisfaction": "/public_metadata/satisfaction"},
   "people": {"job_title": "/public_metadata/title"}}"#;
 
 fn env() -> Vec<(&'static str, &'static str)> {
@@ -41,6 +42,7 @@ fn user(n: usize) -> Value {
         "plan": "Pro", "seen": "2026-11-27T10:00:00.25+01:00", "seats": "12", "beta": "true",
         "born": 1_654_012_591, "mobile": "+1 415 555 0100", "domain": "Example.COM",
         "work_email": format!("Ada.Work.{n}@Example.com"), "title": "Engineer",
+        "stage": "Active", "satisfaction": "4",
     });
     user
 }
@@ -161,6 +163,8 @@ async fn a_just_synced_user_of_every_mapped_type_compares_same_and_a_rerun_write
         .unwrap();
     for slug in [
         "plan",
+        "stage",
+        "satisfaction",
         "signed_up_with",
         "last_seen",
         "seats",
@@ -197,12 +201,12 @@ async fn a_just_synced_user_of_every_mapped_type_compares_same_and_a_rerun_write
 #[tokio::test]
 async fn each_kind_of_drift_is_reported_by_attribute_and_repaired_by_exactly_the_writes_it_needs() {
     let t = TestApp::spawn().await;
-    let api = ClerkApi::start(users(16)).await;
+    let api = ClerkApi::start(users(18)).await;
     reconcile(&t, &api, Mode::Write, compare()).await.unwrap();
 
     // Changed at the provider while the function was not listening: the address, the name,
     // and one attribute of each mapped type.
-    let mut changed = users(16);
+    let mut changed = users(18);
     changed[1]["email_addresses"][0]["email_address"] = json!("moved.1@example.com");
     changed[2]["last_name"] = json!("Renamed");
     changed[3]["public_metadata"]["plan"] = json!("Enterprise");
@@ -215,6 +219,8 @@ async fn each_kind_of_drift_is_reported_by_attribute_and_repaired_by_exactly_the
     changed[12]["public_metadata"]["domain"] = json!("example.org");
     changed[13]["public_metadata"]["work_email"] = json!("Another.Address@Example.com");
     changed[14]["created_at"] = json!(1_654_012_591_999_i64);
+    changed[16]["public_metadata"]["stage"] = json!("Churned");
+    changed[17]["public_metadata"]["satisfaction"] = json!(2);
     // A value the provider now leaves out is not compared (nor written): not drift.
     changed[15]["public_metadata"]
         .as_object_mut()
@@ -237,7 +243,7 @@ async fn each_kind_of_drift_is_reported_by_attribute_and_repaired_by_exactly_the
         writes_since(&t.attio, before),
         Vec::<(String, String)>::new()
     );
-    assert_eq!(classes(&check.counts), (3, 1, 12, 0));
+    assert_eq!(classes(&check.counts), (3, 1, 14, 0));
     let id = |n: usize| format!("user_backfill_{n:04}");
     let named = |n: usize, attributes: &[&str]| {
         (
@@ -260,6 +266,8 @@ async fn each_kind_of_drift_is_reported_by_attribute_and_repaired_by_exactly_the
             named(12, &["company_domain"]),
             named(13, &["work_email"]),
             named(14, &["signed_up_at"]),
+            named(16, &["stage"]),
+            named(17, &["satisfaction"]),
         ]
     );
     assert_eq!(check.of("missing"), [named(8, &[])]);
@@ -269,9 +277,9 @@ async fn each_kind_of_drift_is_reported_by_attribute_and_repaired_by_exactly_the
     let before = t.attio.request_count();
     let repair = reconcile(&t, &api, Mode::Write, compare()).await.unwrap();
     assert!(repair.failed.is_empty(), "{:?}", repair.failed);
-    assert_eq!(classes(&repair.counts), (3, 1, 12, 0));
+    assert_eq!(classes(&repair.counts), (3, 1, 14, 0));
     let mut expected = vec![pair("PUT", "people"); 4]; // 1, 2, 5, 8
-    expected.extend(vec![pair("PUT", "users"); 11]); // 1, 3, 4, 6, 7, 8, 10 to 14
+    expected.extend(vec![pair("PUT", "users"); 13]); // 1, 3, 4, 6, 7, 8, 10 to 14, 16, 17
     assert_eq!(sorted(writes_since(&t.attio, before)), sorted(expected));
     let held = |n: usize| {
         t.attio
@@ -290,7 +298,7 @@ async fn each_kind_of_drift_is_reported_by_attribute_and_repaired_by_exactly_the
     // And then Attio equals the provider.
     let before = t.attio.request_count();
     let again = reconcile(&t, &api, Mode::Check, None).await.unwrap();
-    assert_eq!(classes(&again.counts), (16, 0, 0, 0), "{:?}", again.found);
+    assert_eq!(classes(&again.counts), (18, 0, 0, 0), "{:?}", again.found);
     assert_eq!(
         writes_since(&t.attio, before),
         Vec::<(String, String)>::new()

@@ -38,6 +38,10 @@ enum AttributeType {
     Date,
     /// A select attribute and its option titles.
     Select(&'static [&'static str]),
+    /// A status attribute and its statuses' titles.
+    Status(&'static [&'static str]),
+    /// A rating, a whole number from 0 to 5.
+    Rating,
     PhoneNumber,
     Domain,
 }
@@ -55,6 +59,8 @@ impl AttributeType {
             Checkbox => "checkbox",
             Date => "date",
             Select(_) => "select",
+            Status(_) => "status",
+            Rating => "rating",
             PhoneNumber => "phone-number",
             Domain => "domain",
         }
@@ -120,6 +126,8 @@ fn schema(object: &str) -> Option<&'static [Attribute]> {
         attr("last_event_at", Timestamp, false, false, false),
         // Custom attributes of each type the attribute mapping converts to.
         custom("plan", Select(&["Free", "Pro", "Enterprise"]), false),
+        custom("stage", Status(&["Trial", "Active", "Churned"]), false),
+        custom("satisfaction", Rating, false),
         custom("signed_up_with", Text, false),
         custom("last_seen", Timestamp, false),
         custom("seats", Number, false),
@@ -1151,6 +1159,23 @@ fn normalise(s: &Inner, def: &Attribute, raw: &Value) -> Result<Vec<Value>, Stri
                 })
                 .map(|d| json!(d))
                 .ok_or_else(|| format!("Invalid date (YYYY-MM-DD) for attribute \"{}\".", def.slug)),
+            Status(statuses) => {
+                let title = item
+                    .as_str()
+                    .or_else(|| item.get("status").and_then(Value::as_str))
+                    .ok_or_else(|| format!("Invalid value for status attribute \"{}\".", def.slug))?;
+                if statuses.contains(&title) {
+                    Ok(json!(title))
+                } else {
+                    Err(format!("Cannot find status with title \"{title}\" for attribute \"{}\".", def.slug))
+                }
+            }
+            Rating => item
+                .as_u64()
+                .or_else(|| item.get("value").and_then(Value::as_u64))
+                .filter(|r| *r <= 5)
+                .map(|r| json!(r))
+                .ok_or_else(|| format!("Invalid rating (0 to 5) for attribute \"{}\".", def.slug)),
             Select(options) => {
                 let title = item
                     .as_str()
@@ -1269,6 +1294,14 @@ fn record_body(object: &str, record: &Record, attributes: &[Attribute]) -> Value
                             out["attribute_type"] = json!("record-reference");
                             out["target_object"] = json!(targets[0]);
                             out["target_record_id"] = v;
+                        }
+                        Status(_) => {
+                            out["attribute_type"] = json!("status");
+                            out["status"] = json!({ "title": v, "is_archived": false });
+                        }
+                        Rating => {
+                            out["attribute_type"] = json!("rating");
+                            out["value"] = v;
                         }
                         Select(_) => {
                             out["attribute_type"] = json!("select");
