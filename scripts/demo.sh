@@ -229,7 +229,8 @@ for line in open(sys.argv[1]):
         by_class[entry["class"]] += 1
 for reason, ids in by_reason.items():
     print(f"  --report: {len(ids)} not written ({reason}): {', '.join(ids)}")
-print(f"  --report: {dict(by_class)} (a line for each user that was not already the same in Attio)")
+classes = ", ".join(f"{name} {n}" for name, n in sorted(by_class.items()))
+print(f"  --report: {classes} (a line for each user that was not already the same in Attio)")
 PY
   backfill() {
     ATTIO_SYNC_SECRET_ID="$SECRET_ID" ATTIO_API_URL="$ATTIO_API_URL" ATTIO_ATTRIBUTE_MAP="$ATTRIBUTE_MAP" \
@@ -258,7 +259,7 @@ print(f"  deleted the users record of {users[3]['values']['user_id'][0]}; rename
 PY
   say "reconcile: --check finds the drift (exit 3), and says which attributes, never their values"
   backfill --check --report "$WORK/check-report.jsonl"; echo "  exit $?"
-  sed 's/^/  --report: /' "$WORK/check-report.jsonl"
+  grep '"class"' "$WORK/check-report.jsonl" | sed 's/^/  --report: /'
   say "reconcile: a run writes only the difference (3 writes: the missing user's person and user, the renamed person), then --check finds only the 2 orphans"
   backfill; echo "  exit $?"
   backfill --check; echo "  exit $?"
