@@ -709,3 +709,53 @@ async fn enqueue_sends_only_the_users_that_are_missing_or_differ() {
     queued.sort();
     assert_eq!(queued, ["user_backfill_0003", "user_backfill_0008"]);
 }
+
+#[tokio::test]
+async fn the_binary_says_why_it_deleted_no_orphan_and_exits_1() {
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users(5)).await;
+    let (code, out, err) = run_binary(&t, &api, &["clerk"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let api = ClerkApi::start(users(3)).await;
+    let report = std::env::temp_dir().join(format!(
+        "reconcile-refused-{:016x}.jsonl",
+        fastrand::u64(..)
+    ));
+
+    let (code, out, err) = run_binary(
+        &t,
+        &api,
+        &[
+            "clerk",
+            "--delete-orphans",
+            "--max-deletes",
+            "1",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    )
+    .await;
+
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("orphans 2") && out.contains("deleted 0"),
+        "{out}"
+    );
+    assert!(
+        err.contains("orphans not deleted") && err.contains("over --max-deletes 1"),
+        "{err}"
+    );
+    assert_eq!(t.attio.records("users").len(), 5);
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(text.matches(r#""class":"orphan""#).count(), 2, "{text}");
+    let _ = std::fs::remove_file(&report);
+
+    // Within the limit, the same run deletes them.
+    let (code, out, err) = run_binary(&t, &api, &["clerk", "--delete-orphans"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("orphans 2") && out.contains("deleted 2"),
+        "{out}"
+    );
+    assert_eq!(t.attio.records("users").len(), 3);
+}
