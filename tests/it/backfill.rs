@@ -166,20 +166,13 @@ async fn run_binary_with(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> (i32, String, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_attio-user-sync-backfill"))
-        .args(args)
-        .envs(env.iter().copied())
-        .env("ATTIO_API_URL", t.attio.url())
-        .env("CLERK_API_URL", api.url())
-        .env("CLERK_SECRET_KEY", CLERK_SECRET_KEY)
-        .output()
-        .await
-        .expect("the backfill binary runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let mut vars: Vec<(&str, String)> = env.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    vars.extend([
+        ("ATTIO_API_URL", t.attio.url()),
+        ("CLERK_API_URL", api.url()),
+        ("CLERK_SECRET_KEY", CLERK_SECRET_KEY.to_owned()),
+    ]);
+    run_backfill_binary(args, &vars).await
 }
 
 #[tokio::test]

@@ -515,21 +515,14 @@ async fn no_orphan_is_deleted_when_the_listing_is_empty_or_stops_before_its_end(
 /// Runs `attio-user-sync-backfill` as a person would, against the stand-ins; (exit code,
 /// stdout, stderr).
 async fn run_binary(t: &TestApp, api: &ClerkApi, args: &[&str]) -> (i32, String, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_attio-user-sync-backfill"))
-        .args(args)
-        .envs(env())
-        .env("ATTIO_SYNC_SECRET_ID", &t.secret_id)
-        .env("ATTIO_API_URL", t.attio.url())
-        .env("CLERK_API_URL", api.url())
-        .env("CLERK_SECRET_KEY", CLERK_SECRET_KEY)
-        .output()
-        .await
-        .expect("the backfill binary runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let mut vars: Vec<(&str, String)> = env().into_iter().map(|(k, v)| (k, v.to_owned())).collect();
+    vars.extend([
+        ("ATTIO_SYNC_SECRET_ID", t.secret_id.clone()),
+        ("ATTIO_API_URL", t.attio.url()),
+        ("CLERK_API_URL", api.url()),
+        ("CLERK_SECRET_KEY", CLERK_SECRET_KEY.to_owned()),
+    ]);
+    run_backfill_binary(args, &vars).await
 }
 
 #[tokio::test]

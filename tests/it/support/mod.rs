@@ -810,3 +810,19 @@ pub fn linked_workspaces(attio: &AttioStandIn, user_id: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// Runs `attio-user-sync-backfill` as a person would, with `env` set: (exit code, stdout,
+/// stderr).
+pub async fn run_backfill_binary(args: &[&str], env: &[(&str, String)]) -> (i32, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_attio-user-sync-backfill"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .await
+        .expect("the backfill binary runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
