@@ -343,7 +343,7 @@ impl Progress {
         };
         let tally = if compares {
             format!(
-                "same {}  missing {}  differs {}  orphans {}  written {}  queued {}  failed {}",
+                "found: same {}  missing {}  differs {}  orphans {}; written {}  queued {}  failed {}",
                 counts.same,
                 counts.missing,
                 counts.differs,
