@@ -364,13 +364,12 @@ pub async fn run<D: Directory>(
             // Nothing in flight and nothing left to start: every page has been read and done.
             if let Some(comparison) = comparison.take() {
                 let reconcile = reconcile.unwrap_or_default();
-                let writes = options.mode != Mode::Check;
                 let refused = finish(
                     &app,
                     &comparison,
                     &mut checkpoint,
                     reconcile,
-                    writes,
+                    options.mode,
                     from_start,
                     &mut on_note,
                 )
@@ -386,16 +385,17 @@ pub async fn run<D: Directory>(
 }
 
 /// After a compared listing: unlinks the workspaces of the route the provider no longer lists
-/// for its users, then finds the orphans (when this run listed every user itself) and, when
-/// asked and the guard allows, deletes their `users` records. Each is noted for the report.
-/// Returns the guard's refusal, if it refused.
+/// for its users (a run that writes; `--enqueue` and `--check` report them), then finds the
+/// orphans (when this run listed every user itself) and, when asked and the guard allows,
+/// deletes their `users` records. Each is noted for the report. Returns the guard's refusal,
+/// if it refused.
 #[allow(clippy::too_many_arguments)] // the run's state, handed over at its end
 async fn finish(
     app: &App,
     comparison: &Comparison,
     checkpoint: &mut Checkpoint,
     reconcile: Reconcile,
-    writes: bool,
+    mode: Mode,
     from_start: bool,
     on_note: &mut impl FnMut(Noted<'_>),
 ) -> Result<Option<Refusal>, BackfillError> {
@@ -412,7 +412,7 @@ async fn finish(
             class: "differs",
             attributes: vec!["workspace".into()],
         }));
-        if !writes {
+        if mode != Mode::Write {
             continue;
         }
         let unlinked = app
@@ -433,7 +433,7 @@ async fn finish(
         }
     }
     if !from_start {
-        return Ok((reconcile.delete_orphans && writes).then_some(Refusal::Resumed));
+        return Ok((reconcile.delete_orphans && mode != Mode::Check).then_some(Refusal::Resumed));
     }
     let orphans = comparison.orphans(app).await?;
     counts.orphans = orphans.len() as u64;
@@ -443,12 +443,13 @@ async fn finish(
         attio_users: comparison.attio_users(),
         orphans: counts.orphans,
     };
-    let refused = match (reconcile.delete_orphans && writes, orphans.is_empty()) {
+    let deletes = reconcile.delete_orphans && mode != Mode::Check;
+    let refused = match (deletes, orphans.is_empty()) {
         (true, false) => may_delete(listing, reconcile.max_deletes).err(),
         _ => None,
     };
     for (user_id, record_id) in orphans {
-        let delete = reconcile.delete_orphans && writes && refused.is_none();
+        let delete = deletes && refused.is_none();
         let class = if delete {
             match app
                 .attio()

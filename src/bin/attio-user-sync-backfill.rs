@@ -160,7 +160,8 @@ async fn backfill_from(
             );
             saved
         }
-        (Some(_), false) if !args.dry_run => {
+        // A dry run and a check write no checkpoint: an interrupted run's is left for --resume.
+        (Some(_), false) if !args.dry_run && !args.check => {
             return Err(format!(
                 "{} holds an interrupted run: add --resume to continue it, or remove the file to start over",
                 path.display()

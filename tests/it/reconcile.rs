@@ -532,8 +532,29 @@ async fn check_exits_0_when_attio_equals_the_provider_and_3_with_the_drift_repor
     let (code, out, err) = run_binary(&t, &api, &["clerk"]).await;
     assert_eq!(code, 0, "{out}{err}");
 
-    let (code, out, err) = run_binary(&t, &api, &["clerk", "--check"]).await;
+    // An interrupted run's checkpoint does not stop a check, which leaves it for --resume.
+    let checkpoint = std::env::temp_dir().join(format!(
+        "reconcile-interrupted-{:016x}.json",
+        fastrand::u64(..)
+    ));
+    Checkpoint::start("clerk").save(&checkpoint).unwrap();
+    let (code, out, err) = run_binary(
+        &t,
+        &api,
+        &[
+            "clerk",
+            "--check",
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+        ],
+    )
+    .await;
     assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        checkpoint.exists(),
+        "the interrupted run's checkpoint stays"
+    );
+    let _ = std::fs::remove_file(&checkpoint);
     assert!(
         out.contains(
             "clerk: read 6: same 6, missing 0, differs 0, orphans 0; checked, nothing written"
