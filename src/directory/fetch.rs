@@ -115,6 +115,7 @@ async fn send(
                     .unwrap_or(1);
                 tokio::time::sleep(Duration::from_secs(wait.clamp(1, 60))).await;
             }
+            404 => return Err(DirectoryError::NotFound { provider }),
             _ => return Err(failed(format!("a page request answered {status}"))),
         }
     }

@@ -97,6 +97,13 @@ pub enum DirectoryError {
         /// The variable holding them.
         variable: &'static str,
     },
+    /// The list API answered `404`: the endpoint is not there (an optional list, like an
+    /// instance's organisations, that is not enabled), or the URL is wrong.
+    #[error("{provider}'s list API failed: a page request answered 404")]
+    NotFound {
+        /// The provider.
+        provider: &'static str,
+    },
     /// Any other failure, after retries.
     #[error("{provider}'s list API failed: {reason}")]
     Failed {

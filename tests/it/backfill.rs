@@ -909,3 +909,24 @@ async fn auth0_users_arrive_linked_to_their_organisations_read_one_members_list_
     // Named as the webhook's member events name them.
     assert_eq!(workspace_names(&t.attio), ["acme", "beta"]);
 }
+
+#[tokio::test]
+async fn a_clerk_instance_without_organisations_backfills_its_users_without_workspaces() {
+    for status in [404, 403] {
+        let t = TestApp::spawn().await;
+        let api = ClerkApi::start(users()).await;
+        api.refuse_memberships(status);
+
+        let run = backfill(
+            &t,
+            &clerk(&api, 10),
+            Checkpoint::start("clerk"),
+            Mode::Write,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{status}: {e}"));
+
+        assert_eq!(run.checkpoint.counts.synced, 22, "{status}");
+        assert!(t.attio.records("workspaces").is_empty(), "{status}");
+    }
+}

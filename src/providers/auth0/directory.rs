@@ -94,11 +94,7 @@ impl Auth0Directory {
                     .checkpoint_list("/api/v2/organizations", "organizations")
                     .await
                 {
-                    Err(DirectoryError::Failed { reason, .. })
-                        if reason.ends_with("answered 404") =>
-                    {
-                        return Ok(by_user);
-                    }
+                    Err(DirectoryError::NotFound { .. }) => return Ok(by_user),
                     listed => listed?,
                 };
                 for organisation in organisations {

@@ -58,11 +58,7 @@ impl ClerkDirectory {
                         Ok(answer) => answer,
                         // Organisations are not enabled for the instance.
                         Err(DirectoryError::Unauthorized { status: 403, .. }) => break,
-                        Err(DirectoryError::Failed { reason, .. })
-                            if reason.ends_with("answered 404") =>
-                        {
-                            break;
-                        }
+                        Err(DirectoryError::NotFound { .. }) => break,
                         Err(e) => return Err(e),
                     };
                     let page = crate::directory::fetch::list_in(&mut answer, "data", PROVIDER)?;

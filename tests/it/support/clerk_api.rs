@@ -31,6 +31,9 @@ struct Inner {
     pages: Vec<(u64, u64)>,
     /// Answers every users page after the first `500`, as an outage mid-listing.
     fail_after_first_page: bool,
+    /// The memberships list answered with this status instead (an instance without
+    /// organisations).
+    memberships_refused: Option<StatusCode>,
 }
 
 /// A running stand-in.
@@ -124,6 +127,13 @@ impl ClerkApi {
     /// The instance's organisation memberships from now on.
     pub fn set_memberships(&self, memberships: Vec<Value>) {
         self.state.lock().unwrap().memberships = memberships;
+    }
+
+    /// Answers the memberships list with `status` from now on, as an instance whose
+    /// organisations are not enabled does.
+    pub fn refuse_memberships(&self, status: u16) {
+        self.state.lock().unwrap().memberships_refused =
+            Some(StatusCode::from_u16(status).expect("a status"));
     }
 
     /// From the second users page on, answers `500` (an outage in the middle of a listing).
@@ -261,6 +271,13 @@ async fn memberships(
         }
     };
     let s = state.lock().unwrap();
+    if let Some(status) = s.memberships_refused {
+        return clerk_error(
+            status,
+            "resource_not_found",
+            "Organizations are not enabled for this instance",
+        );
+    }
     let page: Vec<Value> = s
         .memberships
         .iter()
