@@ -11,7 +11,8 @@
 //!    `BENCH_SKIP_REWRITE=1` skips it (at 25 writes/s it takes about 14 minutes for 10,000).
 //!
 //! And the memory the users snapshot keeps per Attio user (a counting allocator: bytes held
-//! after the read, and the peak while reading, the stand-in answering at once). Run by `./scripts/bench.sh`, or alone:
+//! after the read, and the peak while reading, the stand-in answering at once);
+//! `BENCH_MEMORY_ONLY=1` measures only that (`BENCH_RECONCILE_USERS=1000000` for a million). Run by `./scripts/bench.sh`, or alone:
 //! `cargo bench --bench reconcile` with moto's Secrets Manager endpoint exported.
 
 #[path = "../tests/it/support/attio_stand_in.rs"]
@@ -227,6 +228,18 @@ async fn main() {
     let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
     assert_eq!(snapshot.len(), users);
     drop(snapshot);
+    let memory = format!(
+        "snapshot memory: {:.0} bytes held per Attio user ({:.1} MB for {users}), peak while reading {:.1} MB; projected held: {:.0} MB for 100,000, {:.0} MB for 1,000,000",
+        held as f64 / users as f64,
+        held as f64 / 1e6,
+        peak as f64 / 1e6,
+        held as f64 / users as f64 * 1e5 / 1e6,
+        held as f64 / users as f64 * 1e6 / 1e6,
+    );
+    if std::env::var_os("BENCH_MEMORY_ONLY").is_some() {
+        println!("{memory}");
+        return;
+    }
     // Memory is measured with Attio answering at once: with a delay, the stand-in in this
     // process and the client open connections (and their buffers) while the snapshot is read,
     // which would be counted as the snapshot's. The runs below have the delay.
@@ -293,14 +306,7 @@ async fn main() {
             rewrite.writes
         );
     }
-    println!(
-        "\nsnapshot memory: {:.0} bytes held per Attio user ({:.1} MB for {users}), peak while reading {:.1} MB; projected held: {:.0} MB for 100,000, {:.0} MB for 1,000,000",
-        held as f64 / users as f64,
-        held as f64 / 1e6,
-        peak as f64 / 1e6,
-        held as f64 / users as f64 * 1e5 / 1e6,
-        held as f64 / users as f64 * 1e6 / 1e6,
-    );
+    println!("\n{memory}");
     let per_user = same.seconds / users as f64;
     println!(
         "projected compare-first rerun of an unchanged tenant: {:.0} s for 100,000, {:.0} s for 1,000,000",
