@@ -1,8 +1,9 @@
 //! The scheduled reconcile (`attio-user-sync-reconcile`, on an EventBridge schedule): for each
 //! route in `RECONCILE_ROUTES` it reads the provider's list and compares it with what Attio
 //! holds, as `attio-user-sync-backfill --check` does, and writes nothing; with
-//! `RECONCILE_REPAIR=queue` it sends the users that are missing or differ to the function's
-//! queue, for the worker to write at Attio's pace. Each route's classes become an EMF document
+//! `RECONCILE_REPAIR=queue` it sends the users that are missing or differ, and a
+//! left-the-organisation event for each stale workspace link, to the function's queue, for the
+//! worker to write at Attio's pace. Each route's classes become an EMF document
 //! (`Same`, `Missing`, `Differs`, `Orphans`, `Drift`, `ReconcileFailed`, `ReconcileSeconds`,
 //! dimension `Provider`), which the template's drift alarm watches. Orphans are reported, never
 //! deleted from here: deleting stays a person's decision (`--delete-orphans`).

@@ -366,6 +366,7 @@ pub async fn run<D: Directory>(
                 let reconcile = reconcile.unwrap_or_default();
                 let refused = finish(
                     &app,
+                    directory.route(),
                     &comparison,
                     &mut checkpoint,
                     reconcile,
@@ -385,13 +386,15 @@ pub async fn run<D: Directory>(
 }
 
 /// After a compared listing: unlinks the workspaces of the route the provider no longer lists
-/// for its users (a run that writes; `--enqueue` and `--check` report them), then finds the
+/// for its users (a run that writes; `--enqueue` queues a left-workspace event for each, for
+/// the worker to unlink; `--check` reports them), then finds the
 /// orphans (when this run listed every user itself) and, when asked and the guard allows,
 /// deletes their `users` records. Each is noted for the report. Returns the guard's refusal,
 /// if it refused.
 #[allow(clippy::too_many_arguments)] // the run's state, handed over at its end
 async fn finish(
     app: &App,
+    route: &'static str,
     comparison: &Comparison,
     checkpoint: &mut Checkpoint,
     reconcile: Reconcile,
@@ -402,6 +405,7 @@ async fn finish(
     let token = comparison.token();
     let budget = || AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(120));
     let counts = &mut checkpoint.counts;
+    let mut to_queue = Vec::new();
     for stale in comparison.stale_links() {
         if !stale.drifted {
             counts.same = counts.same.saturating_sub(1);
@@ -412,6 +416,14 @@ async fn finish(
             class: "differs",
             attributes: vec!["workspace".into()],
         }));
+        if mode == Mode::Enqueue {
+            to_queue.extend(stale.workspace_ids.iter().map(|workspace_id| {
+                UserEvent::LeftWorkspace {
+                    user_id: stale.user_id.clone(),
+                    workspace_id: workspace_id.clone(),
+                }
+            }));
+        }
         if mode != Mode::Write {
             continue;
         }
@@ -431,6 +443,10 @@ async fn finish(
                 failed: true,
             }));
         }
+    }
+    if !to_queue.is_empty() {
+        send_to_queue(app, route, &to_queue).await?;
+        counts.queued += to_queue.len() as u64;
     }
     if !from_start {
         return Ok((reconcile.delete_orphans && mode != Mode::Check).then_some(Refusal::Resumed));

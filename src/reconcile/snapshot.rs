@@ -87,8 +87,8 @@ pub struct AttioUsers {
     workspace_records: HashMap<Key, [u8; 16]>,
     /// Workspaces whose name was found to differ (once each, on the first member listed).
     renamed: std::collections::HashSet<Key>,
-    /// Organisations the listing named (their ids' keys): the route's workspaces.
-    route_organisations: std::collections::HashSet<Key>,
+    /// Organisations the listing named (their ids' keys, and the ids): the route's workspaces.
+    route_organisations: HashMap<Key, Box<str>>,
     /// Links of listed users to workspaces the provider did not list for them, decided at the
     /// end of the listing: (user id, user, workspace record).
     unlisted_links: Vec<(String, u32, [u8; 16])>,
@@ -125,6 +125,8 @@ pub struct StaleLinks {
     pub record_id: RecordId,
     /// The workspace records to unlink.
     pub unlink: Vec<RecordId>,
+    /// Their organisations' ids at the provider (`workspace_id`), in the same order.
+    pub workspace_ids: Vec<String>,
     /// Whether the user was found to differ already (and counted so).
     pub drifted: bool,
 }
@@ -320,7 +322,9 @@ impl AttioUsers {
         workspaces: &[Workspace],
     ) -> Class {
         for workspace in workspaces {
-            self.route_organisations.insert(user_key(&workspace.id));
+            self.route_organisations
+                .entry(user_key(&workspace.id))
+                .or_insert_with(|| workspace.id.as_str().into());
         }
         let Some(at) = self.position(user_id) else {
             return Class::Missing;
@@ -450,20 +454,24 @@ impl AttioUsers {
     pub fn stale_links(&self) -> Vec<StaleLinks> {
         let mut stale: Vec<StaleLinks> = Vec::new();
         for (user_id, at, workspace) in &self.unlisted_links {
-            let of_route = self
+            let Some(organisation) = self
                 .workspaces
                 .get(workspace)
-                .is_some_and(|(id, _)| self.route_organisations.contains(id));
-            if !of_route {
+                .and_then(|(id, _)| self.route_organisations.get(id))
+            else {
                 continue;
-            }
+            };
             let held = &self.held[*at as usize];
             match stale.last_mut() {
-                Some(last) if last.user_id == *user_id => last.unlink.push(record_id(workspace)),
+                Some(last) if last.user_id == *user_id => {
+                    last.unlink.push(record_id(workspace));
+                    last.workspace_ids.push(organisation.to_string());
+                }
                 _ => stale.push(StaleLinks {
                     user_id: user_id.clone(),
                     record_id: record_id(&held.record),
                     unlink: vec![record_id(workspace)],
+                    workspace_ids: vec![organisation.to_string()],
                     drifted: held.drifted,
                 }),
             }

@@ -725,6 +725,82 @@ async fn enqueue_sends_only_the_users_that_are_missing_or_differ() {
 }
 
 #[tokio::test]
+async fn enqueue_queues_a_left_workspace_event_for_a_stale_link_and_the_worker_unlinks_only_it() {
+    use crate::support::queue::Queues;
+    let t = TestApp::spawn().await;
+    let api = ClerkApi::start(users(3)).await;
+    api.set_memberships(vec![
+        clerk_listed_membership(0, "org_acme", "Acme", "org:member"),
+        clerk_listed_membership(1, "org_acme", "Acme", "org:member"),
+        clerk_listed_membership(1, "org_beta", "Beta", "org:member"),
+        clerk_listed_membership(2, "org_beta", "Beta", "org:member"),
+    ]);
+    reconcile(&t, &api, Mode::Write, compare()).await.unwrap();
+    link_other_workspace(&t, "user_backfill_0001").await;
+    assert_eq!(
+        sorted_links(&t, 1),
+        ["org_acme", "org_beta", "other_source_ws"]
+    );
+    // User 1 left Beta while the function was not deployed (user 2 is still in it).
+    let api = ClerkApi::start(users(3)).await;
+    api.set_memberships(vec![
+        clerk_listed_membership(0, "org_acme", "Acme", "org:member"),
+        clerk_listed_membership(1, "org_acme", "Acme", "org:member"),
+        clerk_listed_membership(2, "org_beta", "Beta", "org:member"),
+    ]);
+    let queues = Queues::create(std::time::Duration::from_secs(1), 3).await;
+    let mut vars: Vec<(&str, String)> = env().into_iter().map(|(k, v)| (k, v.to_owned())).collect();
+    vars.extend(queues.env());
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = Arc::new(app_for(&t.secret_id, &t.attio.url(), &vars).await);
+    let before = t.attio.request_count();
+    let options = Options {
+        mode: Mode::Enqueue,
+        concurrency: 4,
+        reconcile: compare(),
+        reading: Default::default(),
+    };
+    let path = std::env::temp_dir().join(format!(
+        "reconcile-enqueue-stale-{:016x}.json",
+        fastrand::u64(..)
+    ));
+
+    let done = backfill::run(
+        app,
+        &clerk(&api),
+        Checkpoint::start("clerk"),
+        &path,
+        &options,
+        |_| {},
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let _ = std::fs::remove_file(&path);
+
+    assert_eq!(classes(&done.counts), (2, 0, 1, 0));
+    assert_eq!(done.counts.queued, 1);
+    assert_eq!(
+        writes_since(&t.attio, before),
+        Vec::<(String, String)>::new(),
+        "nothing written from here"
+    );
+    assert_eq!(queues.depth().await, 1);
+
+    // The worker unlinks Beta alone: Acme and the other source's workspace stay.
+    let worker = worker_for(&t.secret_id, &t.attio.url(), &vars).await;
+    queues
+        .drain(&worker, 10, std::time::Duration::from_secs(30))
+        .await;
+    assert!(queues.dead_letters().await.is_empty());
+    assert_eq!(sorted_links(&t, 1), ["org_acme", "other_source_ws"]);
+    assert_eq!(sorted_links(&t, 0), ["org_acme"]);
+    assert_eq!(sorted_links(&t, 2), ["org_beta"]);
+    let again = reconcile(&t, &api, Mode::Check, None).await.unwrap();
+    assert_eq!(classes(&again.counts), (3, 0, 0, 0), "{:?}", again.found);
+}
+
+#[tokio::test]
 async fn the_binary_says_why_it_deleted_no_orphan_and_exits_1() {
     let t = TestApp::spawn().await;
     let api = ClerkApi::start(users(5)).await;
