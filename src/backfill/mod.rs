@@ -362,7 +362,8 @@ pub async fn run<D: Directory>(
         on_progress(&checkpoint);
         if !went_on {
             // Nothing in flight and nothing left to start: every page has been read and done.
-            if let Some(comparison) = comparison.take() {
+            if let Some(mut comparison) = comparison.take() {
+                comparison.organisations_listed(directory.organisations());
                 let reconcile = reconcile.unwrap_or_default();
                 let refused = finish(
                     &app,

@@ -190,9 +190,40 @@ fn describe(cursor: &PageCursor) -> String {
     }
 }
 
-/// Organisation memberships read apart from the users (Clerk's, WorkOS's): each user's
-/// workspaces, by user id.
-pub type Memberships = std::collections::HashMap<String, Vec<Workspace>>;
+/// Organisation memberships read apart from the users (Clerk's, WorkOS's, Auth0's): each
+/// user's workspaces, by user id, and the organisations listed, members or none.
+#[derive(Debug, Default)]
+pub struct Memberships {
+    by_user: std::collections::HashMap<String, Vec<Workspace>>,
+    organisations: Vec<String>,
+}
+
+impl Memberships {
+    /// None yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `user_id` is a member of `workspace`.
+    pub fn add(&mut self, user_id: String, workspace: Workspace) {
+        self.by_user.entry(user_id).or_default().push(workspace);
+    }
+
+    /// The provider listed the organisation `id` (whether or not it has members).
+    pub fn listed(&mut self, id: String) {
+        self.organisations.push(id);
+    }
+
+    /// The workspaces of `user_id`.
+    pub fn of(&self, user_id: &str) -> Option<&[Workspace]> {
+        self.by_user.get(user_id).map(Vec::as_slice)
+    }
+
+    /// Every organisation the provider listed itself.
+    pub fn organisations(&self) -> &[String] {
+        &self.organisations
+    }
+}
 
 /// `event` with its user's workspaces from `memberships`, when it is an upsert of a user who
 /// has some.
@@ -200,9 +231,9 @@ pub fn with_memberships(mut event: UserEvent, memberships: Option<&Memberships>)
     if let UserEvent::Upserted {
         user, workspaces, ..
     } = &mut event
-        && let Some(joined) = memberships.and_then(|m| m.get(&user.user_id))
+        && let Some(joined) = memberships.and_then(|m| m.of(&user.user_id))
     {
-        workspaces.clone_from(joined);
+        *workspaces = joined.to_vec();
     }
     event
 }
@@ -221,6 +252,13 @@ pub trait Directory: Send + Sync {
     /// A listed user as the event the webhook path would produce, or why it is skipped (in
     /// words that never hold the user's values).
     fn event(&self, user: Value) -> Result<UserEvent, String>;
+
+    /// The organisations the provider listed as such (members or none), once the first page
+    /// has been read: the route's workspaces even when no listed user belongs to one any more.
+    /// Empty where organisations are known only through their members.
+    fn organisations(&self) -> Vec<String> {
+        Vec::new()
+    }
 
     /// The provider's id of a listed user, for reports (its `id`, or `user_id`).
     fn user_id(&self, user: &Value) -> String {
@@ -245,6 +283,8 @@ pub trait ListUsers: Send + Sync {
     fn event(&self, user: Value) -> Result<UserEvent, String>;
     /// [`Directory::user_id`].
     fn user_id(&self, user: &Value) -> String;
+    /// [`Directory::organisations`].
+    fn organisations(&self) -> Vec<String>;
 }
 
 impl<D: Directory> ListUsers for D {
@@ -268,6 +308,10 @@ impl<D: Directory> ListUsers for D {
 
     fn user_id(&self, user: &Value) -> String {
         Directory::user_id(self, user)
+    }
+
+    fn organisations(&self) -> Vec<String> {
+        Directory::organisations(self)
     }
 }
 
@@ -293,6 +337,10 @@ impl Directory for Box<dyn ListUsers> {
 
     fn user_id(&self, user: &Value) -> String {
         ListUsers::user_id(self.as_ref(), user)
+    }
+
+    fn organisations(&self) -> Vec<String> {
+        ListUsers::organisations(self.as_ref())
     }
 }
 

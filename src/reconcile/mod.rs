@@ -116,6 +116,12 @@ impl Comparison {
         Ok(self.users.compare(&user.user_id, &would, workspaces))
     }
 
+    /// The organisations the provider listed as such, members or none (the directory's
+    /// [`organisations`](crate::directory::Directory::organisations)).
+    pub fn organisations_listed(&mut self, ids: Vec<String>) {
+        self.users.organisations_listed(ids);
+    }
+
     /// After the listing: listed users linked to workspaces of the route that the provider
     /// no longer lists for them.
     pub fn stale_links(&self) -> Vec<StaleLinks> {

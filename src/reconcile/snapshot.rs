@@ -448,6 +448,16 @@ impl AttioUsers {
         })
     }
 
+    /// The organisations the provider listed as such (members or none): the route's
+    /// workspaces too, so a link to one that no listed user belongs to any more is stale.
+    pub fn organisations_listed(&mut self, ids: impl IntoIterator<Item = String>) {
+        for id in ids {
+            self.route_organisations
+                .entry(user_key(&id))
+                .or_insert_with(|| id.into_boxed_str());
+        }
+    }
+
     /// After the listing: the listed users linked to workspaces of the route (organisations the
     /// listing named) that the provider did not list for them. Links to any other workspace
     /// are left alone.

@@ -865,10 +865,7 @@ fn workspace_names(attio: &AttioStandIn) -> Vec<String> {
 
 #[tokio::test]
 async fn auth0_users_arrive_linked_to_their_organisations_read_one_members_list_per_organisation() {
-    use crate::support::auth0_api::{
-        AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET, AUTH0_DOMAIN, Auth0Api, auth0_listed_user,
-    };
-    use attio_user_sync::providers::auth0::directory::{Auth0Directory, Auth0Token};
+    use crate::support::auth0_api::{Auth0Api, auth0_listed_user};
     let t = TestApp::spawn().await;
     let api = Auth0Api::start((0..150).map(auth0_listed_user).collect()).await;
     // 120 members in Acme: two checkpoint pages of members (take 100).
@@ -877,16 +874,7 @@ async fn auth0_users_arrive_linked_to_their_organisations_read_one_members_list_
         ("org_acme", "acme", acme.as_slice()),
         ("org_beta", "beta", &[1, 140]),
     ]);
-    let directory = Auth0Directory::new(
-        reqwest::Client::new(),
-        AUTH0_DOMAIN,
-        Some(&api.url()),
-        Auth0Token::Client {
-            id: AUTH0_CLIENT_ID.into(),
-            secret: AUTH0_CLIENT_SECRET.into(),
-        },
-        100,
-    );
+    let directory = api.directory(100);
 
     backfill(&t, &directory, Checkpoint::start("auth0"), Mode::Write)
         .await

@@ -484,33 +484,13 @@ async fn kinde_keeps_every_promise() {
 
 #[tokio::test]
 async fn auth0_keeps_every_promise() {
-    use crate::support::auth0_api::{
-        AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET, AUTH0_DOMAIN, Auth0Api, auth0_listed_user,
-    };
-    use attio_user_sync::providers::auth0::directory::{Auth0Directory, Auth0Token};
+    use crate::support::auth0_api::{Auth0Api, auth0_listed_user};
     let user = without(auth0_listed_user, |u| {
         u.as_object_mut().unwrap().remove("email");
     });
     let (users, ids) = listed(25, user, field("user_id"));
     let api = Auth0Api::start(users).await;
-    keeps_every_promise(Source::on(
-        api,
-        8,
-        |a| {
-            Auth0Directory::new(
-                reqwest::Client::new(),
-                AUTH0_DOMAIN,
-                Some(&a.url()),
-                Auth0Token::Client {
-                    id: AUTH0_CLIENT_ID.into(),
-                    secret: AUTH0_CLIENT_SECRET.into(),
-                },
-                8,
-            )
-        },
-        ids,
-    ))
-    .await;
+    keeps_every_promise(Source::on(api, 8, |a| a.directory(8), ids)).await;
 }
 
 #[tokio::test]

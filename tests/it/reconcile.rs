@@ -90,7 +90,30 @@ async fn reconcile(
     mode: Mode,
     reconcile: Option<Reconcile>,
 ) -> Result<Run, BackfillError> {
-    let app = Arc::new(app_for(&t.secret_id, &t.attio.url(), &env()).await);
+    reconcile_from(t, &clerk(api), mode, reconcile).await
+}
+
+/// A reconcile of `directory`'s users, with this file's mapping.
+async fn reconcile_from(
+    t: &TestApp,
+    directory: &impl attio_user_sync::directory::Directory,
+    mode: Mode,
+    reconcile: Option<Reconcile>,
+) -> Result<Run, BackfillError> {
+    reconcile_with(t, directory, mode, reconcile, &[]).await
+}
+
+/// [`reconcile_from`] with `more` variables (a queue's) besides the mapping.
+async fn reconcile_with(
+    t: &TestApp,
+    directory: &impl attio_user_sync::directory::Directory,
+    mode: Mode,
+    reconcile: Option<Reconcile>,
+    more: &[(&str, &str)],
+) -> Result<Run, BackfillError> {
+    let mut vars = env();
+    vars.extend_from_slice(more);
+    let app = Arc::new(app_for(&t.secret_id, &t.attio.url(), &vars).await);
     let path = std::env::temp_dir().join(format!("reconcile-test-{:016x}.json", fastrand::u64(..)));
     let options = Options {
         mode,
@@ -102,8 +125,8 @@ async fn reconcile(
     let mut failed = Vec::new();
     let done = backfill::run(
         app,
-        &clerk(api),
-        Checkpoint::start("clerk"),
+        directory,
+        Checkpoint::start(directory.route()),
         &path,
         &options,
         |_| {},
@@ -680,32 +703,13 @@ async fn enqueue_sends_only_the_users_that_are_missing_or_differ() {
     let mut changed = users(9);
     changed[3]["public_metadata"]["plan"] = json!("Free");
     let api = ClerkApi::start(changed).await;
-    let mut vars: Vec<(&str, String)> = env().into_iter().map(|(k, v)| (k, v.to_owned())).collect();
-    vars.extend(queues.env());
-    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let app = Arc::new(app_for(&t.secret_id, &t.attio.url(), &vars).await);
+    let queue = queues.env();
+    let queue: Vec<(&str, &str)> = queue.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let before = t.attio.request_count();
-    let options = Options {
-        mode: Mode::Enqueue,
-        concurrency: 4,
-        reconcile: compare(),
-        reading: Default::default(),
-    };
-    let path =
-        std::env::temp_dir().join(format!("reconcile-enqueue-{:016x}.json", fastrand::u64(..)));
 
-    let done = backfill::run(
-        app,
-        &clerk(&api),
-        Checkpoint::start("clerk"),
-        &path,
-        &options,
-        |_| {},
-        |_| {},
-    )
-    .await
-    .unwrap();
-    let _ = std::fs::remove_file(&path);
+    let done = reconcile_with(&t, &clerk(&api), Mode::Enqueue, compare(), &queue)
+        .await
+        .unwrap();
 
     assert_eq!(classes(&done.counts), (7, 1, 1, 0));
     assert_eq!(done.counts.queued, 2);
@@ -749,34 +753,13 @@ async fn enqueue_queues_a_left_workspace_event_for_a_stale_link_and_the_worker_u
         clerk_listed_membership(2, "org_beta", "Beta", "org:member"),
     ]);
     let queues = Queues::create(std::time::Duration::from_secs(1), 3).await;
-    let mut vars: Vec<(&str, String)> = env().into_iter().map(|(k, v)| (k, v.to_owned())).collect();
-    vars.extend(queues.env());
-    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let app = Arc::new(app_for(&t.secret_id, &t.attio.url(), &vars).await);
+    let queue = queues.env();
+    let queue: Vec<(&str, &str)> = queue.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let before = t.attio.request_count();
-    let options = Options {
-        mode: Mode::Enqueue,
-        concurrency: 4,
-        reconcile: compare(),
-        reading: Default::default(),
-    };
-    let path = std::env::temp_dir().join(format!(
-        "reconcile-enqueue-stale-{:016x}.json",
-        fastrand::u64(..)
-    ));
 
-    let done = backfill::run(
-        app,
-        &clerk(&api),
-        Checkpoint::start("clerk"),
-        &path,
-        &options,
-        |_| {},
-        |_| {},
-    )
-    .await
-    .unwrap();
-    let _ = std::fs::remove_file(&path);
+    let done = reconcile_with(&t, &clerk(&api), Mode::Enqueue, compare(), &queue)
+        .await
+        .unwrap();
 
     assert_eq!(classes(&done.counts), (2, 0, 1, 0));
     assert_eq!(done.counts.queued, 1);
@@ -788,6 +771,8 @@ async fn enqueue_queues_a_left_workspace_event_for_a_stale_link_and_the_worker_u
     assert_eq!(queues.depth().await, 1);
 
     // The worker unlinks Beta alone: Acme and the other source's workspace stay.
+    let mut vars = env();
+    vars.extend_from_slice(&queue);
     let worker = worker_for(&t.secret_id, &t.attio.url(), &vars).await;
     queues
         .drain(&worker, 10, std::time::Duration::from_secs(30))
@@ -798,6 +783,100 @@ async fn enqueue_queues_a_left_workspace_event_for_a_stale_link_and_the_worker_u
     assert_eq!(sorted_links(&t, 2), ["org_beta"]);
     let again = reconcile(&t, &api, Mode::Check, None).await.unwrap();
     assert_eq!(classes(&again.counts), (3, 0, 0, 0), "{:?}", again.found);
+}
+
+#[tokio::test]
+async fn a_link_to_an_organisation_its_last_member_left_is_stale_where_the_provider_lists_organisations()
+ {
+    use crate::support::auth0_api::{Auth0Api, auth0_listed_user};
+    let t = TestApp::spawn().await;
+    let api = Auth0Api::start((0..3).map(auth0_listed_user).collect()).await;
+    let directory = || api.directory(100);
+    api.set_organisations(&[("org_solo", "solo", &[1]), ("org_team", "team", &[0, 1, 2])]);
+    reconcile_from(&t, &directory(), Mode::Write, compare())
+        .await
+        .unwrap();
+    let links = |user_id: &str| {
+        let mut links = linked_workspaces(&t.attio, user_id);
+        links.sort();
+        links
+    };
+    assert_eq!(links("auth0|backfill000001"), ["org_solo", "org_team"]);
+
+    // User 1, Solo's only member, left it: Auth0 still lists Solo, with no members.
+    api.set_organisations(&[("org_solo", "solo", &[]), ("org_team", "team", &[0, 1, 2])]);
+    let check = reconcile_from(&t, &directory(), Mode::Check, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        check.of("differs"),
+        [("auth0|backfill000001".into(), vec!["workspace".to_string()])]
+    );
+    assert_eq!(classes(&check.counts), (2, 0, 1, 0));
+
+    let before = t.attio.request_count();
+    let repair = reconcile_from(&t, &directory(), Mode::Write, compare())
+        .await
+        .unwrap();
+    assert!(repair.failed.is_empty(), "{:?}", repair.failed);
+    assert_eq!(writes_since(&t.attio, before), [pair("PUT", "users")]);
+    assert_eq!(links("auth0|backfill000001"), ["org_team"]);
+    assert_eq!(links("auth0|backfill000000"), ["org_team"]);
+    let again = reconcile_from(&t, &directory(), Mode::Check, None)
+        .await
+        .unwrap();
+    assert_eq!(classes(&again.counts), (3, 0, 0, 0), "{:?}", again.found);
+}
+
+#[tokio::test]
+async fn a_workos_membership_deactivated_in_an_organisation_left_without_members_is_unlinked() {
+    use crate::support::workos_api::{
+        WORKOS_API_KEY, WorkOsApi, workos_listed_membership, workos_listed_user,
+    };
+    use attio_user_sync::providers::workos::directory::WorkOsDirectory;
+    let t = TestApp::spawn().await;
+    let memberships = |solo_status: &str| {
+        let mut solo = workos_listed_membership(1, "org_01SOLO", "admin");
+        solo["status"] = solo_status.into();
+        let mut all: Vec<Value> = (0..3)
+            .map(|n| workos_listed_membership(n, "org_01TEAM", "member"))
+            .collect();
+        all.push(solo);
+        all
+    };
+    let users = || (0..3).map(workos_listed_user).collect::<Vec<_>>();
+    let directory = |api: &WorkOsApi| {
+        WorkOsDirectory::new(
+            reqwest::Client::new(),
+            &api.url(),
+            WORKOS_API_KEY.into(),
+            100,
+        )
+    };
+    let api = WorkOsApi::start_with(users(), memberships("active")).await;
+    reconcile_from(&t, &directory(&api), Mode::Write, compare())
+        .await
+        .unwrap();
+    let links = |user_id: &str| {
+        let mut links = linked_workspaces(&t.attio, user_id);
+        links.sort();
+        links
+    };
+    assert_eq!(links("user_01WORKOS000001"), ["org_01SOLO", "org_01TEAM"]);
+
+    // Solo's only membership was deactivated: WorkOS still lists Solo.
+    let api = WorkOsApi::start_with(users(), memberships("inactive")).await;
+    let before = t.attio.request_count();
+    let repair = reconcile_from(&t, &directory(&api), Mode::Write, compare())
+        .await
+        .unwrap();
+
+    assert_eq!(
+        repair.of("differs"),
+        [("user_01WORKOS000001".into(), vec!["workspace".to_string()])]
+    );
+    assert_eq!(writes_since(&t.attio, before), [pair("PUT", "users")]);
+    assert_eq!(links("user_01WORKOS000001"), ["org_01TEAM"]);
 }
 
 #[tokio::test]

@@ -103,12 +103,10 @@ impl Auth0Directory {
                     let path = format!("/api/v2/organizations/{}/members", organisation.id);
                     let members = self.checkpoint_list(&path, "members").await?;
                     let workspace = organisation.workspace();
+                    by_user.listed(workspace.id.clone());
                     for member in members {
                         if let Some(user_id) = member.get("user_id").and_then(Value::as_str) {
-                            by_user
-                                .entry(user_id.to_owned())
-                                .or_default()
-                                .push(workspace.clone());
+                            by_user.add(user_id.to_owned(), workspace.clone());
                         }
                     }
                 }
@@ -219,6 +217,13 @@ impl Directory for Auth0Directory {
     fn event(&self, user: Value) -> Result<UserEvent, String> {
         let event = listed_user(user).map_err(|e| e.to_string())?;
         Ok(with_memberships(event, self.memberships.get()))
+    }
+
+    fn organisations(&self) -> Vec<String> {
+        self.memberships
+            .get()
+            .map(|m| m.organisations().to_vec())
+            .unwrap_or_default()
     }
 }
 

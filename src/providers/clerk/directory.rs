@@ -71,10 +71,7 @@ impl ClerkDirectory {
                                     reason: e.to_string(),
                                 }
                             })?;
-                        by_user
-                            .entry(membership.user_id().to_owned())
-                            .or_default()
-                            .push(membership.workspace());
+                        by_user.add(membership.user_id().to_owned(), membership.workspace());
                     }
                     offset += read;
                     if read < MAX_LIMIT {

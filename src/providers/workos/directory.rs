@@ -106,6 +106,7 @@ impl WorkOsDirectory {
                         continue;
                     };
                     let name = organization["name"].as_str().map(str::to_owned);
+                    by_user.listed(id.to_owned());
                     let path = format!(
                         "/user_management/organization_memberships?organization_id={}",
                         ascii_id(id)?
@@ -119,10 +120,10 @@ impl WorkOsDirectory {
                                 }
                             })?;
                         if membership.is_active() {
-                            by_user
-                                .entry(membership.user_id().to_owned())
-                                .or_default()
-                                .push(membership.workspace(name.clone()));
+                            by_user.add(
+                                membership.user_id().to_owned(),
+                                membership.workspace(name.clone()),
+                            );
                         }
                     }
                 }
@@ -166,6 +167,13 @@ impl Directory for WorkOsDirectory {
     fn event(&self, user: Value) -> Result<UserEvent, String> {
         let event = super::listed_user(user).map_err(|e| e.to_string())?;
         Ok(with_memberships(event, self.memberships.get()))
+    }
+
+    fn organisations(&self) -> Vec<String> {
+        self.memberships
+            .get()
+            .map(|m| m.organisations().to_vec())
+            .unwrap_or_default()
     }
 }
 

@@ -89,6 +89,25 @@ impl Auth0Api {
         format!("http://{}", self.addr)
     }
 
+    /// The backfill's directory of this tenant, with the client credentials the stand-in
+    /// grants a token for, `per_page` users a page.
+    pub fn directory(
+        &self,
+        per_page: u64,
+    ) -> attio_user_sync::providers::auth0::directory::Auth0Directory {
+        use attio_user_sync::providers::auth0::directory::{Auth0Directory, Auth0Token};
+        Auth0Directory::new(
+            reqwest::Client::new(),
+            AUTH0_DOMAIN,
+            Some(&self.url()),
+            Auth0Token::Client {
+                id: AUTH0_CLIENT_ID.into(),
+                secret: AUTH0_CLIENT_SECRET.into(),
+            },
+            per_page,
+        )
+    }
+
     /// Answers the next `n` list requests `429` with `x-ratelimit-reset` (epoch seconds) one
     /// second ahead, as Auth0 does.
     pub fn rate_limit(&self, n: u32) {
