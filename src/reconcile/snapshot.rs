@@ -443,7 +443,6 @@ impl AttioUsers {
                 user,
                 link,
                 rename,
-                unlink: Vec::new(),
             },
         })
     }

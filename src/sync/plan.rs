@@ -46,9 +46,8 @@ pub struct Repair {
     /// Whether the `users` record's values differ, or its link to the person.
     pub user: bool,
     /// The user's workspaces to link: their record ids where Attio holds them, else asserted.
+    /// (Links to remove are known only at the listing's end: `AttioUsers::stale_links`.)
     pub link: Vec<(Workspace, Option<RecordId>)>,
-    /// Linked workspaces of the route the provider no longer lists for the user.
-    pub unlink: Vec<RecordId>,
     /// The user's workspaces whose values (their name) Attio holds otherwise: asserted again.
     pub rename: Vec<Workspace>,
 }
@@ -124,8 +123,7 @@ impl UserSync {
 
     /// Writes what `repair` says a user's drift needs, and nothing else: the person assert
     /// only when its values differ, the user assert only when the user's differ, a workspace
-    /// assert only for a workspace Attio does not hold, one append for the links to add and one
-    /// overwrite for those to remove.
+    /// assert only for a workspace Attio does not hold, and one append for the links to add.
     pub async fn repair(
         &self,
         token: &Secret,
@@ -157,22 +155,21 @@ impl UserSync {
                 .await?
             }
         };
-        let record_id = if repair.user || repair.record.is_none() {
-            let values = self.user_record_values(user, &person, occurred_at, &user_mapped);
-            self.assert_mapped(
-                token,
-                MappedObject::Users,
-                self.matching.slug(),
-                values,
-                &user_mapped,
-                &mut warnings,
-                budget,
-            )
-            .await?
-        } else if let Some(record) = &repair.record {
-            record.clone()
-        } else {
-            self.find_user_id(token, &user.user_id, budget).await?
+        let record_id = match &repair.record {
+            Some(record) if !repair.user => record.clone(),
+            _ => {
+                let values = self.user_record_values(user, &person, occurred_at, &user_mapped);
+                self.assert_mapped(
+                    token,
+                    MappedObject::Users,
+                    self.matching.slug(),
+                    values,
+                    &user_mapped,
+                    &mut warnings,
+                    budget,
+                )
+                .await?
+            }
         };
         for workspace in &repair.rename {
             self.assert_workspace(token, workspace, Some(user), &mut warnings, budget)
@@ -192,28 +189,12 @@ impl UserSync {
             self.link(token, &record_id, &workspace_record_ids, budget)
                 .await?;
         }
-        if !repair.unlink.is_empty() {
-            self.unlink_workspaces(token, &record_id, &repair.unlink, budget)
-                .await?;
-        }
         Ok(SyncOutcome::Synced {
             record_id,
             person_record_id: person,
             workspace_record_ids,
             warnings,
         })
-    }
-
-    /// The user's record id (a read), for a repair that writes only its links.
-    async fn find_user_id(
-        &self,
-        token: &Secret,
-        user_id: &str,
-        budget: &mut AttioBudget,
-    ) -> Result<RecordId, SyncError> {
-        self.find_user(token, user_id, budget)
-            .await?
-            .ok_or_else(|| SyncError::UserNotYetSynced(user_id.to_owned()))
     }
 
     /// Removes `workspaces` from the user's links, keeping the others (read, then overwrite).
