@@ -249,7 +249,7 @@ async fn okta_batch(latency: Duration, secret_id: &str) {
     let secrets = app.secrets().await.expect("the secret");
     let batch: Vec<UserEvent> = (0..60).map(|n| new_user("okta", n)).collect();
     let started = Instant::now();
-    let mut budget = AttioBudget::until(tokio::time::Instant::now() + Duration::from_millis(2500));
+    let mut budget = AttioBudget::from_now(Duration::from_millis(2500));
     let results = app.apply_by_user(&batch, None, secrets, &mut budget).await;
     let elapsed = started.elapsed().as_secs_f64();
     let applied = results.iter().filter(|r| matches!(r, Some(Ok(_)))).count();

@@ -191,9 +191,8 @@ async fn main() {
     let token = Secret::new(TOKEN.to_owned());
     let written = {
         let app = app();
-        let mut budget = attio_user_sync::attio::AttioBudget::until(
-            tokio::time::Instant::now() + std::time::Duration::from_secs(60),
-        );
+        let mut budget =
+            attio_user_sync::attio::AttioBudget::from_now(std::time::Duration::from_secs(60));
         app.sync()
             .written_attributes(&token, &mut budget)
             .await

@@ -152,6 +152,11 @@ impl AttioBudget {
         }
     }
 
+    /// A budget that ends `within` from now.
+    pub fn from_now(within: Duration) -> Self {
+        Self::until(Instant::now() + within)
+    }
+
     fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }

@@ -79,7 +79,7 @@ pub async fn post_confirmation(app: &App, event: Value) -> Result<Value, Trigger
         .pointer("/request/userAttributes/sub")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let mut budget = AttioBudget::until(tokio::time::Instant::now() + COGNITO_BUDGET);
+    let mut budget = AttioBudget::from_now(COGNITO_BUDGET);
     let result = sync(app, &event, &mut budget).await;
     let (outcome, detail) = match &result {
         Ok(Some(outcome)) => (*outcome, String::new()),

@@ -147,7 +147,7 @@ impl Doctor {
             );
             return report;
         };
-        let mut budget = AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(60));
+        let mut budget = AttioBudget::from_now(Duration::from_secs(60));
         if self.check_token(&mut report, &token, &mut budget).await {
             let mut catalogs = Vec::new();
             self.check_objects(

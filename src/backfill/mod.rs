@@ -85,6 +85,21 @@ pub struct Skipped {
     pub failed: bool,
 }
 
+impl Skipped {
+    /// A write for `user_id` that did not land: the error's code and its words, addresses
+    /// redacted.
+    fn failure(user_id: String, code: &str, error: &dyn std::fmt::Display) -> Self {
+        Self {
+            user_id,
+            reason: format!(
+                "{code}: {}",
+                crate::domain::redact_emails(&error.to_string())
+            ),
+            failed: true,
+        }
+    }
+}
+
 /// A page being worked through: its users, which of them are done (applied, skipped or
 /// queued) and how far users have been started.
 struct PageInWork {
@@ -254,36 +269,6 @@ pub async fn run<D: Directory>(
                     continue;
                 }
             }
-            if let (Some(repair), Mode::Write, Some(secrets)) =
-                (repair, options.mode, secrets.clone())
-            {
-                let app = app.clone();
-                in_flight.spawn(async move {
-                    let mut budget =
-                        AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(120));
-                    let result = match &event {
-                        UserEvent::Upserted {
-                            user, occurred_at, ..
-                        } => app
-                            .sync()
-                            .repair(
-                                &secrets.attio_access_token,
-                                user,
-                                *occurred_at,
-                                &repair,
-                                &mut budget,
-                            )
-                            .await
-                            .map(|outcome| vec![outcome]),
-                        _ => app
-                            .apply(std::slice::from_ref(&event), None, secrets, &mut budget)
-                            .await
-                            .into_result(),
-                    };
-                    (number, position, user_id, result)
-                });
-                continue;
-            }
             let Some(secrets) = secrets.clone().filter(|_| options.mode == Mode::Write) else {
                 // Enqueued in groups of `concurrency`; a dry run stops here, nothing written.
                 if options.mode == Mode::Enqueue {
@@ -296,12 +281,30 @@ pub async fn run<D: Directory>(
             };
             let app = app.clone();
             in_flight.spawn(async move {
-                let mut budget =
-                    AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(120));
-                let result = app
-                    .apply(std::slice::from_ref(&event), None, secrets, &mut budget)
-                    .await
-                    .into_result();
+                let mut budget = AttioBudget::from_now(Duration::from_secs(120));
+                let result = match (&event, repair) {
+                    // A user that differs: only what differs is written.
+                    (
+                        UserEvent::Upserted {
+                            user, occurred_at, ..
+                        },
+                        Some(repair),
+                    ) => app
+                        .sync()
+                        .repair(
+                            &secrets.attio_access_token,
+                            user,
+                            *occurred_at,
+                            &repair,
+                            &mut budget,
+                        )
+                        .await
+                        .map(|outcome| vec![outcome]),
+                    _ => app
+                        .apply(std::slice::from_ref(&event), None, secrets, &mut budget)
+                        .await
+                        .into_result(),
+                };
                 (number, position, user_id, result)
             });
         }
@@ -324,15 +327,7 @@ pub async fn run<D: Directory>(
                 Ok(_) => checkpoint.counts.synced += 1,
                 Err(e) => {
                     checkpoint.counts.failed += 1;
-                    on_note(Noted::Skipped(&Skipped {
-                        user_id,
-                        reason: format!(
-                            "{}: {}",
-                            e.code(),
-                            crate::domain::redact_emails(&e.to_string())
-                        ),
-                        failed: true,
-                    }));
+                    on_note(Noted::Skipped(&Skipped::failure(user_id, e.code(), &e)));
                 }
             }
             done.push((number, position));
@@ -404,7 +399,7 @@ async fn finish(
     on_note: &mut impl FnMut(Noted<'_>),
 ) -> Result<Option<Refusal>, BackfillError> {
     let token = comparison.token();
-    let budget = || AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(120));
+    let budget = || AttioBudget::from_now(Duration::from_secs(120));
     let counts = &mut checkpoint.counts;
     let mut to_queue = Vec::new();
     for stale in comparison.stale_links() {
@@ -434,15 +429,11 @@ async fn finish(
             .await;
         if let Err(e) = unlinked {
             counts.failed += 1;
-            on_note(Noted::Skipped(&Skipped {
-                user_id: stale.user_id,
-                reason: format!(
-                    "{}: {}",
-                    e.code(),
-                    crate::domain::redact_emails(&e.to_string())
-                ),
-                failed: true,
-            }));
+            on_note(Noted::Skipped(&Skipped::failure(
+                stale.user_id,
+                e.code(),
+                &e,
+            )));
         }
     }
     if !to_queue.is_empty() {
@@ -479,15 +470,11 @@ async fn finish(
                 }
                 Err(e) => {
                     counts.failed += 1;
-                    on_note(Noted::Skipped(&Skipped {
-                        user_id: user_id.clone(),
-                        reason: format!(
-                            "{}: {}",
-                            e.code(),
-                            crate::domain::redact_emails(&e.to_string())
-                        ),
-                        failed: true,
-                    }));
+                    on_note(Noted::Skipped(&Skipped::failure(
+                        user_id.clone(),
+                        e.code(),
+                        &e,
+                    )));
                     "orphan"
                 }
             }

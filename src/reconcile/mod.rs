@@ -71,8 +71,7 @@ impl Comparison {
         on_page: impl FnMut(u64),
     ) -> Result<Self, AttioError> {
         let of_route = of_route(app, route);
-        let mut budget =
-            AttioBudget::until(tokio::time::Instant::now() + std::time::Duration::from_secs(120));
+        let mut budget = AttioBudget::from_now(std::time::Duration::from_secs(120));
         let written = app.sync().written_attributes(&token, &mut budget).await?;
         let users = AttioUsers::read(
             app.attio(),
@@ -107,8 +106,7 @@ impl Comparison {
         else {
             return Ok(Class::Missing);
         };
-        let mut budget =
-            AttioBudget::until(tokio::time::Instant::now() + std::time::Duration::from_secs(60));
+        let mut budget = AttioBudget::from_now(std::time::Duration::from_secs(60));
         let would = app
             .sync()
             .would_write(&self.token, user, *occurred_at, &mut budget)

@@ -559,8 +559,7 @@ async fn each_record(
             let offset = next;
             next += u64::from(size);
             pending.push_back(async move {
-                let mut budget =
-                    AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(60));
+                let mut budget = AttioBudget::from_now(Duration::from_secs(60));
                 attio
                     .query_records(token, object, size, offset, &mut budget)
                     .await

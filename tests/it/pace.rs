@@ -26,7 +26,7 @@ async fn write_concurrently(
         handles.push(tokio::spawn(async move {
             for n in (t..writes).step_by(tasks) {
                 let mut budget =
-                    AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(30));
+                    AttioBudget::from_now(Duration::from_secs(30));
                 client
                     .assert_record(
                         &Secret::new(TOKEN),

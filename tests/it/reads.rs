@@ -17,7 +17,7 @@ fn client(attio: &AttioStandIn) -> AttioClient {
 }
 
 fn budget() -> AttioBudget {
-    AttioBudget::until(tokio::time::Instant::now() + Duration::from_secs(30))
+    AttioBudget::from_now(Duration::from_secs(30))
 }
 
 /// `count` people asserted straight into the stand-in.
