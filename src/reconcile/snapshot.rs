@@ -81,9 +81,9 @@ pub struct AttioUsers {
     people_found: Vec<bool>,
     /// `written.people.len()` fingerprints per linked person.
     people_fingerprints: Vec<u64>,
-    /// Workspace records → their `workspace_id`'s key, and back.
     /// Workspace records → their `workspace_id`'s key and their name's fingerprint.
     workspaces: HashMap<[u8; 16], (Key, u64)>,
+    /// `workspace_id` keys → their workspace records (the other way round).
     workspace_records: HashMap<Key, [u8; 16]>,
     /// Workspaces whose name was found to differ (once each, on the first member listed).
     renamed: std::collections::HashSet<Key>,
@@ -266,11 +266,6 @@ impl AttioUsers {
 
     fn insert(&mut self, user_id: &str, record: &FoundRecord) -> Result<(), AttioError> {
         let at = self.held.len() as u32;
-        let reference = |v: &serde_json::Value| {
-            v.get("target_record_id")
-                .and_then(serde_json::Value::as_str)
-                .and_then(record_key)
-        };
         let start = self.links.len() as u32;
         let linked = record.values.get("workspace").and_then(|v| v.as_array());
         self.links
@@ -321,9 +316,11 @@ impl AttioUsers {
         would: &WouldWrite,
         workspaces: &[Workspace],
     ) -> Class {
-        for workspace in workspaces {
+        // The listed workspaces' keys, hashed once.
+        let listed: Vec<Key> = workspaces.iter().map(|w| user_key(&w.id)).collect();
+        for (workspace, key) in workspaces.iter().zip(&listed) {
             self.route_organisations
-                .entry(user_key(&workspace.id))
+                .entry(*key)
                 .or_insert_with(|| workspace.id.as_str().into());
         }
         let Some(at) = self.position(user_id) else {
@@ -386,20 +383,18 @@ impl AttioUsers {
             .map(|w| self.workspaces.get(w).map(|(id, _)| *id))
             .collect();
         let mut link = Vec::new();
-        for workspace in workspaces {
-            let id = user_key(&workspace.id);
-            if !linked_ids.contains(&Some(id))
+        for (workspace, id) in workspaces.iter().zip(&listed) {
+            if !linked_ids.contains(&Some(*id))
                 && !link
                     .iter()
                     .any(|(w, _): &(Workspace, _)| w.id == workspace.id)
             {
-                let known = self.workspace_records.get(&id).map(record_id);
+                let known = self.workspace_records.get(id).map(record_id);
                 link.push((workspace.clone(), known));
             }
         }
         for (w, id) in linked.iter().zip(&linked_ids) {
-            let listed_here = id.is_some_and(|id| workspaces.iter().any(|l| user_key(&l.id) == id));
-            if !listed_here && id.is_some() {
+            if id.is_some_and(|id| !listed.contains(&id)) {
                 self.unlisted_links
                     .push((user_id.to_owned(), at as u32, *w));
             }
@@ -410,11 +405,10 @@ impl AttioUsers {
         // A workspace of the user's whose name differs, once per workspace (its first member
         // listed carries it): asserted again.
         let mut rename = Vec::new();
-        for workspace in workspaces {
+        for (workspace, &id) in workspaces.iter().zip(&listed) {
             let Some(name) = &workspace.name else {
                 continue; // the provider did not name it: not compared
             };
-            let id = user_key(&workspace.id);
             let held_name = self
                 .workspace_records
                 .get(&id)
@@ -602,10 +596,17 @@ type Key = [u64; 2];
 fn person_of(record: &FoundRecord) -> [u8; 16] {
     record
         .values
-        .pointer("/person/0/target_record_id")
+        .pointer("/person/0")
+        .and_then(reference)
+        .unwrap_or_default()
+}
+
+/// The record a record-reference value points at (`{"target_record_id": …}`).
+fn reference(value: &serde_json::Value) -> Option<[u8; 16]> {
+    value
+        .get("target_record_id")
         .and_then(serde_json::Value::as_str)
         .and_then(record_key)
-        .unwrap_or_default()
 }
 
 /// A record id (a UUID) in 16 bytes.
