@@ -50,6 +50,14 @@ pub struct Counts {
     pub deleted: u64,
 }
 
+impl Counts {
+    /// The users Attio does not hold as the provider lists them: missing, differing or
+    /// orphaned (what `--check` exits 3 on and the drift alarm watches).
+    pub fn drift(&self) -> u64 {
+        self.missing + self.differs + self.orphans
+    }
+}
+
 /// How far a backfill got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {

@@ -102,13 +102,12 @@ pub fn reconcile_document(
     took: Duration,
     at: SystemTime,
 ) -> Value {
-    let drift = counts.missing + counts.differs + counts.orphans;
     let values = [
         ("Same", counts.same),
         ("Missing", counts.missing),
         ("Differs", counts.differs),
         ("Orphans", counts.orphans),
-        ("Drift", drift),
+        ("Drift", counts.drift()),
         ("ReconcileFailed", u64::from(failed)),
     ];
     let mut definitions: Vec<Value> = values

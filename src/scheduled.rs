@@ -11,6 +11,7 @@
 //! The list APIs' credentials are read from the function's secret (`list_api`, by the
 //! backfill's variable names) or, failing that, from the environment.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,6 +21,7 @@ use crate::App;
 use crate::backfill::{self, Mode, Options, Reconcile};
 use crate::checkpoint::{Checkpoint, Counts};
 use crate::directory::Settings;
+use crate::secrets::Secret;
 
 /// The scheduled reconcile of some routes.
 pub struct Scheduled {
@@ -71,9 +73,18 @@ impl Scheduled {
     /// answers with the counts by route (a route that could not be read has its `error`).
     pub async fn run(&self) -> Value {
         let mut answer = serde_json::Map::new();
+        // The list APIs' credentials, read once a run for every route.
+        let credentials = self
+            .app
+            .list_api_credentials()
+            .await
+            .map_err(|e| e.to_string());
         for &route in &self.routes {
             let started = Instant::now();
-            let result = self.reconcile(route).await;
+            let result = match &credentials {
+                Ok(credentials) => self.reconcile(route, credentials).await,
+                Err(e) => Err(e.clone()),
+            };
             let took = started.elapsed();
             let (counts, error) = match result {
                 Ok(counts) => (counts, None),
@@ -102,12 +113,11 @@ impl Scheduled {
         Value::Object(answer)
     }
 
-    async fn reconcile(&self, route: &'static str) -> Result<Counts, String> {
-        let credentials = self
-            .app
-            .list_api_credentials()
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn reconcile(
+        &self,
+        route: &'static str,
+        credentials: &HashMap<String, Secret>,
+    ) -> Result<Counts, String> {
         let var = |name: &str| {
             credentials
                 .get(name)

@@ -278,10 +278,9 @@ async fn backfill_from(
     if let Some(refusal) = &refused {
         eprintln!("orphans not deleted: {refusal}");
     }
-    let drifted = c.missing + c.differs + c.orphans > 0;
     Ok(if c.failed > 0 || refused.is_some() {
         std::process::ExitCode::from(1)
-    } else if mode == Mode::Check && drifted {
+    } else if mode == Mode::Check && c.drift() > 0 {
         std::process::ExitCode::from(3)
     } else {
         std::process::ExitCode::SUCCESS
