@@ -254,15 +254,24 @@ impl SecretCache {
     }
 
     async fn fetch(&self) -> Result<SyncSecrets, SecretsError> {
-        let out = self
-            .client
+        let out = self.get_secret_value().await?;
+        let text = out.secret_string().ok_or(SecretsError::NotAString)?;
+        SyncSecrets::parse(text)
+    }
+
+    /// One `GetSecretValue` of the secret.
+    async fn get_secret_value(
+        &self,
+    ) -> Result<
+        aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput,
+        SecretsError,
+    > {
+        self.client
             .get_secret_value()
             .secret_id(&self.secret_id)
             .send()
             .await
-            .map_err(fetch_failed)?;
-        let text = out.secret_string().ok_or(SecretsError::NotAString)?;
-        SyncSecrets::parse(text)
+            .map_err(fetch_failed)
     }
 
     /// The list APIs' credentials the secret holds for the scheduled reconcile
@@ -273,14 +282,8 @@ impl SecretCache {
         if self.given.is_some() {
             return Ok(HashMap::new());
         }
-        // Its own call rather than one shared with `fetch`: the webhook's path stays as it was.
-        let out = self
-            .client
-            .get_secret_value()
-            .secret_id(&self.secret_id)
-            .send()
-            .await
-            .map_err(fetch_failed)?;
+        // Its own call rather than the cache's: the webhook's parser stays as it was.
+        let out = self.get_secret_value().await?;
         let text = out.secret_string().ok_or(SecretsError::NotAString)?;
         let value: serde_json::Value = serde_json::from_str(text).map_err(|_| {
             SecretsError::Malformed("it is not a JSON object of the documented shape".into())

@@ -190,6 +190,24 @@ fn describe(cursor: &PageCursor) -> String {
     }
 }
 
+impl DirectoryError {
+    /// `provider`'s list API failed for `reason` (an answer that could not be read).
+    pub fn failed(provider: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self::Failed {
+            provider,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// The organisations `memberships` holds as listed by the provider itself (none before they
+/// are read): [`Directory::organisations`] for a directory that lists organisations.
+pub fn listed_organisations(memberships: Option<&Memberships>) -> Vec<String> {
+    memberships
+        .map(|m| m.organisations().to_vec())
+        .unwrap_or_default()
+}
+
 /// Organisation memberships read apart from the users (Clerk's, WorkOS's, Auth0's): each
 /// user's workspaces, by user id, and the organisations listed, members or none.
 #[derive(Debug, Default)]

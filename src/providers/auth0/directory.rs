@@ -20,7 +20,9 @@ use super::{Auth0User, Organization};
 use crate::directory::PageCursor;
 use crate::directory::fetch::ClientToken;
 use crate::directory::{Directory, DirectoryError, Page};
-use crate::directory::{ListUsers, Memberships, Settings, Source, with_memberships};
+use crate::directory::{
+    ListUsers, Memberships, Settings, Source, listed_organisations, with_memberships,
+};
 use crate::domain::{UserChange, UserEvent};
 use crate::providers::provider::{PayloadError, read_part};
 
@@ -99,7 +101,8 @@ impl Auth0Directory {
                 };
                 for organisation in organisations {
                     let organisation: Organization =
-                        read_part(PROVIDER, "organization", &organisation).map_err(failed)?;
+                        read_part(PROVIDER, "organization", &organisation)
+                            .map_err(|e| DirectoryError::failed(PROVIDER, e))?;
                     let path = format!("/api/v2/organizations/{}/members", organisation.id);
                     let members = self.checkpoint_list(&path, "members").await?;
                     let workspace = organisation.workspace();
@@ -128,7 +131,7 @@ impl Auth0Directory {
                 query.push(("from", from));
             }
             let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.base), &query)
-                .map_err(|e| failed(e.to_string()))?;
+                .map_err(|e| DirectoryError::failed(PROVIDER, e))?;
             let token = self.token().await?;
             let mut answer =
                 crate::directory::fetch::get_json(&self.http, url.as_str(), token, PROVIDER, NEEDS)
@@ -220,10 +223,7 @@ impl Directory for Auth0Directory {
     }
 
     fn organisations(&self) -> Vec<String> {
-        self.memberships
-            .get()
-            .map(|m| m.organisations().to_vec())
-            .unwrap_or_default()
+        listed_organisations(self.memberships.get())
     }
 }
 
@@ -262,11 +262,3 @@ pub const SOURCE: Source = Source {
     },
     read_exported: Some(|user| listed_user(user).map_err(|e| e.to_string())),
 };
-
-/// A list answer that could not be read, as the directory's failure.
-fn failed(reason: impl std::fmt::Display) -> DirectoryError {
-    DirectoryError::Failed {
-        provider: PROVIDER,
-        reason: reason.to_string(),
-    }
-}

@@ -65,12 +65,8 @@ impl ClerkDirectory {
                     let read = page.len() as u64;
                     for membership in page {
                         let membership: super::Membership =
-                            read_part(PROVIDER, "membership", &membership).map_err(|e| {
-                                DirectoryError::Failed {
-                                    provider: PROVIDER,
-                                    reason: e.to_string(),
-                                }
-                            })?;
+                            read_part(PROVIDER, "membership", &membership)
+                                .map_err(|e| DirectoryError::failed(PROVIDER, e))?;
                         by_user.add(membership.user_id().to_owned(), membership.workspace());
                     }
                     offset += read;

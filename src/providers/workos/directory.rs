@@ -14,7 +14,9 @@ use tokio::sync::OnceCell;
 
 use crate::directory::PageCursor;
 use crate::directory::{Directory, DirectoryError, Page};
-use crate::directory::{ListUsers, Memberships, Settings, Source, with_memberships};
+use crate::directory::{
+    ListUsers, Memberships, Settings, Source, listed_organisations, with_memberships,
+};
 use crate::domain::UserEvent;
 use crate::providers::provider::read_part;
 
@@ -113,12 +115,8 @@ impl WorkOsDirectory {
                     );
                     for item in self.every(&path).await? {
                         let membership: super::Membership =
-                            read_part(PROVIDER, "membership", &item).map_err(|e| {
-                                DirectoryError::Failed {
-                                    provider: PROVIDER,
-                                    reason: e.to_string(),
-                                }
-                            })?;
+                            read_part(PROVIDER, "membership", &item)
+                                .map_err(|e| DirectoryError::failed(PROVIDER, e))?;
                         if membership.is_active() {
                             by_user.add(
                                 membership.user_id().to_owned(),
@@ -170,10 +168,7 @@ impl Directory for WorkOsDirectory {
     }
 
     fn organisations(&self) -> Vec<String> {
-        self.memberships
-            .get()
-            .map(|m| m.organisations().to_vec())
-            .unwrap_or_default()
+        listed_organisations(self.memberships.get())
     }
 }
 
