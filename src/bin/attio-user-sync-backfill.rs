@@ -289,16 +289,20 @@ async fn backfill_from(
 
 /// What a person watches while the backfill runs, on stderr: a progress bar on a terminal
 /// (users of the total where the provider says, rate, ETA, failures so far); elsewhere (CI, a
-/// pipe, a log) a plain line every five seconds.
-enum Progress {
-    /// The bar, and whether the run compares (its classes are shown as they are found).
-    Bar(indicatif::ProgressBar, bool),
+/// pipe, a log) a plain line every five seconds. A comparing run shows its classes as they
+/// are found.
+struct Progress {
+    view: View,
+    compares: bool,
+}
+
+enum View {
+    Bar(indicatif::ProgressBar),
     Lines {
         total: Option<u64>,
         started: Instant,
         from: u64,
         last: Instant,
-        compares: bool,
     },
 }
 
@@ -307,13 +311,13 @@ impl Progress {
         use std::io::IsTerminal as _;
         if !std::io::stderr().is_terminal() {
             let now = Instant::now();
-            return Self::Lines {
+            let view = View::Lines {
                 total,
                 started: now,
                 from: already_read,
                 last: now,
-                compares,
             };
+            return Self { view, compares };
         }
         let (bar, template) = match total {
             Some(total) => (
@@ -333,42 +337,43 @@ impl Progress {
         bar.set_position(already_read);
         bar.reset_eta();
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
-        Self::Bar(bar, compares)
+        Self {
+            view: View::Bar(bar),
+            compares,
+        }
     }
 
     fn update(&mut self, c: &Checkpoint) {
         let counts = &c.counts;
-        let compares = match self {
-            Self::Bar(_, compares) | Self::Lines { compares, .. } => *compares,
-        };
-        let tally = if compares {
-            format!(
-                "found: same {}  missing {}  differs {}  orphans {}; written {}  queued {}  failed {}",
-                counts.same,
-                counts.missing,
-                counts.differs,
-                counts.orphans,
-                counts.synced,
-                counts.queued,
-                counts.failed
-            )
-        } else {
-            format!(
-                "synced {}  unchanged {}  queued {}  skipped {}  failed {}",
-                counts.synced, counts.unchanged, counts.queued, counts.skipped, counts.failed
-            )
-        };
-        match self {
-            Self::Bar(bar, _) => {
-                bar.set_position(counts.read);
-                bar.set_message(tally);
+        let tally = || {
+            if self.compares {
+                format!(
+                    "found: same {}  missing {}  differs {}  orphans {}; written {}  queued {}  failed {}",
+                    counts.same,
+                    counts.missing,
+                    counts.differs,
+                    counts.orphans,
+                    counts.synced,
+                    counts.queued,
+                    counts.failed
+                )
+            } else {
+                format!(
+                    "synced {}  unchanged {}  queued {}  skipped {}  failed {}",
+                    counts.synced, counts.unchanged, counts.queued, counts.skipped, counts.failed
+                )
             }
-            Self::Lines {
+        };
+        match &mut self.view {
+            View::Bar(bar) => {
+                bar.set_position(counts.read);
+                bar.set_message(tally());
+            }
+            View::Lines {
                 total,
                 started,
                 from,
                 last,
-                ..
             } => {
                 if last.elapsed().as_secs() < 5 {
                     return;
@@ -377,13 +382,13 @@ impl Progress {
                 let of = total.map_or(String::new(), |t| format!(" of {t}"));
                 let rate =
                     (counts.read - *from) as f64 / started.elapsed().as_secs_f64().max(0.001);
-                eprintln!("read {}{of}  {tally}  ({rate:.1} users/s)", counts.read);
+                eprintln!("read {}{of}  {}  ({rate:.1} users/s)", counts.read, tally());
             }
         }
     }
 
     fn finish(&self) {
-        if let Self::Bar(bar, _) = self {
+        if let View::Bar(bar) = &self.view {
             // The last state stays on screen, above the summary.
             bar.finish();
         }
