@@ -669,14 +669,10 @@ async fn the_scheduled_reconcile_emits_the_drift_of_each_route_under_cargo_lambd
     let answer = repairing.invoke_event(&scheduled).await;
 
     assert_eq!(answer["clerk"]["queued"], 2, "{answer}");
-    let mut queued: Vec<String> = queues
-        .take_all()
-        .await
-        .iter()
-        .filter_map(|m| m["event"]["user"]["user_id"].as_str().map(str::to_owned))
-        .collect();
-    queued.sort();
-    assert_eq!(queued, ["user_backfill_0004", "user_backfill_0005"]);
+    assert_eq!(
+        queues.take_upserted_user_ids().await,
+        ["user_backfill_0004", "user_backfill_0005"]
+    );
     let writes = attio
         .requests()
         .iter()

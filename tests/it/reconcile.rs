@@ -693,6 +693,23 @@ async fn a_check_reading_many_pages_at_once_keeps_attio_reads_under_100_a_second
     assert_eq!(refused, 0, "reads over Attio's 100 a second were refused");
 }
 
+/// A comparing `--enqueue` run of `api`'s users into `queues`, which writes nothing to
+/// Attio itself.
+async fn enqueue(t: &TestApp, api: &ClerkApi, queues: &crate::support::queue::Queues) -> Run {
+    let queue = queues.env();
+    let queue: Vec<(&str, &str)> = queue.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let before = t.attio.request_count();
+    let done = reconcile_with(t, &clerk(api), Mode::Enqueue, compare(), &queue)
+        .await
+        .unwrap();
+    assert_eq!(
+        writes_since(&t.attio, before),
+        Vec::<(String, String)>::new(),
+        "nothing written from here"
+    );
+    done
+}
+
 #[tokio::test]
 async fn enqueue_sends_only_the_users_that_are_missing_or_differ() {
     use crate::support::queue::Queues;
@@ -703,29 +720,15 @@ async fn enqueue_sends_only_the_users_that_are_missing_or_differ() {
     let mut changed = users(9);
     changed[3]["public_metadata"]["plan"] = json!("Free");
     let api = ClerkApi::start(changed).await;
-    let queue = queues.env();
-    let queue: Vec<(&str, &str)> = queue.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let before = t.attio.request_count();
 
-    let done = reconcile_with(&t, &clerk(&api), Mode::Enqueue, compare(), &queue)
-        .await
-        .unwrap();
+    let done = enqueue(&t, &api, &queues).await;
 
     assert_eq!(classes(&done.counts), (7, 1, 1, 0));
     assert_eq!(done.counts.queued, 2);
     assert_eq!(
-        writes_since(&t.attio, before),
-        Vec::<(String, String)>::new(),
-        "nothing written from here"
+        queues.take_upserted_user_ids().await,
+        ["user_backfill_0003", "user_backfill_0008"]
     );
-    let mut queued: Vec<String> = queues
-        .take_all()
-        .await
-        .iter()
-        .filter_map(|m| m["event"]["user"]["user_id"].as_str().map(str::to_owned))
-        .collect();
-    queued.sort();
-    assert_eq!(queued, ["user_backfill_0003", "user_backfill_0008"]);
 }
 
 #[tokio::test]
@@ -753,26 +756,17 @@ async fn enqueue_queues_a_left_workspace_event_for_a_stale_link_and_the_worker_u
         clerk_listed_membership(2, "org_beta", "Beta", "org:member"),
     ]);
     let queues = Queues::create(std::time::Duration::from_secs(1), 3).await;
-    let queue = queues.env();
-    let queue: Vec<(&str, &str)> = queue.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let before = t.attio.request_count();
 
-    let done = reconcile_with(&t, &clerk(&api), Mode::Enqueue, compare(), &queue)
-        .await
-        .unwrap();
+    let done = enqueue(&t, &api, &queues).await;
 
     assert_eq!(classes(&done.counts), (2, 0, 1, 0));
     assert_eq!(done.counts.queued, 1);
-    assert_eq!(
-        writes_since(&t.attio, before),
-        Vec::<(String, String)>::new(),
-        "nothing written from here"
-    );
     assert_eq!(queues.depth().await, 1);
 
     // The worker unlinks Beta alone: Acme and the other source's workspace stay.
+    let queue = queues.env();
     let mut vars = env();
-    vars.extend_from_slice(&queue);
+    vars.extend(queue.iter().map(|(k, v)| (*k, v.as_str())));
     let worker = worker_for(&t.secret_id, &t.attio.url(), &vars).await;
     queues
         .drain(&worker, 10, std::time::Duration::from_secs(30))

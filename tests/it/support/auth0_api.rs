@@ -223,6 +223,18 @@ fn checkpoint(query: &HashMap<String, String>) -> Result<(usize, usize), &'stati
     Ok((take, from))
 }
 
+/// A checkpoint-paged list request's `(take, from)`, or the answer Auth0 gives a request
+/// without the token or with paging it cannot read.
+fn paged(
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<(usize, usize), Box<Response>> {
+    if !authorised(headers) {
+        return Err(Box::new(StatusCode::UNAUTHORIZED.into_response()));
+    }
+    checkpoint(query).map_err(|message| Box::new(bad_request(message)))
+}
+
 fn bad_request(message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
@@ -250,12 +262,9 @@ async fn organisations_list(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if !authorised(&headers) {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
-    let (take, from) = match checkpoint(&query) {
+    let (take, from) = match paged(&headers, &query) {
         Ok(paging) => paging,
-        Err(message) => return bad_request(message),
+        Err(answer) => return *answer,
     };
     let all: Vec<Value> = organisations
         .lock()
@@ -272,12 +281,9 @@ async fn members_list(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if !authorised(&headers) {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
-    let (take, from) = match checkpoint(&query) {
+    let (take, from) = match paged(&headers, &query) {
         Ok(paging) => paging,
-        Err(message) => return bad_request(message),
+        Err(answer) => return *answer,
     };
     let members: Option<Vec<Value>> = organisations
         .lock()

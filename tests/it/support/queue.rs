@@ -204,6 +204,18 @@ impl Queues {
         }
     }
 
+    /// The user ids of the upserts waiting in the queue, sorted, taken out of it.
+    pub async fn take_upserted_user_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .take_all()
+            .await
+            .iter()
+            .filter_map(|m| m["event"]["user"]["user_id"].as_str().map(str::to_owned))
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// Everything in the dead-letter queue.
     pub async fn dead_letters(&self) -> Vec<DeadLetter> {
         let mut letters = Vec::new();
