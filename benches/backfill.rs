@@ -25,22 +25,16 @@ use attio_user_sync::pace::WriteLimiter;
 use attio_user_sync::providers::clerk::directory::ClerkDirectory;
 use attio_user_sync::{App, Config};
 use clerk_api::{CLERK_SECRET_KEY, ClerkApi, clerk_listed_user};
-use support::{TOKEN, create_bench_secret};
+use support::{TOKEN, create_bench_secret, env_number};
 
 #[tokio::main]
 async fn main() {
-    let users: usize = std::env::var("BENCH_BACKFILL_USERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(600);
-    let latency_ms: u64 = std::env::var("BENCH_LATENCY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let concurrency: usize = std::env::var("BENCH_BACKFILL_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(attio_user_sync::backfill::DEFAULT_CONCURRENCY);
+    let users = env_number("BENCH_BACKFILL_USERS", 600) as usize;
+    let latency_ms = env_number("BENCH_LATENCY_MS", 0);
+    let concurrency = env_number(
+        "BENCH_BACKFILL_CONCURRENCY",
+        attio_user_sync::backfill::DEFAULT_CONCURRENCY as u64,
+    ) as usize;
     let attio = AttioStandIn::start(TOKEN).await;
     attio.limit_rates(25, 100);
     attio.set_latency(std::time::Duration::from_millis(latency_ms));

@@ -34,14 +34,7 @@ use attio_user_sync::mapping::AttributeMap;
 use attio_user_sync::queue::{DeliveryIdentity, Outgoing, SyncQueue};
 use attio_user_sync::worker::Worker;
 use attio_user_sync::{App, Config};
-use support::{TOKEN, create_bench_secret};
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::{TOKEN, create_bench_secret, env_number};
 
 /// A comma-separated list of numbers from `name`, else `default`.
 fn env_numbers(name: &str, default: &[u64]) -> Vec<u64> {

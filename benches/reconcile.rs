@@ -38,7 +38,7 @@ use attio_user_sync::secrets::Secret;
 use attio_user_sync::{App, Config};
 use clerk_api::{CLERK_SECRET_KEY, ClerkApi, clerk_listed_user};
 use serde_json::{Value, json};
-use support::{TOKEN, create_bench_secret};
+use support::{TOKEN, create_bench_secret, env_number};
 
 /// Counts the bytes held, and the most held since the last reset.
 struct Counting;
@@ -70,13 +70,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn email(n: usize) -> String {
     format!("bench.reconcile.{n}@example.com")
@@ -199,30 +192,23 @@ async fn main() {
             .expect("attributes")
     };
     let reader = app();
+    let read_snapshot = || async {
+        AttioUsers::read(
+            reader.attio(),
+            &token,
+            None,
+            &written,
+            Reading::default(),
+            |_| {},
+        )
+        .await
+        .expect("snapshot")
+    };
     // Once first, so the connection pool and its buffers (which stay) are not counted.
-    let warm_up = AttioUsers::read(
-        reader.attio(),
-        &token,
-        None,
-        &written,
-        Reading::default(),
-        |_| {},
-    )
-    .await
-    .expect("snapshot");
-    drop(warm_up);
+    drop(read_snapshot().await);
     let before = HELD.load(Ordering::Relaxed);
     PEAK.store(before, Ordering::Relaxed);
-    let snapshot = AttioUsers::read(
-        reader.attio(),
-        &token,
-        None,
-        &written,
-        Reading::default(),
-        |_| {},
-    )
-    .await
-    .expect("snapshot");
+    let snapshot = read_snapshot().await;
     let held = HELD.load(Ordering::Relaxed).saturating_sub(before);
     let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
     assert_eq!(snapshot.len(), users);

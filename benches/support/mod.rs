@@ -38,6 +38,15 @@ pub async fn create_bench_secret() -> String {
     secret_id
 }
 
+/// The number in the variable `name`, else `default` (a bench's size, latency, …).
+#[allow(dead_code)] // the handler and process benches take no numbers
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
