@@ -852,17 +852,6 @@ async fn workos_users_arrive_linked_to_their_organisations_read_one_list_per_org
     assert_eq!(names, ["org_01ACME Inc", "org_01BETA Inc"]);
 }
 
-/// The names of the workspaces Attio holds, sorted.
-fn workspace_names(attio: &AttioStandIn) -> Vec<String> {
-    let mut names: Vec<String> = attio
-        .records("workspaces")
-        .iter()
-        .filter_map(|w| w.text("name").map(str::to_owned))
-        .collect();
-    names.sort();
-    names
-}
-
 #[tokio::test]
 async fn auth0_users_arrive_linked_to_their_organisations_read_one_members_list_per_organisation() {
     use crate::support::auth0_api::{Auth0Api, auth0_listed_user};

@@ -591,14 +591,7 @@ async fn stytch_b2b_members_keep_every_promise_and_arrive_in_their_named_organis
     .await
     .0
     .unwrap();
-    let mut names: Vec<String> = t
-        .attio
-        .records("workspaces")
-        .iter()
-        .filter_map(|w| w.text("name").map(str::to_owned))
-        .collect();
-    names.sort();
-    assert_eq!(names, ["Org 0", "Org 2"]);
+    assert_eq!(workspace_names(&t.attio), ["Org 0", "Org 2"]);
 }
 
 /// The next page is read and started while the last users of the one before are still in

@@ -379,14 +379,7 @@ async fn workspace_links_added_and_removed_and_a_renamed_workspace_are_drift_and
             pair("PUT", "users")
         ])
     );
-    let mut names: Vec<String> = t
-        .attio
-        .records("workspaces")
-        .iter()
-        .filter_map(|w| w.text("name").map(str::to_owned))
-        .collect();
-    names.sort();
-    assert_eq!(names, ["Acme Inc", "Beta", "Gamma"]);
+    assert_eq!(workspace_names(&t.attio), ["Acme Inc", "Beta", "Gamma"]);
     assert_eq!(
         sorted_links(&t, 0),
         ["org_acme", "org_gamma", "other_source_ws"]

@@ -787,6 +787,17 @@ pub fn clerk_address_taken_from_user_a() -> Value {
     )
 }
 
+/// The names of the workspaces Attio holds, sorted.
+pub fn workspace_names(attio: &AttioStandIn) -> Vec<String> {
+    let mut names: Vec<String> = attio
+        .records("workspaces")
+        .iter()
+        .filter_map(|w| w.text("name").map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
 /// The `workspace_id`s of the workspaces Attio links to the user `user_id`.
 pub fn linked_workspaces(attio: &AttioStandIn, user_id: &str) -> Vec<String> {
     let workspaces = attio.records("workspaces");
